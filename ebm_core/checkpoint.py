@@ -1,0 +1,98 @@
+"""Run folders: model.safetensors (weights), config.json (the resolved RunConfig) and metrics.csv.
+
+Weights are stored with safetensors, which holds raw tensors only: loading one never runs code,
+unlike unpickling a torch checkpoint. Anything that is not one of our run folders is rejected with
+a message saying what is wrong.
+"""
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import config as config_mod
+from . import toy2d
+from .nets import EnergyMLP
+
+FORMAT = "ebm-explorer-run/1"
+MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.csv"
+
+
+class NotARunError(ValueError):
+    """The path is not a run folder written by this project (or it is damaged)."""
+
+
+def build_model_2d(cfg: config_mod.RunConfig) -> EnergyMLP:
+    m = cfg.model
+    return EnergyMLP(width=m.width, depth=m.depth, activation=m.activation, spectral_norm=m.spectral_norm,
+                     box=toy2d.extent(cfg.data.dataset), confine=m.confine)
+
+
+def save_run(path: str | Path, model: nn.Module, cfg: config_mod.RunConfig, metrics: Iterable[dict] = (),
+             *, extra: dict | None = None) -> Path:
+    """Write a run folder; returns its path. `metrics` is a sequence of flat dicts (CSV rows)."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / MODEL_FILE), metadata={"format": FORMAT})
+    doc = {"format": FORMAT, "kind": "toy2d", "config": config_mod.to_dict(cfg), **(extra or {})}
+    (out / CONFIG_FILE).write_text(json.dumps(doc, indent=2))
+    rows = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in metrics]
+    with open(out / METRICS_FILE, "w", newline="") as f:
+        if rows:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    return out
+
+
+def load_run(path: str | Path) -> tuple[nn.Module, config_mod.RunConfig]:
+    """Load a run folder's energy model (on the CPU, in eval mode) and its config.
+
+    Raises NotARunError (a ValueError) when the folder is missing files, the config is not ours or
+    invalid, or the weights file is not a safetensors file matching the config's architecture.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        raise NotARunError(f"{p} is not a folder; a run folder holds {MODEL_FILE}, {CONFIG_FILE} and {METRICS_FILE}")
+    for name in (MODEL_FILE, CONFIG_FILE):
+        if not (p / name).is_file():
+            raise NotARunError(f"{p} has no {name}: it is not a run folder written by this tool")
+    try:
+        doc = json.loads((p / CONFIG_FILE).read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise NotARunError(f"{p / CONFIG_FILE} is not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise NotARunError(f"{p / CONFIG_FILE} was not written by this tool (expected format {FORMAT!r})")
+    try:
+        cfg = config_mod.from_dict(doc.get("config", {}))
+    except ValueError as e:
+        raise NotARunError(f"{p / CONFIG_FILE} holds an invalid config: {e}") from None
+    try:
+        state = load_file(str(p / MODEL_FILE))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise NotARunError(f"{p / MODEL_FILE} is not a safetensors weights file ({e}); pickled checkpoints "
+                           "are never loaded, since unpickling can run arbitrary code") from None
+    model = build_model_2d(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise NotARunError(f"{p / MODEL_FILE} does not match the architecture in {CONFIG_FILE}: {e}") from None
+    return model.eval().requires_grad_(False), cfg
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    with open(Path(path) / METRICS_FILE, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def model_to_bytes(model: nn.Module) -> bytes:
+    """Weights as safetensors bytes (for downloads from the app)."""
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, metadata={"format": FORMAT})

@@ -1,0 +1,210 @@
+"""Run configuration: one small frozen dataclass per concern, composed into a RunConfig.
+
+A RunConfig round-trips through a plain dict (saved as config.json with every run) and through URL
+query parameters (the Playground's shareable links). Field names are unique across sections, so the
+query string is flat: ?dataset=rings&step_size=0.02. Strings are parsed by the type of the default;
+unknown keys and out-of-range values raise ValueError naming the field and what is allowed.
+"""
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from . import toy2d
+from .nets import ACTIVATIONS
+
+
+def _range(lo: float, hi: float, default: Any) -> Any:
+    return field(default=default, metadata={"range": (lo, hi)})
+
+
+def _choice(choices: tuple[str, ...], default: str) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = _choice(tuple(toy2d.DATASETS), "eight_gaussians")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: int = _range(4, 1024, 128)
+    depth: int = _range(1, 8, 2)
+    activation: str = _choice(tuple(ACTIVATIONS), "silu")
+    spectral_norm: bool = False
+    confine: float = _range(0.1, 1.0, 0.5)  # width of the quadratic wall outside the box
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    sampler: str = _choice(("ula", "mala"), "ula")
+    step_size: float = _range(1e-6, 10.0, 0.01)
+    noise_scale: float = _range(0.0, 10.0, 1.0)  # ULA only; effective temperature noise_scale^2
+    n_steps: int = _range(1, 1000, 10)
+    grad_clip: float = _range(0.0, 1e4, 0.0)  # 0 means no clipping
+
+    @property
+    def temperature(self) -> float:
+        return 1.0 if self.sampler == "mala" else self.noise_scale**2
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    method: str = _choice(("pcd", "cd", "short_run"), "pcd")
+    batch_size: int = _range(8, 8192, 256)
+    lr: float = _range(1e-6, 1.0, 3e-3)
+    beta1: float = _range(0.0, 0.999, 0.0)
+    alpha: float = _range(0.0, 10.0, 0.1)  # L2 energy regulariser
+    buffer_size: int = _range(64, 200_000, 8192)
+    reinit_frac: float = _range(0.0, 1.0, 0.05)
+    ema: float = _range(0.0, 0.9999, 0.99)  # 0 disables the weight average
+    seed: int = _range(0, 2**31 - 1, 0)
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "sampler": SamplerConfig, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    sampler: SamplerConfig = SamplerConfig()
+    train: TrainConfig = TrainConfig()
+
+    def replace(self, **flat: Any) -> "RunConfig":
+        """A copy with flat field overrides, validated: cfg.replace(step_size=0.02, dataset="rings")."""
+        d = to_dict(self)
+        for k, v in flat.items():
+            sec = _FIELD_SECTION.get(k)
+            if sec is None:
+                raise ValueError(f"unknown setting {k!r}; valid settings: {', '.join(_FIELD_SECTION)}")
+            d[sec][k] = v
+        return from_dict(d)
+
+
+_FIELD_SECTION: dict[str, str] = {}
+for _sec, _cls in SECTIONS.items():
+    for _f in dataclasses.fields(_cls):
+        assert _f.name not in _FIELD_SECTION, f"duplicate setting name {_f.name}"
+        _FIELD_SECTION[_f.name] = _sec
+
+
+def _field(name: str) -> dataclasses.Field:
+    cls = SECTIONS[_FIELD_SECTION[name]]
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+def _parse(name: str, value: Any) -> Any:
+    """Coerce value (possibly a string) to the type of the field's default and check its range."""
+    f = _field(name)
+    kind = type(f.default)
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                value = low in ("true", "1", "yes")
+            elif not isinstance(value, (bool, int)) or value not in (0, 1):
+                raise ValueError
+            value = bool(value)
+        elif kind is int:
+            if isinstance(value, bool):
+                raise ValueError
+            fv = float(value)
+            if not fv.is_integer():
+                raise ValueError
+            value = int(fv)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError
+        else:
+            value = str(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected {kind.__name__}, got {value!r}") from None
+    if "range" in f.metadata:
+        lo, hi = f.metadata["range"]
+        if not lo <= value <= hi:
+            raise ValueError(f"{name}: {value} is outside the allowed range [{lo}, {hi}]")
+    if "choices" in f.metadata and value not in f.metadata["choices"]:
+        raise ValueError(f"{name}: {value!r} is not one of {', '.join(f.metadata['choices'])}")
+    return value
+
+
+def to_dict(cfg: RunConfig) -> dict[str, dict[str, Any]]:
+    return {sec: dataclasses.asdict(getattr(cfg, sec)) for sec in SECTIONS}
+
+
+def from_dict(d: Mapping[str, Mapping[str, Any]]) -> RunConfig:
+    """Build a validated RunConfig from a nested dict; missing fields take their defaults."""
+    if not isinstance(d, Mapping):
+        raise ValueError(f"config must be a mapping, got {type(d).__name__}")
+    unknown = set(d) - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown config section(s) {sorted(unknown)}; valid: {', '.join(SECTIONS)}")
+    parts = {}
+    for sec, cls in SECTIONS.items():
+        values = d.get(sec, {})
+        if not isinstance(values, Mapping):
+            raise ValueError(f"config section {sec!r} must be a mapping")
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = set(values) - names
+        if bad:
+            raise ValueError(f"unknown setting(s) {sorted(bad)} in {sec!r}; valid: {', '.join(sorted(names))}")
+        parts[sec] = cls(**{k: _parse(k, v) for k, v in values.items()})
+    return RunConfig(**parts)
+
+
+def to_query(cfg: RunConfig, *, only_changed: bool = True) -> dict[str, str]:
+    """Flat {name: string} for a URL; by default only the settings that differ from the defaults."""
+    default = to_dict(RunConfig())
+    out = {}
+    for sec, values in to_dict(cfg).items():
+        for k, v in values.items():
+            if not only_changed or default[sec][k] != v:
+                out[k] = str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)
+    return out
+
+
+def from_query(params: Mapping[str, Any]) -> RunConfig:
+    """Strict: build a RunConfig from flat query parameters; the first bad one raises ValueError."""
+    cfg, errors = from_query_lenient(params)
+    if errors:
+        raise ValueError(errors[0])
+    return cfg
+
+
+def from_query_lenient(params: Mapping[str, Any], *, ignore: tuple[str, ...] = ()) -> tuple[RunConfig, list[str]]:
+    """Build a RunConfig from flat query parameters, keeping the default for every bad or unknown
+    one; returns the config and one plain-language message per parameter that was dropped.
+    Keys in `ignore` (parameters owned by the UI, not the run) are skipped silently."""
+    d: dict[str, dict[str, Any]] = {sec: {} for sec in SECTIONS}
+    errors = []
+    for k, v in params.items():
+        if k in ignore:
+            continue
+        if isinstance(v, (list, tuple)):
+            v = v[-1] if v else ""
+        if k not in _FIELD_SECTION:
+            errors.append(f"unknown setting {k!r} was ignored")
+            continue
+        try:
+            d[_FIELD_SECTION[k]][k] = _parse(k, v)
+        except ValueError as e:
+            errors.append(f"{e}; using the default {_field(k).default!r}")
+    return from_dict(d), errors
+
+
+def field_names() -> list[str]:
+    return list(_FIELD_SECTION)
+
+
+def field_info(name: str) -> dict[str, Any]:
+    """Default, range or choices of a setting (for building widgets)."""
+    f = _field(name)
+    return {"default": f.default, **f.metadata}

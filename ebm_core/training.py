@@ -1,0 +1,253 @@
+"""Contrastive divergence training: one step, a replay buffer, and a trainer the caller drives.
+
+One CD update (maximum likelihood gradient of the negative log-likelihood, with the intractable
+expectation under the model replaced by Langevin samples):
+    1. take a batch of data x_pos and start chains x0: at the data (CD-k), from a replay buffer of
+       earlier chains with a few fresh restarts (persistent CD), or from noise (short-run);
+    2. run K Langevin steps from x0 on the current energy: x_neg;
+    3. loss = mean E(x_pos) - mean E(x_neg) + alpha * mean(E(x_pos)^2 + E(x_neg)^2)
+       (push data energy down, push negatives' energy up, keep energies bounded);
+    4. one Adam step on the weights; optionally update an exponential moving average of them.
+
+The trainer never touches any UI: it yields `StepLog` records; `ebm_core.live` wraps it in a thread.
+"""
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from .config import SamplerConfig, TrainConfig
+from .nets import init_weights
+from .samplers import SampleResult, langevin, mala
+
+Tensor = torch.Tensor
+Sampler = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
+# Data samplers get a CPU generator (datasets are generated on the CPU); noise samplers get a
+# generator on the training device, and return tensors there.
+
+
+def default_device(prefer: str | None = None) -> torch.device:
+    """CUDA if present, then MPS, then CPU; `prefer` ("cpu", "cuda", "mps") overrides."""
+    if prefer:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def make_generator(seed: int, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device if device.type != "mps" else "cpu")
+    g.manual_seed(seed)
+    return g
+
+
+@dataclass(frozen=True)
+class StepLog:
+    """What one training update did. Energies are means over the batch; gap = e_neg - e_pos."""
+
+    step: int
+    loss: float
+    e_pos: float
+    e_neg: float
+    gap: float
+    grad_norm: float  # L2 norm of the weight gradient
+    sampler_grad_norm: float  # mean |grad_x E| along the chains
+    acceptance: float  # MALA acceptance over the chains (1 for ULA)
+    seconds: float
+    finite: bool
+
+
+class ReplayBuffer:
+    """Persistent chains: a bank of past negatives; each draw restarts a fraction from noise."""
+
+    def __init__(self, size: int, noise: Sampler, generator: torch.Generator | None, device: torch.device):
+        self.noise, self.generator = noise, generator
+        self.x = noise(size, generator).to(device)  # (N, ...)
+        self.age = torch.zeros(size, dtype=torch.long, device=device)  # updates since a restart
+
+    def draw(self, n: int, reinit_frac: float) -> tuple[Tensor, Tensor]:
+        """n starting points and their buffer indices; about reinit_frac of them are fresh noise."""
+        idx = torch.randint(0, len(self.x), (n,), generator=self.generator, device=self.x.device)
+        x0 = self.x[idx]
+        fresh = torch.rand(n, generator=self.generator, device=self.x.device) < reinit_frac
+        noise = self.noise(n, self.generator).to(x0)
+        x0 = torch.where(fresh.view(-1, *([1] * (x0.ndim - 1))), noise, x0)
+        self.age[idx] = torch.where(fresh, 0, self.age[idx])
+        return x0, idx
+
+    def update(self, idx: Tensor, x: Tensor) -> None:
+        self.x[idx] = x.detach()
+        self.age[idx] += 1
+
+
+def sample_chains(model: nn.Module, x0: Tensor, cfg: SamplerConfig, *, record_every: int = 0,
+                  bounds: tuple[float, float] | None = None,
+                  generator: torch.Generator | None = None) -> SampleResult:
+    """Run the configured sampler on `model` from x0."""
+    clip = cfg.grad_clip or None
+    if cfg.sampler == "mala":
+        return mala(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, grad_clip=clip,
+                    record_every=record_every, generator=generator)
+    return langevin(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, noise_scale=cfg.noise_scale,
+                    grad_clip=clip, bounds=bounds, record_every=record_every, generator=generator)
+
+
+def cd_loss(e_pos: Tensor, e_neg: Tensor, alpha: float) -> Tensor:
+    """Contrastive divergence loss with the L2 energy regulariser (step 3 above)."""
+    return e_pos.mean() - e_neg.mean() + alpha * (e_pos.square().mean() + e_neg.square().mean())
+
+
+class Trainer:
+    """Owns model, optimiser, EMA, replay buffer and generator. Drive it with step() or run().
+
+    Sampler settings and the learning rate may be changed between steps (set_sampler, set_lr);
+    they take effect on the next step without a reset.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Sampler,
+        noise: Sampler,
+        sampler: SamplerConfig,
+        train: TrainConfig,
+        *,
+        device: torch.device | None = None,
+        bounds: tuple[float, float] | None = None,
+        data_noise: float = 0.0,
+    ):
+        self.device = device or default_device()
+        self.model = model.to(self.device)
+        self.data, self.noise = data, noise
+        self.sampler, self.cfg = sampler, train
+        self.bounds, self.data_noise = bounds, data_noise
+        self.generator = make_generator(train.seed, self.device)
+        self.data_generator = torch.Generator().manual_seed(train.seed + 1)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=train.lr, betas=(train.beta1, 0.999))
+        self.ema = copy.deepcopy(self.model).requires_grad_(False) if train.ema > 0 else None
+        self.buffer = ReplayBuffer(train.buffer_size, noise, self.generator, self.device) if train.method == "pcd" else None
+        self.step_count = 0
+        self.last_x_neg: Tensor | None = None
+        self.last_x_pos: Tensor | None = None
+        self.last_x0: Tensor | None = None
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights to evaluate and display: the EMA when enabled, else the live weights."""
+        return self.ema if self.ema is not None else self.model
+
+    def set_sampler(self, sampler: SamplerConfig) -> None:
+        self.sampler = sampler
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def _start_chains(self, x_pos: Tensor) -> tuple[Tensor, Tensor | None]:
+        if self.cfg.method == "cd":
+            return x_pos, None
+        if self.cfg.method == "short_run":
+            return self.noise(len(x_pos), self.generator).to(self.device), None
+        return self.buffer.draw(len(x_pos), self.cfg.reinit_frac)
+
+    def step(self) -> StepLog:
+        """One CD update (steps 1-4 of the module docstring)."""
+        t0 = time.perf_counter()
+        n = self.cfg.batch_size
+        # 1. data batch and chain starts
+        x_pos = self.data(n, self.data_generator).to(self.device)  # (B, ...)
+        if self.data_noise:
+            x_pos = x_pos + self.data_noise * torch.randn(x_pos.shape, generator=self.generator, device=self.device)
+        x0, idx = self._start_chains(x_pos)
+        # 2. negatives by Langevin; weights need no gradient while sampling
+        self.model.requires_grad_(False)
+        res = sample_chains(self.model, x0, self.sampler, bounds=self.bounds, generator=self.generator)
+        self.model.requires_grad_(True)
+        x_neg = res.x
+        if idx is not None:
+            self.buffer.update(idx, x_neg)
+        # 3. loss
+        e = self.model(torch.cat([x_pos, x_neg]))  # (2B,)
+        e_pos, e_neg = e[:n], e[n:]
+        loss = cd_loss(e_pos, e_neg, self.cfg.alpha)
+        # 4. update
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.sqrt(sum(p.grad.square().sum() for p in self.model.parameters() if p.grad is not None))
+        finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
+        if bool(finite):
+            self.opt.step()
+            if self.ema is not None:
+                _ema_update(self.ema, self.model, self.cfg.ema)
+        self.step_count += 1
+        self.last_x_pos, self.last_x_neg, self.last_x0 = x_pos, x_neg, x0
+        stats = torch.stack([loss.detach(), e_pos.detach().mean(), e_neg.detach().mean(), grad_norm.detach(),
+                             res.grad_norm.mean(), res.acceptance.mean()]).tolist()  # one host sync
+        return StepLog(self.step_count, stats[0], stats[1], stats[2], stats[2] - stats[1], stats[3], stats[4],
+                       stats[5], time.perf_counter() - t0, bool(finite))
+
+    def run(self, n_steps: int | None = None, seconds: float | None = None) -> Iterator[StepLog]:
+        """Yield logs until n_steps updates or `seconds` of wall-clock time (whichever is given)."""
+        start = time.perf_counter()
+        done = 0
+        while (n_steps is None or done < n_steps) and (seconds is None or time.perf_counter() - start < seconds):
+            yield self.step()
+            done += 1
+
+    def state(self) -> dict:
+        """A deep copy of everything a rollback needs (weights, EMA, optimiser, buffer)."""
+        return copy.deepcopy({
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "opt": self.opt.state_dict(),
+            "buffer": self.buffer.x if self.buffer is not None else None,
+            "step": self.step_count,
+        })
+
+    def restore(self, state: dict) -> None:
+        state = copy.deepcopy(state)
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["opt"])
+        if self.buffer is not None and state["buffer"] is not None:
+            self.buffer.x.copy_(state["buffer"])
+            self.buffer.age.zero_()
+        self.step_count = state["step"]
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for pe, p in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(p, 1 - decay)
+    for be, b in zip(ema.buffers(), model.buffers()):
+        be.copy_(b)
+
+
+def uniform_noise(extent: float, dim: int = 2) -> Sampler:
+    """A sampler of uniform points in the box [-extent, extent]^dim."""
+    def noise(n: int, generator: torch.Generator | None = None) -> Tensor:
+        device = generator.device if generator is not None else "cpu"
+        return (2 * torch.rand(n, dim, generator=generator, device=device) - 1) * extent
+    return noise
+
+
+def make_trainer_2d(cfg, *, device: torch.device | None = None) -> Trainer:
+    """A Trainer for a 2D RunConfig: the configured MLP on the configured toy dataset, chains
+    (re)started uniformly in the dataset's display box."""
+    from . import toy2d
+    from .nets import EnergyMLP
+
+    m = cfg.model
+    ds = toy2d.get(cfg.data.dataset)
+    model = EnergyMLP(width=m.width, depth=m.depth, activation=m.activation, spectral_norm=m.spectral_norm,
+                      box=ds.extent, confine=m.confine)
+    init_weights(model, torch.Generator().manual_seed(cfg.train.seed))
+    data = lambda n, g: ds.sample(n, generator=g)  # noqa: E731
+    return Trainer(model, data, uniform_noise(ds.extent), cfg.sampler, cfg.train, device=device)

@@ -1,0 +1,59 @@
+"""Run folders: written, read back identically, and foreign files refused without unpickling."""
+
+import json
+import pickle
+
+import pytest
+import torch
+
+from ebm_core import checkpoint, config, training
+
+
+def trained(tmp_path):
+    cfg = config.RunConfig().replace(width=16, n_steps=3, batch_size=32, buffer_size=128, dataset="rings")
+    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    logs = list(tr.run(3))
+    return checkpoint.save_run(tmp_path / "run", tr.eval_model, cfg, logs), tr, cfg
+
+
+def test_round_trip(tmp_path):
+    path, tr, cfg = trained(tmp_path)
+    model, cfg2 = checkpoint.load_run(path)
+    x = torch.randn(32, 2)
+    assert cfg2 == cfg
+    assert torch.allclose(model(x), tr.eval_model(x))
+    assert len(checkpoint.read_metrics(path)) == 3
+
+
+class Boom:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_rejects_a_pickle_without_running_it(tmp_path, monkeypatch):
+    path, _, _ = trained(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    (path / "model.safetensors").write_bytes(pickle.dumps({"w": Boom()}))
+    with pytest.raises(checkpoint.NotARunError, match="safetensors"):
+        checkpoint.load_run(path)
+    assert not (tmp_path / "PWNED").exists()
+    torch.save({"x": torch.zeros(2)}, path / "model.safetensors")  # a torch pickle checkpoint
+    with pytest.raises(checkpoint.NotARunError, match="pickled checkpoints are never loaded"):
+        checkpoint.load_run(path)
+
+
+def test_rejects_foreign_or_broken_folders(tmp_path):
+    with pytest.raises(checkpoint.NotARunError, match="not a folder"):
+        checkpoint.load_run(tmp_path / "missing")
+    path, _, _ = trained(tmp_path)
+    doc = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**doc, "format": "other"}))
+    with pytest.raises(checkpoint.NotARunError, match="not written by this tool"):
+        checkpoint.load_run(path)
+    doc["config"]["model"]["width"] = 32  # weights no longer match
+    (path / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(checkpoint.NotARunError, match="architecture"):
+        checkpoint.load_run(path)
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(checkpoint.NotARunError, match="JSON"):
+        checkpoint.load_run(path)

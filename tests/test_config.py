@@ -1,0 +1,57 @@
+"""Config round-trips through dicts and URL query strings, and refuses garbage by name."""
+
+import json
+
+import pytest
+
+from ebm_core import config
+
+
+def test_dict_round_trip_is_identity():
+    cfg = config.RunConfig().replace(dataset="rings", step_size=0.02, spectral_norm=True, n_steps=30, method="cd")
+    assert config.from_dict(json.loads(json.dumps(config.to_dict(cfg)))) == cfg
+
+
+def test_query_round_trip_all_and_changed_only():
+    cfg = config.RunConfig().replace(dataset="pinwheel", lr=1e-3, sampler="mala", seed=42, ema=0.0)
+    q = config.to_query(cfg)
+    assert q == {"dataset": "pinwheel", "lr": "0.001", "sampler": "mala", "seed": "42", "ema": "0.0"}
+    assert config.from_query(q) == cfg
+    assert config.from_query(config.to_query(cfg, only_changed=False)) == cfg
+    assert config.to_query(config.RunConfig()) == {}
+
+
+@pytest.mark.parametrize("params, field", [
+    ({"step_size": "abc"}, "step_size"),
+    ({"step_size": "-1"}, "step_size"),
+    ({"step_size": "nan"}, "step_size"),
+    ({"n_steps": "2.5"}, "n_steps"),
+    ({"n_steps": "100000"}, "n_steps"),
+    ({"dataset": "mnist"}, "dataset"),
+    ({"spectral_norm": "maybe"}, "spectral_norm"),
+    ({"colour": "red"}, "colour"),
+])
+def test_garbage_raises_naming_the_field(params, field):
+    with pytest.raises(ValueError, match=field):
+        config.from_query(params)
+
+
+def test_lenient_query_keeps_good_values_and_reports_bad_ones():
+    cfg, errors = config.from_query_lenient({"dataset": "rings", "step_size": "huge", "zzz": "1", "page": "x"},
+                                            ignore=("page",))
+    assert cfg.data.dataset == "rings" and cfg.sampler.step_size == config.SamplerConfig().step_size
+    assert len(errors) == 2 and any("step_size" in e for e in errors) and any("zzz" in e for e in errors)
+
+
+def test_from_dict_rejects_unknown_sections_and_fields():
+    with pytest.raises(ValueError, match="section"):
+        config.from_dict({"optim": {}})
+    with pytest.raises(ValueError, match="width2"):
+        config.from_dict({"model": {"width2": 3}})
+    with pytest.raises(ValueError, match="unknown setting"):
+        config.RunConfig().replace(nope=1)
+
+
+def test_temperature_follows_noise_scale():
+    assert config.SamplerConfig(noise_scale=0.1).temperature == pytest.approx(0.01)
+    assert config.SamplerConfig(sampler="mala", noise_scale=0.1).temperature == 1.0

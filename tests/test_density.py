@@ -1,0 +1,73 @@
+"""Exact 2D diagnostics checked against Gaussians whose answers are known in closed form."""
+
+import math
+
+import torch
+
+from ebm_core import density, toy2d
+
+
+def gaussian_energy(mu, s, offset=0.0):
+    mu = torch.tensor(mu)
+    return lambda x: (x - mu).square().sum(1) / (2 * s * s) + offset
+
+
+def test_log_z_of_a_gaussian_energy_matches_closed_form():
+    grid = density.make_grid(3.0, 128)
+    for s, offset in [(0.3, 0.0), (1.0, 2.5), (0.15, -4.0)]:
+        lz = density.log_z(gaussian_energy([0.5, -0.5], s, offset), grid)
+        assert abs(lz - (math.log(2 * math.pi * s * s) - offset)) < 1e-3
+
+
+def test_log_z_counts_mass_beyond_the_box():
+    grid = density.make_grid(2.0, 128)
+    gd = density.grid_density(gaussian_energy([0.0, 0.0], 2.0), grid)  # wide: much mass off screen
+    assert abs(gd.log_z - math.log(2 * math.pi * 4.0)) < 0.01
+    inside = math.erf(2.0 / (2.0 * math.sqrt(2))) ** 2  # P(|x|<2, |y|<2) for std 2
+    assert abs(gd.mass_outside - (1 - inside)) < 0.01
+    assert abs(float(gd.log_density.exp().sum() * grid.cell_area) - inside) < 0.01
+
+
+def test_kl_of_a_density_with_itself_is_zero():
+    grid = density.make_grid(toy2d.extent("eight_gaussians"), 128)
+    data = density.data_density(lambda x: toy2d.log_density("eight_gaussians", x), grid)
+    model = density.grid_density(lambda x: -toy2d.log_density("eight_gaussians", x), grid)
+    assert abs(density.kl_data_model(data, model)) < 1e-3
+    assert abs(model.log_z) < 1e-3
+
+
+def test_kl_between_gaussians_matches_closed_form():
+    # KL(N(0, a^2 I) || N(m, b^2 I)) in 2D = 2 log(b/a) + (2 a^2 + |m|^2) / (2 b^2) - 1
+    a, b, m = 0.5, 0.8, (0.3, 0.0)
+    grid = density.make_grid(4.0, 160)
+    data = density.data_density(lambda x: -gaussian_energy([0, 0], a)(x) - math.log(2 * math.pi * a * a), grid)
+    model = density.grid_density(gaussian_energy(list(m), b), grid)
+    expected = 2 * math.log(b / a) + (2 * a * a + 0.09) / (2 * b * b) - 1
+    assert abs(density.kl_data_model(data, model) - expected) < 2e-3
+
+
+def test_data_entropy_and_nll_of_the_true_model():
+    grid = density.make_grid(4.0, 160)
+    data = density.data_density(lambda x: toy2d.log_density("gaussian", x), grid)
+    assert abs(data.entropy - (1 + math.log(2 * math.pi))) < 2e-3  # entropy of N(0, I) in 2D
+    x = toy2d.sample("gaussian", 50_000, generator=torch.Generator().manual_seed(0))
+    e = gaussian_energy([0, 0], 1.0)
+    assert abs(density.nll(e, x, density.log_z(e, grid)) - data.entropy) < 0.02
+
+
+def test_sampler_bias_small_for_exact_samples_large_for_wrong_ones():
+    grid = density.make_grid(3.0, 128)
+    e = gaussian_energy([0.0, 0.0], 0.7)
+    gd = density.grid_density(e, grid)
+    g = torch.Generator().manual_seed(0)
+    exact = 0.7 * torch.randn(20_000, 2, generator=g)
+    collapsed = 0.2 * torch.randn(20_000, 2, generator=g)
+    assert density.sampler_bias(exact, gd, grid) < 0.02
+    assert density.sampler_bias(collapsed, gd, grid) > 0.5
+
+
+def test_non_finite_energy_is_flagged():
+    grid = density.make_grid(1.0, 16)
+    gd = density.grid_density(lambda x: torch.full((len(x),), float("nan")), grid)
+    assert not gd.finite
+    assert math.isnan(density.kl_data_model(density.data_density(lambda x: toy2d.log_density("gaussian", x), grid), gd))

@@ -1,0 +1,124 @@
+"""Contrastive divergence: the gradient's direction, the three chain flavours, and that a short run
+on eight_gaussians actually learns the density (exact KL falls)."""
+
+import math
+
+import pytest
+import torch
+
+from ebm_core import config, density, toy2d, training
+from ebm_core.nets import EnergyConvNet, EnergyMLP
+
+
+def test_cd_gradient_lowers_data_energy_and_raises_negative_energy():
+    # With local features (Gaussian bumps) and data far from the negatives, the two pushes do not
+    # interfere: one small gradient step must lower E(data) and raise E(negatives).
+    g = torch.Generator().manual_seed(0)
+    centres = torch.cartesian_prod(torch.linspace(-4, 4, 17), torch.linspace(-4, 4, 17))  # (289, 2)
+    w = torch.zeros(len(centres), requires_grad=True)
+    energy = lambda x: torch.exp(-torch.cdist(x, centres).square() / 0.5) @ w  # noqa: E731
+    x_pos = toy2d.sample("eight_gaussians", 256, generator=g)  # radius 2
+    x_neg = 0.3 * torch.randn(256, 2, generator=g)  # near the origin
+    loss = training.cd_loss(energy(x_pos), energy(x_neg), alpha=0.0)
+    (grad,) = torch.autograd.grad(loss, w)
+    with torch.no_grad():
+        w -= 0.1 * grad
+        assert energy(x_pos).mean() < -1e-3 and energy(x_neg).mean() > 1e-3
+    # For any net, a small step widens the gap E(neg) - E(data): its first-order change is lr |g_neg - g_pos|^2.
+    model = EnergyMLP(width=32, depth=2)
+    gap0 = (model(x_neg).mean() - model(x_pos).mean()).item()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    training.cd_loss(model(x_pos), model(x_neg), alpha=0.0).backward()
+    opt.step()
+    assert (model(x_neg).mean() - model(x_pos).mean()).item() > gap0
+
+
+@pytest.mark.parametrize("method", ["pcd", "cd", "short_run"])
+def test_each_method_steps_and_logs(method):
+    cfg = config.RunConfig().replace(method=method, width=32, n_steps=5, batch_size=64, buffer_size=256)
+    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    logs = list(tr.run(5))
+    assert [l.step for l in logs] == [1, 2, 3, 4, 5]
+    assert all(l.finite and math.isclose(l.gap, l.e_neg - l.e_pos, abs_tol=1e-5) for l in logs)
+    assert (tr.buffer is not None) == (method == "pcd")
+    if method == "cd":
+        assert torch.equal(tr.last_x0, tr.last_x_pos)  # textbook CD starts the chains at the data
+
+
+def test_replay_buffer_reinit_fraction():
+    g = torch.Generator().manual_seed(0)
+    buf = training.ReplayBuffer(10_000, lambda n, gen: torch.full((n, 2), 7.0), g, torch.device("cpu"))
+    buf.x.zero_()
+    x0, idx = buf.draw(20_000, 0.05)
+    fresh = (x0 == 7.0).all(1).float().mean().item()
+    assert abs(fresh - 0.05) < 0.01
+    buf.update(idx, x0 + 1)
+    assert torch.equal(buf.x[idx[-1]], x0[-1] + 1) or (idx == idx[-1]).sum() > 1
+
+
+def test_same_seed_same_run():
+    cfg = config.RunConfig().replace(width=32, n_steps=5, batch_size=64, buffer_size=256)
+    a = [l.loss for l in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
+    b = [l.loss for l in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
+    assert a == b
+
+
+def test_short_training_run_lowers_kl_on_eight_gaussians():
+    cfg = config.RunConfig()
+    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    grid = density.make_grid(toy2d.extent("eight_gaussians"), 96)
+    data = density.data_density(lambda x: toy2d.log_density("eight_gaussians", x), grid)
+    kl0 = density.kl_data_model(data, density.grid_density(tr.eval_model, grid))
+    for _ in tr.run(1200):
+        pass
+    gd = density.grid_density(tr.eval_model, grid)
+    kl = density.kl_data_model(data, gd)
+    assert kl0 > 1.0
+    assert kl < 0.35 * kl0, f"KL {kl0:.3f} -> {kl:.3f}"
+    assert gd.mass_outside < 0.05
+
+
+def test_state_and_restore_roll_back_exactly():
+    cfg = config.RunConfig().replace(width=16, n_steps=3, batch_size=32, buffer_size=128)
+    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    list(tr.run(3))
+    saved = tr.state()
+    x = torch.randn(10, 2)
+    e_saved = tr.model(x).detach()
+    list(tr.run(3))
+    assert not torch.allclose(tr.model(x), e_saved)
+    tr.restore(saved)
+    assert torch.equal(tr.model(x).detach(), e_saved) and tr.step_count == 3
+
+
+def test_set_sampler_and_lr_apply_without_reset():
+    cfg = config.RunConfig().replace(width=16, n_steps=3, batch_size=32, buffer_size=128)
+    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    tr.step()
+    tr.set_sampler(config.SamplerConfig(sampler="mala", step_size=0.001, n_steps=4))
+    tr.set_lr(1e-4)
+    log = tr.step()
+    assert log.step == 2 and 0 < log.acceptance <= 1
+    assert tr.opt.param_groups[0]["lr"] == 1e-4
+
+
+def test_energy_nets_check_their_boundary():
+    with pytest.raises(ValueError, match="shape"):
+        EnergyMLP()(torch.zeros(4, 3))
+    conv = EnergyConvNet(image_size=8)
+    assert conv(torch.zeros(5, 1, 8, 8)).shape == (5,)
+    assert EnergyConvNet(image_size=28)(torch.zeros(2, 1, 28, 28)).shape == (2,)
+    with pytest.raises(ValueError, match="shape"):
+        conv(torch.zeros(5, 1, 28, 28))
+
+
+def test_box_wall_confines_the_density():
+    # a net that is constant in the box: without the wall exp(-E) would not be integrable
+    m = EnergyMLP(width=4, box=2.0, confine=0.5)
+    for p in m.parameters():
+        torch.nn.init.zeros_(p)
+    grid = density.make_grid(2.0, 64)
+    gd = density.grid_density(m, grid)
+    # inside: area 16; outside: four strips of half-Gaussians plus four corners that make up one 2D Gaussian
+    outside = 4 * 4 * 0.5 * math.sqrt(math.pi / 2) + 2 * math.pi * 0.25
+    assert abs(gd.log_z - math.log(16 + outside)) < 0.01
