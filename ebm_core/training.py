@@ -136,6 +136,7 @@ class Trainer:
         self.last_x_neg: Tensor | None = None
         self.last_x_pos: Tensor | None = None
         self.last_x0: Tensor | None = None
+        self.last_trajectory: Tensor | None = None  # (T, B, ...) when step() was asked to record
 
     @property
     def eval_model(self) -> nn.Module:
@@ -149,6 +150,16 @@ class Trainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
 
+    def set_train(self, train: TrainConfig) -> None:
+        """Apply the settings that can change mid-run: lr, alpha, batch size, reinit fraction.
+        The others (method, buffer size, beta1, EMA, seed) define the run and need a new Trainer."""
+        fixed = ("method", "buffer_size", "beta1", "ema", "seed")
+        changed = [k for k in fixed if getattr(train, k) != getattr(self.cfg, k)]
+        if changed:
+            raise ValueError(f"{', '.join(changed)} cannot change during a run; start a new run instead")
+        self.cfg = train
+        self.set_lr(train.lr)
+
     def _start_chains(self, x_pos: Tensor) -> tuple[Tensor, Tensor | None]:
         if self.cfg.method == "cd":
             return x_pos, None
@@ -156,8 +167,9 @@ class Trainer:
             return self.noise(len(x_pos), self.generator).to(self.device), None
         return self.buffer.draw(len(x_pos), self.cfg.reinit_frac)
 
-    def step(self) -> StepLog:
-        """One CD update (steps 1-4 of the module docstring)."""
+    def step(self, *, record_every: int = 0) -> StepLog:
+        """One CD update (steps 1-4 of the module docstring); record_every > 0 keeps the chains'
+        trajectory in `last_trajectory`."""
         t0 = time.perf_counter()
         n = self.cfg.batch_size
         # 1. data batch and chain starts
@@ -167,7 +179,8 @@ class Trainer:
         x0, idx = self._start_chains(x_pos)
         # 2. negatives by Langevin; weights need no gradient while sampling
         self.model.requires_grad_(False)
-        res = sample_chains(self.model, x0, self.sampler, bounds=self.bounds, generator=self.generator)
+        res = sample_chains(self.model, x0, self.sampler, bounds=self.bounds, record_every=record_every,
+                            generator=self.generator)
         self.model.requires_grad_(True)
         x_neg = res.x
         if idx is not None:
@@ -187,6 +200,7 @@ class Trainer:
                 _ema_update(self.ema, self.model, self.cfg.ema)
         self.step_count += 1
         self.last_x_pos, self.last_x_neg, self.last_x0 = x_pos, x_neg, x0
+        self.last_trajectory = res.trajectory if record_every else None
         stats = torch.stack([loss.detach(), e_pos.detach().mean(), e_neg.detach().mean(), grad_norm.detach(),
                              res.grad_norm.mean(), res.acceptance.mean()]).tolist()  # one host sync
         return StepLog(self.step_count, stats[0], stats[1], stats[2], stats[2] - stats[1], stats[3], stats[4],

@@ -1,0 +1,92 @@
+"""2D Playground: train an energy-based model live and watch its landscape move."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Energy Landscape Explorer", page_icon="⛰️", layout="wide")
+st.title("Energy Landscape Explorer · 2D Playground")
+st.markdown(
+    "An energy network E(x) gives every point a number; low energy means likely, via "
+    "p(x) = exp(−E(x)) / Z. Press **Train**: each update pushes the energy **down on the data** (white dots) "
+    "and **up on negatives** (orange) that Langevin chains sample from the model itself. In 2D we can "
+    "compute Z exactly, so the numbers on the right are the model's true density, NLL and KL to the data."
+)
+
+# Torch loads after the page has something to show (its cold start takes seconds).
+with st.spinner("Loading PyTorch…"):
+    from ebm_core import figures, toy2d  # noqa: E402
+    from ui import controls, live_view, session  # noqa: E402
+
+session.init_from_url()
+for w in st.session_state["_url_warnings"]:
+    st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
+
+controls.sidebar()
+cfg = session.current_config()
+query = session.write_url(cfg)
+run = session.live_run(cfg)
+ss = st.session_state
+
+
+def _toggle_play() -> None:
+    ss.playing = not ss.playing
+    if ss.playing:
+        run.play()
+    else:
+        run.pause()
+
+
+def _step() -> None:
+    ss.playing = False
+    run.step_once(1)
+
+
+top = st.columns([1, 1, 1, 1.3, 4])
+top[0].button("Pause" if ss.playing else "Train", key="train", on_click=_toggle_play, type="primary",
+              icon=":material/pause:" if ss.playing else ":material/play_arrow:", use_container_width=True,
+              help="Start or pause training in the background")
+top[1].button("Step", key="step", on_click=_step, icon=":material/skip_next:", use_container_width=True,
+              help="One training update, then pause")
+top[2].button("Reset", key="reset", on_click=session.reset_run, icon=":material/restart_alt:",
+              use_container_width=True, help="New network with the current settings and seed")
+with top[3].popover("Share", icon=":material/link:", use_container_width=True, key="share"):
+    st.caption("This link opens the Playground with exactly these settings and seed:")
+    st.code(session.share_url(query), language=None)
+view, layers = controls.view_options()
+
+
+@st.fragment(run_every=0.1 if ss.playing else 0.5)
+def live_panel() -> None:
+    snap = run.latest()
+    if snap is None:
+        st.info("Building the model and the exact density grid…")
+        return
+    if ss.playing and snap.status in ("diverged", "paused", "stopped") and snap.step > 0 and snap.message:
+        ss.playing = False  # the run paused itself: refresh the Train button
+        st.rerun()
+    left, right = st.columns([1.25, 1])
+    with left:
+        if view == "surface":
+            st.caption("The 3D surface refreshes every two seconds while training; drag to turn it.")
+        elif not ss.playing and layers.get("inspect"):
+            st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
+        else:
+            live_view.show_snapshot(snap, view, layers)
+    with right:
+        controls.status_panel(snap, run)
+        controls.metrics_panel(snap)
+
+
+@st.fragment(run_every=2.0 if ss.playing else None)
+def slow_view() -> None:
+    """Plotly figures remount on every data change, so they refresh slowly (STREAMLIT_NOTES §3)."""
+    snap = run.latest()
+    if snap is None:
+        return
+    if view == "surface":
+        st.plotly_chart(figures.surface_figure(snap), key="surface", use_container_width=True)
+    st.plotly_chart(figures.curves_figure(snap), key="curves", use_container_width=True)
+
+
+live_panel()
+slow_view()
+controls.explainer(toy2d.get(cfg.data.dataset))

@@ -1,0 +1,108 @@
+"""Pure functions from a live Snapshot to what the page draws: colour-ready grids, gradient arrows,
+and plotly figures (training curves, 3D surface, a hoverable heatmap). No Streamlit here."""
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .live import Snapshot
+
+VIEWS = {"energy": "Energy contours", "density": "Density exp(-E)/Z", "surface": "3D energy surface"}
+ENERGY_SPAN = 12.0  # at most this many nats above the minimum get colours; higher energies saturate
+
+
+def view_grid(snap: Snapshot, view: str) -> tuple[np.ndarray, float, float]:
+    """(grid, vmin, vmax) for the canvas. Energy: E - min E over [0, span], span the 98th percentile
+    of E - min E within [1, ENERGY_SPAN] (an untrained, nearly flat net still shows its shape).
+    Density: exp(-E) / Z on a scale fixed by the data density's peak, so colours compare over time
+    and with the true density."""
+    e = snap.energy.astype(np.float64)
+    if not np.isfinite(e).all():
+        e = np.nan_to_num(e, nan=0.0, posinf=1e6, neginf=-1e6)
+    if view == "density":
+        p = np.exp(-(e - e.min())) * math.exp(-e.min() - snap.log_z_display)
+        return p.astype(np.float32), 0.0, 1.15 * snap.density_max
+    rel = e - e.min()
+    span = float(np.clip(np.percentile(rel, 98), 1.0, ENERGY_SPAN))
+    return rel.astype(np.float32), 0.0, span
+
+
+def field_arrows(snap: Snapshot) -> np.ndarray:
+    """(F, 4) arrows of -grad E scaled for drawing: length grows with |grad E| up to 90% of the
+    spacing of the arrow grid, so the field reads without arrows crossing."""
+    f = snap.field.astype(np.float64)
+    if len(f) == 0:
+        return f.astype(np.float32)
+    g = np.nan_to_num(f[:, 2:])
+    norm = np.linalg.norm(g, axis=1, keepdims=True)
+    spacing = 2 * snap.extent / (math.isqrt(len(f)) + 1)
+    ref = np.percentile(norm, 90) + 1e-12
+    length = 0.9 * spacing * np.minimum(norm / ref, 1.0)
+    return np.concatenate([f[:, :2], g / (norm + 1e-12) * length], axis=1).astype(np.float32)
+
+
+def _downsample(h: dict[str, np.ndarray], n: int = 600) -> dict[str, np.ndarray]:
+    size = len(next(iter(h.values()))) if h else 0
+    if size <= n:
+        return h
+    idx = np.linspace(0, size - 1, n).astype(int)
+    return {k: v[idx] for k, v in h.items()}
+
+
+def curves_figure(snap: Snapshot) -> go.Figure:
+    """Energies and loss (left), exact KL / NLL / sampler bias (right) against the step."""
+    h = _downsample(snap.history)
+    d = snap.diag_history
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Energies and loss", "Exact diagnostics (nats)"),
+                        horizontal_spacing=0.1)
+    for key, name, colour in [("e_pos", "mean E(data)", "#2563eb"), ("e_neg", "mean E(negatives)", "#ea580c"),
+                              ("gap", "gap E(neg) - E(data)", "#16a34a"), ("loss", "loss", "#6b7280")]:
+        fig.add_trace(go.Scatter(x=h["step"], y=h[key], name=name, mode="lines", line=dict(color=colour, width=1.6)),
+                      row=1, col=1)
+    for key, name, colour in [("kl", "KL(data || model)", "#7c3aed"), ("nll", "test NLL", "#0891b2"),
+                              ("bias", "sampler bias", "#dc2626")]:
+        fig.add_trace(go.Scatter(x=d["step"], y=d[key], name=name, mode="lines+markers",
+                                 marker=dict(size=3), line=dict(color=colour, width=1.6)), row=1, col=2)
+    if math.isfinite(snap.data_entropy):
+        fig.add_hline(y=snap.data_entropy, line=dict(color="#0891b2", dash="dot", width=1), row=1, col=2,
+                      annotation_text="data entropy (best NLL)", annotation_font_size=10)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(height=300, margin=dict(l=40, r=10, t=30, b=40), legend=dict(orientation="h", y=-0.25),
+                      uirevision="curves", template="plotly_white")
+    return fig
+
+
+def surface_figure(snap: Snapshot) -> go.Figure:
+    """The energy as a 3D surface over the box (clipped ENERGY_SPAN above its minimum)."""
+    n = snap.energy.shape[0]
+    xs = np.linspace(-snap.extent, snap.extent, n + 1)[:-1] + snap.extent / n
+    e = np.nan_to_num(snap.energy.astype(np.float64), nan=0.0)
+    z = np.minimum(e - e.min(), ENERGY_SPAN)
+    fig = go.Figure(go.Surface(x=xs, y=xs, z=z.astype(np.float32), colorscale="Viridis", showscale=False,
+                               contours=dict(z=dict(show=True, usecolormap=True, project_z=True))))
+    fig.update_layout(height=520, margin=dict(l=0, r=0, t=10, b=0), uirevision="surface",
+                      scene=dict(xaxis_title="x", yaxis_title="y", zaxis_title="E(x) - min E",
+                                 camera=dict(eye=dict(x=1.4, y=-1.4, z=1.0))))
+    return fig
+
+
+def inspect_figure(snap: Snapshot, view: str) -> go.Figure:
+    """A hoverable heatmap of the paused frame with data and negatives on top."""
+    grid, vmin, vmax = view_grid(snap, view)
+    n = grid.shape[0]
+    xs = np.linspace(-snap.extent, snap.extent, n + 1)[:-1] + snap.extent / n
+    label = "p(x)" if view == "density" else "E(x) - min E"
+    fig = go.Figure(go.Heatmap(x=xs, y=xs, z=grid, zmin=vmin, zmax=vmax, colorscale="Viridis" if view == "energy"
+                               else "Purples", colorbar=dict(title=label), hovertemplate=f"x=%{{x:.2f}}, y=%{{y:.2f}}"
+                               f"<br>{label}=%{{z:.3f}}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=snap.x_data[:, 0], y=snap.x_data[:, 1], mode="markers", name="data",
+                             marker=dict(size=4, color="white", line=dict(width=0.5, color="#111"))))
+    fig.add_trace(go.Scatter(x=snap.x_neg[:, 0], y=snap.x_neg[:, 1], mode="markers", name="negatives",
+                             marker=dict(size=4, color="#f97316")))
+    r = [-snap.extent, snap.extent]
+    fig.update_layout(height=520, width=560, margin=dict(l=10, r=10, t=10, b=10), template="plotly_white",
+                      xaxis=dict(range=r, constrain="domain"), yaxis=dict(range=r, scaleanchor="x"),
+                      legend=dict(orientation="h", y=-0.08))
+    return fig

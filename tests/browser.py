@@ -1,0 +1,98 @@
+"""Helpers for browser tests: start `streamlit run` on 127.0.0.1 and drive Debian's Chromium."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+def chromium_path() -> str:
+    exe = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return exe
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_server(script: Path | str, *extra: str, cwd: Path = ROOT, timeout: float = 90):
+    """Run `streamlit run script` on a free local port; yields the base URL. Logs go to a temp file,
+    never a pipe (a full pipe blocks the server)."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none", "--runner.postScriptGC", "false", *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"streamlit did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        os.unlink(log.name)
+
+
+@contextmanager
+def browser(width: int = 1500, height: int = 1000, device_scale_factor: float = 1):
+    from playwright.sync_api import sync_playwright
+
+    exe = chromium_path()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b.new_context(viewport={"width": width, "height": height}, device_scale_factor=device_scale_factor)
+        finally:
+            b.close()
+
+
+# Samples a live canvas's data-frame on every animation frame for `ms`, and whether its pixels changed.
+CANVAS_SAMPLE_JS = """(cv, ms) => new Promise(done => {
+  const seen = new Set(), t0 = performance.now(), shot0 = cv.toDataURL();
+  const first = +cv.dataset.frame, draws0 = +cv.dataset.draws;
+  const tick = () => {
+    seen.add(cv.dataset.frame);
+    if (performance.now() - t0 < ms) return requestAnimationFrame(tick);
+    done({distinct: seen.size, first, last: +cv.dataset.frame, draws: +cv.dataset.draws - draws0,
+          seconds: (performance.now() - t0) / 1000, mounts: cv.dataset.mounts, connected: cv.isConnected,
+          changed: cv.toDataURL() !== shot0, cssWidth: cv.clientWidth, pxWidth: cv.width});
+  };
+  requestAnimationFrame(tick);
+})"""

@@ -1,0 +1,90 @@
+"""The Playground page in AppTest: defaults render, every dataset renders, bad links warn and fall
+back, Step advances the counter, settings reach the running thread."""
+
+import threading
+import time
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_trainers():
+    yield
+    st.cache_resource.clear()  # fires on_release for session-scoped runs
+    deadline = time.time() + 10
+    while any(t.name.startswith("ebm-trainer") for t in threading.enumerate()) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("ebm-trainer")]
+
+
+def open_app(query=None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def wait_until(at, predicate, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        if predicate(at):
+            return at
+        time.sleep(0.2)
+    raise AssertionError("page never reached the expected state")
+
+
+def test_defaults_render_with_the_landscape_and_numbers():
+    at = open_app()
+    assert not at.exception
+    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    assert metric(at, "Step") == "0"
+    assert at.button(key="train").label.endswith("Train")
+    assert at.session_state["dataset"] == "eight_gaussians"
+    assert not at.warning
+
+
+@pytest.mark.parametrize("name", ["two_moons", "swiss_roll", "rings", "two_spirals", "checkerboard", "pinwheel",
+                                  "gaussian"])
+def test_each_dataset_renders(name):
+    at = open_app()
+    at.selectbox(key="dataset").set_value(name)
+    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    assert not at.exception
+    assert at.query_params["dataset"] == [name] or at.query_params["dataset"] == name
+
+
+def test_bad_query_parameters_warn_and_fall_back():
+    at = open_app({"step_size": "banana", "n_steps": "-4", "dataset": "rings", "bogus": "1", "view": "xray"})
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    for word in ("step_size", "n_steps", "bogus", "view"):
+        assert word in text
+    assert at.session_state["dataset"] == "rings"  # the good parameter is kept
+    assert at.session_state["step_size"] == 0.01 and at.session_state["n_steps"] == 10
+
+
+def test_link_settings_are_applied():
+    at = open_app({"dataset": "two_moons", "step_size": "0.02", "sampler": "mala", "seed": "7"})
+    assert at.number_input(key="step_size").value == 0.02
+    assert at.radio(key="sampler").value == "mala"
+    assert at.session_state["seed"] == 7 and not at.warning
+
+
+def test_step_advances_the_step_counter():
+    at = open_app()
+    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at.button(key="step").click().run()
+    at = wait_until(at, lambda a: metric(a, "Step") == "1")
+    at.button(key="step").click().run()
+    wait_until(at, lambda a: metric(a, "Step") == "2")

@@ -1,0 +1,115 @@
+"""The Playground in a real browser: `streamlit run app.py` on 127.0.0.1 driven by Chromium.
+
+Train advances the step counter and the canvas redraws; a step size typed during training reaches
+the running thread; Pause freezes the counter; a shared link reproduces its settings; no exception
+element ever shows. Screenshots go to tests/artifacts/.
+"""
+
+import re
+import time
+
+import pytest
+
+from browser import ARTIFACTS, CANVAS_SAMPLE_JS, browser, streamlit_server
+from conftest import ROOT
+
+CANVAS = ".st-key-live_canvas canvas[data-frame]"
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    with streamlit_server(ROOT / "app.py") as url:
+        yield url
+
+
+@pytest.fixture
+def page(app_url):
+    with browser() as ctx:
+        pg = ctx.new_page()
+        yield pg
+        assert pg.locator("[data-testid=stException]").count() == 0, "an exception element appeared"
+
+
+def open_app(page, url, query=""):
+    page.goto(url + "/" + query)
+    page.locator(CANVAS).wait_for(timeout=120_000)
+    return page
+
+
+def step_count(page) -> int:
+    value = page.locator("[data-testid=stMetric]").filter(has_text="Step").first.locator("[data-testid=stMetricValue]")
+    return int(value.inner_text().replace(",", ""))
+
+
+def wait_for_steps(page, more_than: int, timeout: float = 60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if step_count(page) > more_than:
+            return step_count(page)
+        time.sleep(0.2)
+    raise AssertionError(f"step counter stayed at or below {more_than}")
+
+
+def click(page, key):
+    page.locator(f".st-key-{key} button").first.click()
+
+
+def test_train_advances_steps_and_redraws_the_plot(page, app_url):
+    open_app(page, app_url)
+    canvas = page.locator(CANVAS)
+    before = canvas.evaluate("cv => cv.toDataURL()")
+    assert step_count(page) == 0
+    click(page, "train")
+    wait_for_steps(page, 30)
+    stats = canvas.evaluate(CANVAS_SAMPLE_JS, 2000)
+    assert stats["distinct"] >= 4 and stats["changed"], stats  # the plot animates while training
+    assert canvas.evaluate("cv => cv.toDataURL()") != before
+    assert stats["mounts"] == "1", stats
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "playground_training.png"), full_page=True)
+    click(page, "train")  # pause before the next test
+
+
+def test_step_size_change_reaches_the_running_thread(page, app_url):
+    open_app(page, app_url)
+    click(page, "train")
+    n = wait_for_steps(page, 5)
+    box = page.locator(".st-key-step_size input")
+    box.fill("0.0234")
+    box.press("Enter")
+    page.get_by_text(re.compile(r"step size 0\.0234")).first.wait_for(timeout=30_000)  # the thread's own config
+    wait_for_steps(page, n + 20)  # and training went on without a reset
+    click(page, "train")
+
+
+def test_pause_stops_the_counter(page, app_url):
+    open_app(page, app_url)
+    click(page, "train")
+    wait_for_steps(page, 10)
+    click(page, "train")
+    page.locator(".st-key-train button").filter(has_text="Train").first.wait_for(timeout=30_000)
+    time.sleep(1.5)  # let the last published snapshot arrive
+    frozen = step_count(page)
+    time.sleep(2.5)
+    assert step_count(page) == frozen
+
+
+def test_shared_link_reproduces_the_settings(page, app_url):
+    open_app(page, app_url, "?dataset=rings&step_size=0.02&sampler=mala&seed=5&n_steps=25")
+    assert page.locator(".st-key-step_size input").input_value() == "0.0200"
+    assert page.locator(".st-key-n_steps input").input_value() == "25"
+    assert page.locator(".st-key-seed input").input_value() == "5"
+    assert page.locator(".st-key-dataset input").input_value() == "Concentric rings"
+    assert page.locator("[data-testid=stAlert]").count() == 0  # a good link warns about nothing
+    click(page, "share")
+    link = page.locator("[data-testid=stCode]").first.inner_text()
+    for part in ("dataset=rings", "step_size=0.02", "sampler=mala", "seed=5", "n_steps=25"):
+        assert part in link
+    page.screenshot(path=str(ARTIFACTS / "playground_shared_link.png"))
+
+
+def test_bad_link_warns_and_falls_back(page, app_url):
+    open_app(page, app_url, "?step_size=lots&dataset=nope&width=64")
+    text = page.locator("[data-testid=stAlert]").all_inner_texts()
+    assert any("step_size" in t for t in text) and any("dataset" in t for t in text)
+    assert page.locator(".st-key-width input").input_value() == "64"  # the good parameter is kept

@@ -1,0 +1,139 @@
+"""Playground widgets and panels. Widget keys are the config field names, so the session state holds
+the run settings directly (see ui/session.py)."""
+
+import math
+
+import streamlit as st
+
+from ebm_core import config, toy2d
+from ebm_core.live import LiveRun, Snapshot
+from ebm_core.nets import ACTIVATIONS
+
+LAYERS = {"data": "Data", "negatives": "Negatives", "trails": "Chain trails", "field": "Gradient field",
+          "inspect": "Hover when paused"}
+METHODS = {"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbook)",
+           "short_run": "Short-run from noise"}
+
+
+def _rng(name: str) -> tuple:
+    return config.field_info(name)["range"]
+
+
+def _number(label: str, name: str, step, fmt: str, help: str) -> None:
+    lo, hi = _rng(name)
+    st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=name, help=help)
+
+
+def sidebar() -> None:
+    """All run settings. Data, network and chain-start settings start a new run; sampler settings,
+    lr, alpha, batch size and reinit fraction apply to the running one."""
+    with st.sidebar:
+        st.header("Data")
+        st.selectbox("Dataset", list(toy2d.DATASETS), key="dataset", format_func=lambda n: toy2d.get(n).label)
+        st.header("Sampler", help="Applies immediately, even while training.")
+        st.radio("Langevin", ["ula", "mala"], key="sampler", horizontal=True,
+                 format_func=lambda s: {"ula": "ULA", "mala": "MALA (exact)"}[s],
+                 help="ULA: x ← x − η∇E + noise·√(2η)·ξ. MALA adds an accept/reject test that removes ULA's bias.")
+        _number("Step size η", "step_size", 0.001, "%.4f", "Size of each Langevin move.")
+        ss = st.session_state
+        _number("Noise scale", "noise_scale", 0.05, "%.3f",
+                "Multiplies the Langevin noise (ULA). 1 samples exp(−E); below 1 is 'cold' Langevin.")
+        st.caption(f"Effective temperature T = noise² = **{config.SamplerConfig(noise_scale=ss.noise_scale).temperature:.3g}**"
+                   if ss.sampler == "ula" else "MALA always samples at temperature 1.")
+        _number("Langevin steps K", "n_steps", 1, "%d", "Langevin steps per training update.")
+        _number("Gradient clip (0 = off)", "grad_clip", 0.1, "%.2f", "Clamp each component of ∇E to [−c, c].")
+        st.header("Training")
+        st.selectbox("Negatives start", list(METHODS), key="method", format_func=METHODS.get,
+                     help="Where the Langevin chains start each update. Changing it starts a new run.")
+        _number("Learning rate", "lr", 0.0005, "%.4f", "Adam learning rate (applies immediately).")
+        _number("Alpha (energy L2)", "alpha", 0.01, "%.3f", "Penalty α·(E(data)² + E(neg)²) keeps energies bounded.")
+        _number("Batch size", "batch_size", 32, "%d", "Data points and chains per update.")
+        _number("Buffer reinit fraction", "reinit_frac", 0.01, "%.2f", "Share of persistent chains restarted from noise.")
+        with st.expander("Network and run"):
+            _number("Width", "width", 16, "%d", "Hidden units per layer.")
+            _number("Depth", "depth", 1, "%d", "Hidden layers.")
+            st.selectbox("Activation", list(ACTIVATIONS), key="activation")
+            st.checkbox("Spectral norm", key="spectral_norm")
+            _number("Wall width", "confine", 0.05, "%.2f", "Width of the energy wall outside the box; keeps Z finite.")
+            _number("Replay buffer size", "buffer_size", 1024, "%d", "Persistent chains kept (persistent CD).")
+            _number("Adam β1", "beta1", 0.1, "%.2f", "0 is common for EBMs.")
+            _number("EMA of weights (0 = off)", "ema", 0.001, "%.4f", "The displayed model averages recent weights.")
+            _number("Seed", "seed", 1, "%d", "Same seed, same run.")
+        st.caption("Changing data, network or chain-start settings starts a new run.")
+
+
+def view_options() -> tuple[str, dict[str, bool]]:
+    from ebm_core.figures import VIEWS
+
+    cols = st.columns([2.2, 3])
+    view = cols[0].radio("View", list(VIEWS), key="view", format_func=VIEWS.get, horizontal=True,
+                         label_visibility="collapsed")
+    with cols[1]:
+        boxes = st.columns(len(LAYERS))
+        defaults = {"data": True, "negatives": True, "trails": True, "field": False, "inspect": False}
+        layers = {k: boxes[i].checkbox(label, value=defaults[k], key=f"layer_{k}") for i, (k, label) in
+                  enumerate(LAYERS.items())}
+    return view, layers
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "—" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def status_panel(snap: Snapshot, run: LiveRun) -> None:
+    if snap.status == "diverged":
+        st.error(snap.message, icon=":material/error:")
+        st.button(f"Roll back to step {snap.rollback_step}", key="rollback", on_click=run.rollback, type="primary",
+                  icon=":material/undo:")
+    elif snap.message:
+        st.info(snap.message)
+
+
+_TABLE_CSS = """<style>
+table.ebm-metrics { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
+table.ebm-metrics td, table.ebm-metrics th { padding: 0.3rem 0.5rem; border-bottom: 1px solid #e5e7eb; }
+table.ebm-metrics td { color: #4b5563; } table.ebm-metrics th { text-align: right; font-weight: 600; }
+</style>"""
+
+
+def metrics_panel(snap: Snapshot) -> None:
+    h, d = snap.history, snap.diagnostics
+    last = {k: float(v[-1]) for k, v in h.items()} if len(h["step"]) else {}
+    c = st.columns(3)
+    c[0].metric("Step", f"{snap.step:,}", border=True)
+    c[1].metric("Steps/s", f"{snap.steps_per_s:.0f}", border=True)
+    c[2].metric("KL(data‖model)", _fmt(d.kl if d else None), border=True,
+                help="Exact, on the grid: how many nats the model's density is from the data's. 0 is perfect.")
+    rows = [
+        ("Device", snap.device, "Status", snap.status),
+        ("Loss", _fmt(last.get("loss")), "Energy gap", _fmt(last.get("gap"))),
+        ("mean E(data)", _fmt(last.get("e_pos")), "mean E(neg)", _fmt(last.get("e_neg"))),
+        ("log Z (exact)", _fmt(d.log_z if d else None), "Test NLL", _fmt(d.nll if d else None)),
+        ("Sampler bias", _fmt(d.bias if d else None), "Mass off screen", "—" if not d or not math.isfinite(d.mass_outside)
+         else f"{d.mass_outside:.1%}"),
+        ("MALA acceptance" if snap.config.sampler.sampler == "mala" else "Temperature",
+         _fmt(last.get("acceptance"), 2) if snap.config.sampler.sampler == "mala"
+         else f"{snap.config.sampler.temperature:.3g}", "Data entropy", _fmt(snap.data_entropy)),
+    ]
+    cells = "".join(f"<tr><td>{a}</td><th>{b}</th><td>{c_}</td><th>{d_}</th></tr>" for a, b, c_, d_ in rows)
+    st.html(f"<table class='ebm-metrics'>{cells}</table>" + _TABLE_CSS)
+    s = snap.config.sampler
+    st.caption(f"In use: **{s.sampler.upper()}**, step size **{s.step_size:g}**, K = **{s.n_steps}**, "
+               f"noise **{s.noise_scale:g}**, lr **{snap.config.train.lr:g}**", help="What the training thread runs now.")
+    st.caption("Test NLL ≥ data entropy; their difference is the KL. Sampler bias: KL between the replay buffer's "
+               "histogram and the exact model density (how well the chains sample the model).")
+
+
+def explainer(ds: toy2d.Dataset) -> None:
+    with st.expander("What am I looking at?"):
+        st.markdown(
+            f"**{ds.label}** is drawn in the box [−{ds.extent:g}, {ds.extent:g}]². The colours show the energy "
+            "(dark = low = likely) or the normalised density exp(−E)/Z. **Data** are white dots, **negatives** "
+            "orange: the samples Langevin dynamics draws from the current model. Training lowers the energy under "
+            "the white dots and raises it under the orange ones, until they are spread alike. **Chain trails** "
+            "follow a few chains through the K Langevin steps of the last update; the **gradient field** shows "
+            "−∇E, the way each chain is pulled.\n\n"
+            "Why can we show Z? It is the integral of exp(−E) over the whole plane. In 2D that is a sum over a "
+            "grid; for an image with 784 pixels the same grid would need more points than atoms in the universe, "
+            "which is why EBMs are trained by contrast instead. Here we compute it, including the mass beyond the "
+            "box, so KL and NLL are exact up to the grid.")
