@@ -1,6 +1,10 @@
 """2D Playground: train an energy-based model live and watch its landscape move."""
 
+import sys
+
 import streamlit as st
+
+sys.setswitchinterval(0.0002)
 
 st.set_page_config(page_title="Energy Landscape Explorer", page_icon="⛰️", layout="wide")
 st.title("Energy Landscape Explorer · 2D Playground")
@@ -54,39 +58,56 @@ with top[3].popover("Share", icon=":material/link:", use_container_width=True, k
 view, layers = controls.view_options()
 
 
-@st.fragment(run_every=0.1 if ss.playing else 0.5)
-def live_panel() -> None:
+# Three fragments refresh at their own pace: the canvas often (it updates in place), the numbers a
+# few times a second, the plotly figures slowly (they remount on every change: STREAMLIT_NOTES §3).
+FAST, MEDIUM, SLOW = (0.1, 0.5, 2.0) if ss.playing else (0.5, 0.5, None)
+
+
+@st.fragment(run_every=FAST)
+def picture() -> None:
     snap = run.latest()
     if snap is None:
         st.info("Building the model and the exact density grid…")
-        return
-    if ss.playing and snap.status in ("diverged", "paused", "stopped") and snap.step > 0 and snap.message:
-        ss.playing = False  # the run paused itself: refresh the Train button
-        st.rerun()
-    left, right = st.columns([1.25, 1])
-    with left:
-        if view == "surface":
-            st.caption("The 3D surface refreshes every two seconds while training; drag to turn it.")
-        elif not ss.playing and layers.get("inspect"):
-            st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
-        else:
-            live_view.show_snapshot(snap, view, layers)
-    with right:
-        controls.status_panel(snap, run)
-        controls.metrics_panel(snap)
+    elif not ss.playing and layers.get("inspect"):
+        st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
+    else:
+        live_view.show_snapshot(snap, view, layers)
 
 
-@st.fragment(run_every=2.0 if ss.playing else None)
-def slow_view() -> None:
-    """Plotly figures remount on every data change, so they refresh slowly (STREAMLIT_NOTES §3)."""
+@st.fragment(run_every=SLOW)
+def surface() -> None:
+    snap = run.latest()
+    if snap is not None:
+        st.plotly_chart(figures.surface_figure(snap), key="surface", use_container_width=True)
+        st.caption("Drag to turn the surface; it refreshes every two seconds while training.")
+
+
+@st.fragment(run_every=MEDIUM)
+def numbers() -> None:
     snap = run.latest()
     if snap is None:
         return
+    if ss.playing and snap.status in ("diverged", "paused", "stopped") and snap.step > 0 and snap.message:
+        ss.playing = False  # the run paused itself: redraw the Train button
+        st.rerun()
+    controls.status_panel(snap, run)
+    controls.metrics_panel(snap)
+
+
+@st.fragment(run_every=SLOW)
+def curves() -> None:
+    snap = run.latest()
+    if snap is not None:
+        st.plotly_chart(figures.curves_figure(snap), key="curves", use_container_width=True)
+
+
+left, right = st.columns([1.25, 1])
+with left:
     if view == "surface":
-        st.plotly_chart(figures.surface_figure(snap), key="surface", use_container_width=True)
-    st.plotly_chart(figures.curves_figure(snap), key="curves", use_container_width=True)
-
-
-live_panel()
-slow_view()
+        surface()
+    else:
+        picture()
+with right:
+    numbers()
+curves()
 controls.explainer(toy2d.get(cfg.data.dataset))

@@ -15,6 +15,7 @@ Results go to bench/results/ui.json and bench/results/ui.md.
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -33,11 +34,10 @@ from ebm_core import config, live
 r = live.LiveRun(config.RunConfig()).start()
 r.wait_for(lambda s: s.status == "paused", 120)
 r.play(); time.sleep(3)
-r._want = False  # nobody watches: no snapshots are built
-n0, t0 = r.trainer.step_count, time.perf_counter()
+s0 = r.wait_for(lambda s: s.status == "running"); t0 = time.perf_counter()  # one snapshot now, one at the end
 time.sleep({seconds})
-n1, t1 = r.trainer.step_count, time.perf_counter()
-print((n1 - n0) / (t1 - t0), flush=True)
+s1 = r.wait_for(lambda s: s.seq > s0.seq); t1 = time.perf_counter()
+print((s1.step - s0.step) / (t1 - t0), flush=True)
 r.request_stop(); r.thread.join(10)
 """
 
@@ -73,21 +73,39 @@ def headless_rate(seconds: float) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_seconds(name: str) -> float:
+    """utime + stime of every process whose command line contains `name`."""
+    total = 0.0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if name not in (d / "cmdline").read_bytes().decode(errors="ignore"):
+                continue
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return total
+
+
 def watched(url: str, seconds: float) -> dict:
     with browser() as ctx:
         page = open_and_train(ctx, url)
         time.sleep(2)
         page.evaluate(COUNT_FRAMES)
         s0, t0 = step_value(page), time.perf_counter()
+        c0 = {k: cpu_seconds(k) for k in ("streamlit", "chromium")}
         time.sleep(seconds)
         s1, t1 = step_value(page), time.perf_counter()
+        cpu = {k: (cpu_seconds(k) - c0[k]) / (t1 - t0) for k in c0}
         frames = page.evaluate("() => window.__frames")
         changes = [t for (t, f), (_, g) in zip(frames[1:], frames[:-1]) if f != g]
         gaps = sorted(b - a for a, b in zip(changes, changes[1:]))
         page.screenshot(path=str(ROOT / "bench" / "results" / "ui_watched.png"))
         return {"fps": len(changes) / (frames[-1][0] - frames[0][0]) * 1000 if len(frames) > 1 else 0.0,
                 "p90_gap_ms": gaps[int(0.9 * len(gaps))] if gaps else None,
-                "steps_per_s": (s1 - s0) / (t1 - t0)}
+                "steps_per_s": (s1 - s0) / (t1 - t0), "cores_used": cpu}
 
 
 def many(url: str, n: int, seconds: float) -> list[float]:
@@ -129,7 +147,8 @@ def main() -> None:
           f"- browser frames drawn: **{w['fps']:.1f} frames/s** (p90 gap {w['p90_gap_ms'] or float('nan'):.0f} ms; "
           "target >= 5)",
           f"- training: headless {res['headless_steps_per_s']:.1f} steps/s, watched {w['steps_per_s']:.1f} steps/s: "
-          f"**{res['kept_fraction']:.2f}** of headless kept (target >= 0.8)",
+          f"**{res['kept_fraction']:.2f}** of headless kept (target >= 0.8); cores busy while watched: server "
+          f"{w['cores_used']['streamlit']:.2f}, browser {w['cores_used']['chromium']:.2f}",
           f"- {args.sessions} sessions training at once: steps/s per session "
           f"{', '.join(f'{r:.1f}' for r in rates)}; all advancing: **{res['sessions']['all_advancing']}**; "
           f"a Pause click in one tab answered in {latency:.2f} s"]

@@ -1,18 +1,29 @@
-"""A live 2D run: training in a background thread, published as immutable snapshots.
+"""A live 2D run: training in its own process, published as immutable snapshots.
 
-The UI never touches the trainer. It sends commands (play, pause, step, new settings, rollback,
-stop) through a queue and reads `latest()`, the newest `Snapshot`. The thread builds a snapshot only
-when someone asked for one since the last (so an unwatched run trains at full speed), at most
-`max_fps` times a second, and refreshes the exact diagnostics (log Z, NLL, KL, sampler bias) about
-once a second, since they cost ~35k energy evaluations.
+The UI never touches the trainer. `LiveRun` (in the server process) sends commands (play, pause,
+step, new settings, rollback, stop) down a pipe to a worker process and keeps the newest `Snapshot`
+the worker sends back. The worker trains in a process of its own, not a thread, because a Python
+thread shares the interpreter lock with the web server and the page scripts: on 2 cores a watched
+thread kept under half its headless speed (bench/ui.py). Workers are forked from a small fork server
+that has torch imported already, so a new run starts in well under a second and shares torch's
+memory with the other runs.
 
-Divergence guard: after every step the run checks that the loss, the energies and the chains are
-finite and bounded. If not, it pauses, explains the likely cause in plain words, and keeps the last
-good state (saved every `good_every` healthy steps) for a one-click rollback.
+The worker builds a snapshot only when the page asked for one since the last (an unwatched run
+trains at full speed), at most `max_fps` times a second, and refreshes the exact diagnostics (log Z,
+NLL, KL, sampler bias; ~35k energy evaluations) about once a second. Snapshots carry only the
+history rows added since the previous one; `LiveRun` stitches them together.
+
+Divergence guard: after every step the worker checks that the loss, the energies and the chains
+are finite and bounded. If not, it pauses, explains the likely cause in plain words, and keeps the
+last good state (saved every `good_every` healthy steps) for a one-click rollback.
+
+The worker exits on "stop", and on its own when the pipe closes (the server or the session died).
 """
 
 import math
-import queue
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.spawn
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -64,12 +75,13 @@ class Snapshot:
     x_neg: np.ndarray  # (B, 2) the last negatives
     trails: np.ndarray  # (C, T, 2) a few chains of the last update, start to end
     field: np.ndarray  # (F, 4) x, y, -dE/dx, -dE/dy on a coarse grid
-    history: dict[str, np.ndarray]  # per step: HISTORY_KEYS
+    history: dict[str, np.ndarray]  # per step: HISTORY_KEYS (from the worker: rows from history_start on)
     diag_history: dict[str, np.ndarray]  # per diagnostics refresh: DIAG_KEYS
     diagnostics: Diagnostics | None
     data_entropy: float
     can_rollback: bool
     rollback_step: int
+    history_start: int = 0  # index of the first history row carried
 
 
 @dataclass
@@ -77,8 +89,8 @@ class _History:
     rows: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
     diag: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in DIAG_KEYS})
 
-    def arrays(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        return ({k: np.asarray(v, dtype=np.float64) for k, v in self.rows.items()},
+    def arrays(self, start: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return ({k: np.asarray(v[start:], dtype=np.float64) for k, v in self.rows.items()},
                 {k: np.asarray(v, dtype=np.float64) for k, v in self.diag.items()})
 
 
@@ -113,35 +125,85 @@ def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: Ru
     return None
 
 
+_CONTEXT: multiprocessing.context.BaseContext | None = None
+_CONTEXT_LOCK = threading.Lock()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """A fork server with torch and this module imported: forking from it is fast and safe (it has
+    no threads), and the runs share torch's pages. Falls back to spawn where forkserver is missing."""
+    global _CONTEXT
+    with _CONTEXT_LOCK:
+        if _CONTEXT is None:
+            if "forkserver" in multiprocessing.get_all_start_methods():
+                _CONTEXT = multiprocessing.get_context("forkserver")
+                _CONTEXT.set_forkserver_preload(["ebm_core.live"])
+            else:
+                _CONTEXT = multiprocessing.get_context("spawn")
+        return _CONTEXT
+
+
+def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
+    """Start a worker without re-running the parent's __main__ in it. Under Streamlit, __main__ is
+    the page script itself, and multiprocessing would execute it again in the child. The worker only
+    needs ebm_core, so the main-module entries are dropped from the start-up data."""
+    original = multiprocessing.spawn.get_preparation_data
+
+    def without_main(name: str) -> dict:
+        data = original(name)
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+        return data
+
+    with _CONTEXT_LOCK:
+        multiprocessing.spawn.get_preparation_data = without_main
+        try:
+            process.start()
+        finally:
+            multiprocessing.spawn.get_preparation_data = original
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, cfg: RunConfig, run_id: int, opts: dict) -> None:
+    _Worker(conn, cfg, run_id, opts).main()
+
+
 class LiveRun:
-    """One session's live training run in a daemon thread (see the module docstring)."""
+    """One session's live run: a worker process plus a thread here that receives its snapshots."""
 
     def __init__(self, cfg: RunConfig, *, run_id: int = 0, device: str | None = None, display_n: int = 64,
                  max_fps: float = 12.0, diag_every_s: float = 1.0, good_every: int = 50, n_trails: int = 8,
                  max_train_seconds: float = 20 * 60, name: str = "ebm-trainer"):
         self.cfg, self.run_id = cfg, run_id
-        self.device = default_device(device)
-        self.display_n, self.max_fps, self.diag_every_s = display_n, max_fps, diag_every_s
-        self.good_every, self.n_trails, self.max_train_seconds = good_every, n_trails, max_train_seconds
-        self.extent = toy2d.extent(cfg.data.dataset)
-        self._commands: queue.SimpleQueue = queue.SimpleQueue()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._want = True
+        self._opts = dict(device=device, display_n=display_n, max_fps=max_fps, diag_every_s=diag_every_s,
+                          good_every=good_every, n_trails=n_trails, max_train_seconds=max_train_seconds)
         self._snap: Snapshot | None = None
-        self._seq = 0
-        self.thread = threading.Thread(target=self._main, name=f"{name}-{run_id}", daemon=True)
-        self.error: BaseException | None = None
-
-    # ---- commands (any thread) ------------------------------------------------------------------
+        self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
+        self._send_lock = threading.Lock()
+        self._want_sent = False
+        self._stopping = False
+        self._model_reply: list = []
+        self._model_ready = threading.Event()
+        self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
+        self.process: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> "LiveRun":
+        ctx = _context()
+        self._conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, self.cfg, self.run_id, self._opts),
+                                   name=self.thread.name, daemon=True)
+        _start_without_main(self.process)
+        child.close()  # the worker holds the other end; its exit closes the pipe
         self.thread.start()
         return self
 
+    # ---- commands (any thread; never block) -----------------------------------------------------
+
     def _send(self, *cmd: Any) -> None:
-        self._commands.put(cmd)
-        self._wake.set()
+        try:
+            with self._send_lock:
+                self._conn.send(cmd)
+        except (OSError, ValueError):
+            pass  # the worker is gone; the page shows the last snapshot
 
     def play(self) -> None:
         self._send("play")
@@ -160,37 +222,83 @@ class LiveRun:
         self._send("rollback")
 
     def request_stop(self) -> None:
-        """Ask the thread to exit; returns at once (safe to call from an event loop)."""
-        self._stop.set()
-        self._wake.set()
+        """Ask the worker to exit; returns at once (safe to call from the server's event loop)."""
+        self._stopping = True
+        self._send("stop")
 
     def latest(self) -> Snapshot | None:
-        """The newest snapshot (None before the first); also asks the thread for a fresh one."""
-        self._want = True
+        """The newest snapshot (None before the first); also asks the worker for a fresh one."""
+        if not self._want_sent:
+            self._want_sent = True
+            self._send("want")
         return self._snap
 
-    def wait_for(self, predicate, timeout: float = 30.0) -> Snapshot:
-        """Block until a snapshot satisfies predicate (tests and the CLI); raises TimeoutError."""
+    def copy_model(self, timeout: float = 10.0) -> torch.nn.Module | None:
+        """A CPU copy of the evaluated weights (EMA if enabled), or None if the worker does not answer."""
+        self._model_ready.clear()
+        self._send("model")
+        if not self._model_ready.wait(timeout) or not self._model_reply:
+            return None
+        from .checkpoint import build_model_2d
+
+        model = build_model_2d(self.cfg)
+        model.load_state_dict(self._model_reply.pop())
+        return model.eval().requires_grad_(False)
+
+    def wait_for(self, predicate, timeout: float = 60.0) -> Snapshot:
+        """Block until a snapshot satisfies predicate (tests, benchmarks); raises TimeoutError."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             snap = self.latest()
-            if self.error is not None:
-                raise RuntimeError("live run failed") from self.error
             if snap is not None and predicate(snap):
                 return snap
+            if not self.thread.is_alive() and self.thread.ident is not None:
+                raise RuntimeError(f"the live run ended: {snap.message if snap else 'no snapshot'}")
             time.sleep(0.02)
         raise TimeoutError("live run did not reach the expected state")
 
-    # ---- the thread -----------------------------------------------------------------------------
+    def _receive(self) -> None:
+        """Runs here, in a daemon thread: keeps the newest snapshot, stitching the history."""
+        while True:
+            try:
+                kind, payload = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            if kind == "model":
+                self._model_reply[:] = [payload]
+                self._model_ready.set()
+                continue
+            start = payload.history_start
+            self._history = {k: np.concatenate([self._history[k][:start], payload.history[k]]) for k in HISTORY_KEYS}
+            self._snap = replace(payload, history=self._history, history_start=0)
+            self._want_sent = False
+        self._conn.close()
+        if self.process is not None:
+            self.process.join(timeout=5)
 
-    def _main(self) -> None:
-        torch.set_num_threads(1)  # per thread: many sessions share the CPU (see STREAMLIT_NOTES §6)
+
+class _Worker:
+    """The training loop of one run, in the worker process (see the module docstring)."""
+
+    def __init__(self, conn: multiprocessing.connection.Connection, cfg: RunConfig, run_id: int, opts: dict):
+        self.conn, self.cfg, self.run_id = conn, cfg, run_id
+        self.device = default_device(opts["device"])
+        self.display_n, self.max_fps, self.diag_every_s = opts["display_n"], opts["max_fps"], opts["diag_every_s"]
+        self.good_every, self.n_trails = opts["good_every"], opts["n_trails"]
+        self.max_train_seconds = opts["max_train_seconds"]
+        self.extent = toy2d.extent(cfg.data.dataset)
+        self._want, self._stop = True, False
+        self._seq, self._sent = 0, 0
+
+    def main(self) -> None:
+        torch.set_num_threads(1)  # many sessions share the CPU (see STREAMLIT_NOTES §6)
         try:
             self._setup()
             self._loop()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            pass  # the server side went away: nothing left to report to
         except BaseException as e:  # surface to the page instead of dying silently
-            self.error = e
-            self._status, self._message = "stopped", f"The training thread stopped with an error: {e!r}"
+            self._status, self._message = "stopped", f"Training stopped with an error: {e!r}"
             try:
                 self._publish()
             except Exception:
@@ -224,9 +332,9 @@ class LiveRun:
     def _loop(self) -> None:
         last_pub = 0.0
         rate_t, rate_n = time.perf_counter(), 0
-        while not self._stop.is_set():
+        while not self._stop:
             changed = self._drain_commands()
-            if self._stop.is_set():
+            if self._stop:
                 break
             busy = self._running or self._pending > 0
             if busy:
@@ -264,19 +372,24 @@ class LiveRun:
                 self._publish()
                 last_pub = time.perf_counter()
             if not (self._running or self._pending):
-                self._wake.wait(0.25)
-                self._wake.clear()
+                self.conn.poll(0.25)  # idle: sleep until a command arrives
 
     def _drain_commands(self) -> bool:
         changed = False
-        while True:
-            try:
-                cmd = self._commands.get_nowait()
-            except queue.Empty:
-                return changed
-            changed = True
+        while self.conn.poll():
+            cmd = self.conn.recv()
             kind = cmd[0]
-            if kind == "play" and self._status != "diverged":
+            if kind == "want":
+                self._want = True
+                continue
+            changed = True
+            if kind == "stop":
+                self._stop = True
+                return changed
+            if kind == "model":  # weights only: parametrised (spectral norm) modules do not pickle
+                state = {k: v.detach().cpu().clone() for k, v in self.trainer.eval_model.state_dict().items()}
+                self.conn.send(("model", state))
+            elif kind == "play" and self._status != "diverged":
                 self._running, self._status, self._message = True, "running", ""
                 self._train_seconds = 0.0
             elif kind == "pause" and self._status == "running":
@@ -294,6 +407,8 @@ class LiveRun:
                 self._running, self._pending, self._status = False, 0, "paused"
                 self._message = (f"Rolled back to step {self._good_step}. Change the setting named above before "
                                  "training again, or it will likely diverge the same way.")
+                self._sent = min(self._sent, keep)
+        return changed
 
     def _apply_settings(self, cfg: RunConfig) -> None:
         t = replace(self.cfg.train, lr=cfg.train.lr, alpha=cfg.train.alpha, batch_size=cfg.train.batch_size,
@@ -340,10 +455,11 @@ class LiveRun:
                   else torch.zeros(0, 0, 2))
         _, f_g = energy_and_grad(model, self.field_points.to(self.device))
         field = torch.cat([self.field_points, -f_g.cpu()], 1)  # (F, 4)
-        hist, diag_hist = self.history.arrays()
+        hist, diag_hist = self.history.arrays(self._sent)
+        start, self._sent = self._sent, len(self.history.rows["step"])
         self._want = False
         self._seq += 1
-        self._snap = Snapshot(
+        snap = Snapshot(
             run_id=self.run_id, seq=self._seq, config=self.cfg, status=self._status, message=self._message,
             step=tr.step_count, steps_per_s=self._rate, device=str(self.device), extent=self.extent,
             energy=e.float().numpy(), log_z_display=log_z_display,
@@ -351,7 +467,9 @@ class LiveRun:
             x_data=self.x_data.numpy(), x_pos=_np(x_pos), x_neg=_np(x_neg), trails=_np(trails), field=_np(field),
             history=hist, diag_history=diag_hist, diagnostics=self.diag, data_entropy=self.data.entropy,
             can_rollback=self._status == "diverged" or tr.step_count > self._good_step, rollback_step=self._good_step,
+            history_start=start,
         )
+        self.conn.send(("snap", snap))
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -6,8 +6,6 @@ address bar is always a shareable link. The live run is owned by a session-scope
 Streamlit releases it when the tab closes, and `on_release` only signals the thread to stop.
 """
 
-import dataclasses
-
 import streamlit as st
 
 from ebm_core import config
@@ -80,11 +78,18 @@ def live_run(cfg: config.RunConfig) -> LiveRun:
     flat = _flat(cfg)
     structure = "&".join(f"{k}={flat[k]}" for k in STRUCTURAL)
     run = _session_run(structure, st.session_state.run_id, cfg)
-    live = (cfg.sampler, dataclasses.replace(cfg.train))
-    if getattr(run, "_ui_sent", None) != live:
+    live = (id(run), cfg.sampler, cfg.train)
+    if st.session_state.get("_sent") != live:
         run.update(cfg)
-        run._ui_sent = live
+        st.session_state["_sent"] = live
+    st.session_state["_run"] = run  # a reference for other pages; the cache above owns the run
     return run
+
+
+def current_run() -> LiveRun | None:
+    """The Playground's run of this session, if one is alive (for other pages, e.g. the Langevin Lab)."""
+    run = st.session_state.get("_run")
+    return run if run is not None and run.thread.is_alive() else None
 
 
 def reset_run() -> None:

@@ -1,0 +1,93 @@
+"""The live run: commands reach the thread, snapshots are consistent, the divergence guard pauses,
+explains and rolls back, and stopping frees the thread."""
+
+import time
+
+import numpy as np
+import pytest
+
+from ebm_core import config, density, figures
+from ebm_core.live import LiveRun
+
+SMALL = dict(width=32, n_steps=5, batch_size=64, buffer_size=512)
+
+
+@pytest.fixture
+def run():
+    r = LiveRun(config.RunConfig().replace(**SMALL), max_fps=50, diag_every_s=0.2).start()
+    yield r
+    r.request_stop()
+    r.thread.join(10)
+    assert not r.thread.is_alive() and not r.process.is_alive()
+
+
+def test_starts_paused_with_an_untrained_landscape_and_exact_numbers(run):
+    s = run.wait_for(lambda s: s.status == "paused")
+    assert s.step == 0 and s.energy.shape == (64, 64) and s.energy.dtype == np.float32
+    assert s.diagnostics is not None and s.diagnostics.kl > 0.5
+    grid, vmin, vmax = figures.view_grid(s, "density")
+    mass = grid.sum() * (2 * s.extent / 64) ** 2
+    assert abs(mass - (1 - s.diagnostics.mass_outside)) < 0.01  # normalised over the plane, box shown
+
+
+def test_step_play_pause(run):
+    run.wait_for(lambda s: s.status == "paused")
+    run.step_once(3)
+    s = run.wait_for(lambda s: s.step == 3)
+    assert s.trails.shape == (8, 6, 2)  # the last update's chains: start + 5 Langevin steps
+    run.play()
+    s = run.wait_for(lambda s: s.step > 20 and s.status == "running")
+    run.pause()
+    s = run.wait_for(lambda s: s.status == "paused")
+    time.sleep(0.5)
+    frozen = run.wait_for(lambda x: x.seq > s.seq)
+    time.sleep(0.5)
+    assert run.wait_for(lambda x: x.seq > frozen.seq).step == frozen.step
+    s = frozen
+    assert len(s.history["step"]) == s.step and s.history["step"][-1] == s.step
+
+
+def test_live_settings_reach_the_thread_without_reset(run):
+    run.wait_for(lambda s: s.status == "paused")
+    run.step_once(2)
+    run.wait_for(lambda s: s.step == 2)
+    run.update(config.RunConfig().replace(**SMALL, step_size=0.0234, sampler="mala", lr=1e-4))
+    run.step_once(1)
+    s = run.wait_for(lambda s: s.step == 3)
+    assert s.config.sampler.step_size == 0.0234 and s.config.sampler.sampler == "mala"
+    assert s.config.train.lr == 1e-4
+    assert 0 < s.history["acceptance"][-1] <= 1
+
+
+def test_divergence_pauses_explains_and_rolls_back(run):
+    run.wait_for(lambda s: s.status == "paused")
+    run.play()
+    run.wait_for(lambda s: s.step >= 60)
+    run.update(config.RunConfig().replace(**SMALL, step_size=3.0))  # far beyond the wall's stable step
+    s = run.wait_for(lambda s: s.status == "diverged")
+    assert "step size" in s.message and "exploded" in s.message
+    good = s.rollback_step
+    assert good >= 50 and s.can_rollback
+    run.update(config.RunConfig().replace(**SMALL))
+    run.rollback()
+    s = run.wait_for(lambda s: "Rolled back" in s.message)
+    assert s.step == good and s.status == "paused" and s.history["step"][-1] == good
+    run.play()
+    run.wait_for(lambda s: s.step > good + 5 and s.status == "running")
+
+
+def test_copy_model_returns_the_evaluated_weights(run):
+    s = run.wait_for(lambda s: s.status == "paused")
+    model = run.copy_model()
+
+    e = density.evaluate(model, density.make_grid(s.extent, 64).points).view(64, 64).float().numpy()
+    assert np.allclose(e, s.energy, atol=1e-4)
+
+
+def test_stop_ends_the_worker_process(run):
+    run.wait_for(lambda s: s.status == "paused")
+    run.play()
+    run.wait_for(lambda s: s.step > 5)
+    run.request_stop()
+    run.thread.join(10)
+    assert not run.thread.is_alive() and not run.process.is_alive()
