@@ -1,10 +1,6 @@
 """2D Playground: train an energy-based model live and watch its landscape move."""
 
-import sys
-
 import streamlit as st
-
-sys.setswitchinterval(0.0002)
 
 st.set_page_config(page_title="Energy Landscape Explorer", page_icon="⛰️", layout="wide")
 st.title("Energy Landscape Explorer · 2D Playground")

@@ -137,7 +137,7 @@ def _context() -> multiprocessing.context.BaseContext:
         if _CONTEXT is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 _CONTEXT = multiprocessing.get_context("forkserver")
-                _CONTEXT.set_forkserver_preload(["ebm_core.live"])
+                _CONTEXT.set_forkserver_preload(["ebm_core._worker_preload"])
             else:
                 _CONTEXT = multiprocessing.get_context("spawn")
         return _CONTEXT
