@@ -88,3 +88,14 @@ def test_step_advances_the_step_counter():
     at = wait_until(at, lambda a: metric(a, "Step") == "1")
     at.button(key="step").click().run()
     wait_until(at, lambda a: metric(a, "Step") == "2")
+
+
+def test_surface_view_and_hover_inspection():
+    at = open_app({"view": "surface"})
+    at = wait_until(at, lambda a: len(a.get("plotly_chart")) >= 2)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any('"surface"' in spec for spec in specs)
+    at.radio(key="view").set_value("density").run()
+    at.checkbox(key="layer_inspect").check().run()
+    at = wait_until(at, lambda a: any('"heatmap"' in c.proto.spec for c in a.get("plotly_chart")))
+    assert not at.exception

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from browser import ARTIFACTS, CANVAS_SAMPLE_JS, browser, streamlit_server
+from browser import ARTIFACTS, CANVAS_SAMPLE_JS, SERVER_PIDS, browser, descendants, streamlit_server
 from conftest import ROOT
 
 CANVAS = ".st-key-live_canvas canvas[data-frame]"
@@ -113,3 +113,21 @@ def test_bad_link_warns_and_falls_back(page, app_url):
     text = page.locator("[data-testid=stAlert]").all_inner_texts()
     assert any("step_size" in t for t in text) and any("dataset" in t for t in text)
     assert page.locator(".st-key-width input").input_value() == "64"  # the good parameter is kept
+
+
+def test_closing_the_tab_frees_its_run(app_url):
+    server = SERVER_PIDS[app_url]
+    with browser() as ctx:
+        open_app(ctx.new_page(), app_url)
+        with_page = set(descendants(server))
+        second = open_app(ctx.new_page(), app_url)
+        deadline = time.time() + 30
+        while len(set(descendants(server)) - with_page) < 1 and time.time() < deadline:
+            time.sleep(0.2)
+        worker = set(descendants(server)) - with_page  # the second tab's training process
+        assert len(worker) == 1
+        second.close()
+        deadline = time.time() + 30
+        while worker & set(descendants(server)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not worker & set(descendants(server)), "the closed tab's worker process is still running"
