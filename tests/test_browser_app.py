@@ -51,7 +51,7 @@ def wait_for_steps(page, more_than: int, timeout: float = 60):
 
 
 def click(page, key):
-    page.locator(f".st-key-{key} button").first.click()
+    page.locator(f".st-key-{key} button:visible").first.click()
 
 
 def test_train_advances_steps_and_redraws_the_plot(page, app_url):
@@ -87,7 +87,7 @@ def test_pause_stops_the_counter(page, app_url):
     click(page, "train")
     wait_for_steps(page, 10)
     click(page, "train")
-    page.locator(".st-key-train button").filter(has_text="Train").first.wait_for(timeout=30_000)
+    page.locator(".st-key-train button:visible").filter(has_text="Train").first.wait_for(timeout=30_000)
     time.sleep(1.5)  # let the last published snapshot arrive
     frozen = step_count(page)
     time.sleep(2.5)

@@ -10,7 +10,7 @@ from ebm_core.live import LiveRun, Snapshot
 from ebm_core.nets import ACTIVATIONS
 
 LAYERS = {"data": "Data", "negatives": "Negatives", "trails": "Chain trails", "field": "Gradient field",
-          "inspect": "Hover when paused"}
+          "inspect": "Hover (paused)"}
 METHODS = {"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbook)",
            "short_run": "Short-run from noise"}
 
@@ -102,7 +102,7 @@ def metrics_panel(snap: Snapshot) -> None:
     c = st.columns(3)
     c[0].metric("Step", f"{snap.step:,}", border=True)
     c[1].metric("Steps/s", f"{snap.steps_per_s:.0f}", border=True)
-    c[2].metric("KL(data‖model)", _fmt(d.kl if d else None), border=True,
+    c[2].metric("KL to data", _fmt(d.kl if d else None), border=True,
                 help="Exact, on the grid: how many nats the model's density is from the data's. 0 is perfect.")
     rows = [
         ("Device", snap.device, "Status", snap.status),
