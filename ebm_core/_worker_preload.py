@@ -4,6 +4,6 @@ every forked worker starts warm and shares those pages instead of loading them a
 
 import torch
 
-from . import live  # noqa: F401  (the worker code itself)
+from . import live, live_toy2d  # noqa: F401  (the worker code itself)
 
 torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))]).step()

@@ -8,10 +8,11 @@ thread kept under half its headless speed (bench/ui.py). Workers are forked from
 that has torch imported already, so a new run starts in well under a second and shares torch's
 memory with the other runs.
 
-The worker builds a snapshot only when the page asked for one since the last (an unwatched run
-trains at full speed), at most `max_fps` times a second, and refreshes the exact diagnostics (log Z,
-NLL, KL, sampler bias; ~35k energy evaluations) about once a second. Snapshots carry only the
-history rows added since the previous one; `LiveRun` stitches them together.
+What is trained and shown comes from a task (`_tasks()`; the 2D toy task is in live_toy2d.py). The
+worker builds a snapshot only when the page asked for one since the last (an unwatched run trains
+at full speed), at most `max_fps` times a second, and refreshes the task's diagnostics (for 2D the
+exact log Z, NLL, KL and sampler bias: ~35k energy evaluations) about once a second. Snapshots
+carry only the history rows added since the previous one; `LiveRun` stitches them together.
 
 Divergence guard: after every step the worker checks that the loss, the energies and the chains
 are finite and bounded. If not, it pauses, explains the likely cause in plain words, and keeps the
@@ -26,103 +27,38 @@ import multiprocessing.connection
 import multiprocessing.spawn
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 
-from . import density, toy2d
 from .config import RunConfig
-from .samplers import energy_and_grad
-from .training import StepLog, Trainer, default_device, make_trainer_2d
+from .training import StepLog, Trainer, default_device
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
-DIAG_KEYS = ("step", "kl", "nll", "log_z", "bias", "mass_outside")
-ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """Exact numbers from the grid, for the weights at `step`."""
-
-    step: int
-    log_z: float
-    kl: float
-    nll: float
-    bias: float
-    mass_outside: float
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything the page draws, as numpy copies; never mutated after publishing."""
-
-    run_id: int
-    seq: int  # increases with every published snapshot
-    config: RunConfig
-    status: str  # "starting" | "paused" | "running" | "diverged" | "stopped"
-    message: str
-    step: int
-    steps_per_s: float
-    device: str
-    extent: float
-    energy: np.ndarray  # (n, n) float32 energy of the evaluated weights on the display grid
-    log_z_display: float  # log Z for turning `energy` into a normalised density
-    density_max: float  # max of the data density: a fixed colour scale for density views
-    x_data: np.ndarray  # (N, 2) float32 a fixed data sample
-    x_pos: np.ndarray  # (B, 2) the last batch of data
-    x_neg: np.ndarray  # (B, 2) the last negatives
-    trails: np.ndarray  # (C, T, 2) a few chains of the last update, start to end
-    field: np.ndarray  # (F, 4) x, y, -dE/dx, -dE/dy on a coarse grid
-    history: dict[str, np.ndarray]  # per step: HISTORY_KEYS (from the worker: rows from history_start on)
-    diag_history: dict[str, np.ndarray]  # per diagnostics refresh: DIAG_KEYS
-    diagnostics: Diagnostics | None
-    data_entropy: float
-    can_rollback: bool
-    rollback_step: int
-    history_start: int = 0  # index of the first history row carried
 
 
 @dataclass
 class _History:
     rows: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
-    diag: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in DIAG_KEYS})
+    diag: dict[str, list[float]] = field(default_factory=dict)
 
     def arrays(self, start: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         return ({k: np.asarray(v[start:], dtype=np.float64) for k, v in self.rows.items()},
                 {k: np.asarray(v, dtype=np.float64) for k, v in self.diag.items()})
 
 
-_DATA_CACHE: dict[tuple[str, int], density.DataDensity] = {}
-_DATA_LOCK = threading.Lock()
 
 
-def data_density_for(name: str, grid: density.Grid) -> density.DataDensity:
-    """The exact data density on a grid, computed once per (dataset, grid size) per process."""
-    key = (name, grid.n)
-    with _DATA_LOCK:
-        if key not in _DATA_CACHE:
-            _DATA_CACHE[key] = density.data_density(toy2d.get(name).log_density, grid)
-        return _DATA_CACHE[key]
+def _tasks() -> dict[str, type]:
+    """Kinds of live run by name. A task class takes (cfg, device, opts) and provides setup() ->
+    Trainer, diagnostics() -> a frozen dataclass with a `step` field, snapshot(**common) -> a frozen
+    dataclass with the common fields (see _Worker._publish), explain_divergence(log) -> str | None,
+    apply_settings(cfg) -> cfg, and a static build_model(cfg) -> nn.Module."""
+    from .live_toy2d import Toy2DTask
 
-
-def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: RunConfig) -> str | None:
-    """None when the step looks healthy, else a plain-language reason naming the likely setting."""
-    s, t = cfg.sampler, cfg.train
-    chains_ok = bool(torch.isfinite(x_neg).all())
-    far = float((x_neg.abs() > 10 * extent).any(dim=1).float().mean()) if chains_ok else 1.0
-    if not chains_ok or far > 0.5:
-        return (f"The Langevin chains exploded: they flew far outside the box (step size {s.step_size:g}, "
-                f"{s.n_steps} steps). Each step overshot the valley it aimed for. Lower the step size "
-                "(try half), or set a gradient clip.")
-    if not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg)):
-        return (f"The weights stopped being finite numbers (learning rate {t.lr:g}). Updates were too big "
-                "for the network. Lower the learning rate, or raise alpha to keep energies bounded.")
-    if max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT:
-        return (f"The energies ran away (mean E of data {log.e_pos:.3g}, of negatives {log.e_neg:.3g}). "
-                f"Raise alpha (now {t.alpha:g}) so energies stay near zero, or lower the learning rate.")
-    return None
+    return {"toy2d": Toy2DTask}
 
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
@@ -163,20 +99,23 @@ def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
             multiprocessing.spawn.get_preparation_data = original
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, cfg: RunConfig, run_id: int, opts: dict) -> None:
-    _Worker(conn, cfg, run_id, opts).main()
+def _worker_main(conn: multiprocessing.connection.Connection, task: str, cfg: Any, run_id: int, opts: dict) -> None:
+    _Worker(conn, _tasks()[task], cfg, run_id, opts).main()
 
 
 class LiveRun:
     """One session's live run: a worker process plus a thread here that receives its snapshots."""
 
-    def __init__(self, cfg: RunConfig, *, run_id: int = 0, device: str | None = None, display_n: int = 64,
+    def __init__(self, cfg: RunConfig, *, task: str = "toy2d", run_id: int = 0, device: str | None = None,
+                 display_n: int = 64,
                  max_fps: float = 12.0, diag_every_s: float = 1.0, good_every: int = 50, n_trails: int = 8,
                  max_train_seconds: float = 20 * 60, name: str = "ebm-trainer"):
-        self.cfg, self.run_id = cfg, run_id
+        if task not in _tasks():
+            raise ValueError(f"unknown task {task!r}; valid: {', '.join(_tasks())}")
+        self.cfg, self.task, self.run_id = cfg, task, run_id
         self._opts = dict(device=device, display_n=display_n, max_fps=max_fps, diag_every_s=diag_every_s,
                           good_every=good_every, n_trails=n_trails, max_train_seconds=max_train_seconds)
-        self._snap: Snapshot | None = None
+        self._snap: Any = None  # the task's newest snapshot
         self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
         self._send_lock = threading.Lock()
         self._want_sent = False
@@ -189,7 +128,7 @@ class LiveRun:
     def start(self) -> "LiveRun":
         ctx = _context()
         self._conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child, self.cfg, self.run_id, self._opts),
+        self.process = ctx.Process(target=_worker_main, args=(child, self.task, self.cfg, self.run_id, self._opts),
                                    name=self.thread.name, daemon=True)
         _start_without_main(self.process)
         child.close()  # the worker holds the other end; its exit closes the pipe
@@ -226,7 +165,7 @@ class LiveRun:
         self._stopping = True
         self._send("stop")
 
-    def latest(self) -> Snapshot | None:
+    def latest(self) -> Any:
         """The newest snapshot (None before the first); also asks the worker for a fresh one."""
         if not self._want_sent:
             self._want_sent = True
@@ -239,13 +178,11 @@ class LiveRun:
         self._send("model")
         if not self._model_ready.wait(timeout) or not self._model_reply:
             return None
-        from .checkpoint import build_model_2d
-
-        model = build_model_2d(self.cfg)
+        model = _tasks()[self.task].build_model(self.cfg)
         model.load_state_dict(self._model_reply.pop())
         return model.eval().requires_grad_(False)
 
-    def wait_for(self, predicate, timeout: float = 60.0) -> Snapshot:
+    def wait_for(self, predicate, timeout: float = 60.0) -> Any:
         """Block until a snapshot satisfies predicate (tests, benchmarks); raises TimeoutError."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -280,13 +217,12 @@ class LiveRun:
 class _Worker:
     """The training loop of one run, in the worker process (see the module docstring)."""
 
-    def __init__(self, conn: multiprocessing.connection.Connection, cfg: RunConfig, run_id: int, opts: dict):
+    def __init__(self, conn: multiprocessing.connection.Connection, task: type, cfg: Any, run_id: int, opts: dict):
         self.conn, self.cfg, self.run_id = conn, cfg, run_id
         self.device = default_device(opts["device"])
-        self.display_n, self.max_fps, self.diag_every_s = opts["display_n"], opts["max_fps"], opts["diag_every_s"]
-        self.good_every, self.n_trails = opts["good_every"], opts["n_trails"]
-        self.max_train_seconds = opts["max_train_seconds"]
-        self.extent = toy2d.extent(cfg.data.dataset)
+        self.task = task(cfg, self.device, opts)
+        self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
+        self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
         self._seq, self._sent = 0, 0
 
@@ -306,19 +242,8 @@ class _Worker:
 
     def _setup(self) -> None:
         self._status, self._message = "starting", ""
-        self.trainer: Trainer = make_trainer_2d(self.cfg, device=self.device)
-        ds = toy2d.get(self.cfg.data.dataset)
-        self.grid = density.make_grid(ds.extent, 128)
-        self.display_grid = density.make_grid(ds.extent, self.display_n)
-        self.data = data_density_for(ds.name, self.grid)
-        g = torch.Generator().manual_seed(self.cfg.train.seed + 999)
-        self.x_data = ds.sample(512, generator=g).float()
-        self.x_test = ds.sample(2000, generator=g).float()
-        xs = torch.linspace(-ds.extent, ds.extent, 17)[1:-1]
-        yy, xx = torch.meshgrid(xs, xs, indexing="ij")
-        self.field_points = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (225, 2)
+        self.trainer: Trainer = self.task.setup()
         self.history = _History()
-        self.diag: Diagnostics | None = None
         self._diag_at = -math.inf
         self._good = self.trainer.state()
         self._good_step = 0
@@ -346,7 +271,7 @@ class _Worker:
                 rate_n += 1
                 self._pending = max(0, self._pending - 1)
                 self._record(log)
-                reason = explain_divergence(log, self.trainer.last_x_neg, self.extent, self.cfg)
+                reason = self.task.explain_divergence(log)
                 if reason:
                     self._running, self._pending = False, 0
                     self._status = "diverged"
@@ -397,7 +322,7 @@ class _Worker:
             elif kind == "step" and self._status != "diverged":
                 self._running, self._pending, self._status = False, self._pending + cmd[1], "paused"
             elif kind == "update":
-                self._apply_settings(cmd[1])
+                self.cfg = self.task.apply_settings(cmd[1])
             elif kind == "rollback":
                 self.trainer.restore(self._good)
                 h = self.history.rows
@@ -410,13 +335,6 @@ class _Worker:
                 self._sent = min(self._sent, keep)
         return changed
 
-    def _apply_settings(self, cfg: RunConfig) -> None:
-        t = replace(self.cfg.train, lr=cfg.train.lr, alpha=cfg.train.alpha, batch_size=cfg.train.batch_size,
-                    reinit_frac=cfg.train.reinit_frac)
-        self.cfg = replace(self.cfg, sampler=cfg.sampler, train=t)
-        self.trainer.set_sampler(cfg.sampler)
-        self.trainer.set_train(t)
-
     def _record(self, log: StepLog) -> None:
         r = self.history.rows
         r["step"].append(log.step)
@@ -427,51 +345,24 @@ class _Worker:
     # ---- snapshots ------------------------------------------------------------------------------
 
     def _refresh_diagnostics(self) -> None:
-        model = self.trainer.eval_model
-        gd = density.grid_density(model, self.grid)
-        x_neg = self.trainer.buffer.x if self.trainer.buffer is not None else self.trainer.last_x_neg
-        bias = density.sampler_bias(x_neg, gd, self.grid) if x_neg is not None else float("nan")
-        nll = density.nll(model, self.x_test, gd.log_z) if gd.finite else float("nan")
-        self.diag = Diagnostics(self.trainer.step_count, gd.log_z, density.kl_data_model(self.data, gd), nll, bias,
-                                gd.mass_outside)
+        diag = self.task.diagnostics()
         self._diag_at = time.perf_counter()
         d = self.history.diag
-        if d["step"] and d["step"][-1] == self.diag.step:
+        if d.get("step") and d["step"][-1] == diag.step:
             return
-        for k in DIAG_KEYS:
-            d[k].append(getattr(self.diag, k))
+        for k, v in asdict(diag).items():
+            d.setdefault(k, []).append(v)
 
     def _publish(self) -> None:
-        tr = self.trainer
-        model = tr.eval_model
-        e = density.evaluate(model, self.display_grid.points).view(self.display_n, self.display_n)
-        outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
-        log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
-        log_z_display = log_inner - math.log(max(1e-12, 1 - outside))
-        x_neg = tr.last_x_neg if tr.last_x_neg is not None else tr.noise(256, tr.generator)
-        x_pos = tr.last_x_pos if tr.last_x_pos is not None else self.x_data[:256]
-        traj = tr.last_trajectory
-        trails = (traj[:, : self.n_trails].transpose(0, 1) if traj is not None and len(traj)
-                  else torch.zeros(0, 0, 2))
-        _, f_g = energy_and_grad(model, self.field_points.to(self.device))
-        field = torch.cat([self.field_points, -f_g.cpu()], 1)  # (F, 4)
         hist, diag_hist = self.history.arrays(self._sent)
         start, self._sent = self._sent, len(self.history.rows["step"])
         self._want = False
         self._seq += 1
-        snap = Snapshot(
+        step = self.trainer.step_count
+        snap = self.task.snapshot(
             run_id=self.run_id, seq=self._seq, config=self.cfg, status=self._status, message=self._message,
-            step=tr.step_count, steps_per_s=self._rate, device=str(self.device), extent=self.extent,
-            energy=e.float().numpy(), log_z_display=log_z_display,
-            density_max=float(self.data.prob.max() / self.grid.cell_area),
-            x_data=self.x_data.numpy(), x_pos=_np(x_pos), x_neg=_np(x_neg), trails=_np(trails), field=_np(field),
-            history=hist, diag_history=diag_hist, diagnostics=self.diag, data_entropy=self.data.entropy,
-            can_rollback=self._status == "diverged" or tr.step_count > self._good_step, rollback_step=self._good_step,
-            history_start=start,
+            step=step, steps_per_s=self._rate, device=str(self.device), history=hist, history_start=start,
+            diag_history=diag_hist, can_rollback=self._status == "diverged" or step > self._good_step,
+            rollback_step=self._good_step,
         )
         self.conn.send(("snap", snap))
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().cpu().numpy()
-

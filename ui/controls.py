@@ -6,7 +6,8 @@ import math
 import streamlit as st
 
 from ebm_core import config, toy2d
-from ebm_core.live import LiveRun, Snapshot
+from ebm_core.live import LiveRun
+from ebm_core.live_toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
 
 LAYERS = {"data": "Data", "negatives": "Negatives", "trails": "Chain trails", "field": "Gradient field",

@@ -1,7 +1,7 @@
 """The live 2D view: a Snapshot turned into one canvas frame (see ui/canvas.py)."""
 
 from ebm_core import figures
-from ebm_core.live import Snapshot
+from ebm_core.live_toy2d import Snapshot
 from ui import canvas
 
 

@@ -1,0 +1,471 @@
+"""Langevin Lab: run many chains on a 2D target and score them against its exact density, step by step.
+
+A `Target` is an energy plus its exact density tabulated on a grid over the box [-extent, extent]^2
+(quadrature, see density.py), so any energy works: an analytic one or a trained network. Every step
+of every chain is recorded; the chain positions at step t form a histogram on `bins x bins` cells
+of the box plus one cell for everything outside it (or non-finite), and
+
+    KL_t = sum_c q_t(c) log(q_t(c) / p(c))
+
+compares that histogram q_t with the exact cell probabilities p. All T histograms come from a single
+`bincount`. With N chains the histogram alone scores about (occupied cells - 1) / (2 N) nats even
+for perfect samples: `kl_floor` measures that floor with exact samples of the same size, so a curve
+that settles on it has converged and one that settles above it is biased (ULA with a large step).
+
+Step-size auto-tuning adapts the MALA step on the log scale by Robbins-Monro,
+    log eta <- log eta + gamma_t (acceptance_t - target),  gamma_t = gamma0 / (t + 1)^0.6,
+during a warm-up, averages log eta over the second half of the warm-up, and then measures the
+acceptance of that fixed step in a check run. Roberts & Rosenthal (1998) give 0.574 as the optimal
+MALA acceptance in high dimension; in 2D it is a sensible default, not a law.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import density
+from .energies import ENERGIES, AnalyticEnergy, make_energy
+from .samplers import energy_and_grad, langevin, mala
+
+Tensor = torch.Tensor
+Energy = Callable[[Tensor], Tensor]
+
+SAMPLERS = ("ula", "mala")
+START_KINDS = ("uniform", "point", "data")
+MAX_STEPS = 2000
+MAX_CHAINS = 4096
+GRID_N = 128  # fine quadrature grid per side
+KL_BINS = 16  # histogram cells per side for the KL (GRID_N must be a multiple)
+LOG_P_MIN = -700.0  # log-probabilities below this are clamped so an empty-looking cell stays finite
+
+
+# ----------------------------------------------------------------------------------------------
+# Targets
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """An energy with its exact density on a grid.
+
+    Attributes:
+        name: registry name or a free label ("playground").
+        energy: callable (B, 2) -> (B,); p(x) = exp(-E(x)) / Z.
+        extent: half-width of the box [-extent, extent]^2.
+        grid: the fine quadrature grid (GRID_N x GRID_N cells).
+        exact: the grid density: energy and log-density (n, n) float64, log Z, mass outside the box.
+        bins: histogram cells per side for the KL.
+        log_p_cells: (bins * bins + 1,) float64 log-probabilities of the KL cells, the last one
+            being 'outside the box'.
+        sampler: exact sampler (n, generator) -> (n, 2), or None to sample the grid density.
+    """
+
+    name: str
+    energy: Energy
+    extent: float
+    grid: density.Grid
+    exact: density.GridDensity
+    bins: int
+    log_p_cells: Tensor
+    sampler: Callable[..., Tensor] | None = None
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+        """n exact samples (n, 2) float32: the energy's own sampler, else cells drawn in proportion
+        to their exact probability with a uniform position inside each cell."""
+        if self.sampler is not None:
+            return self.sampler(n, generator=generator).float()
+        g = self.grid
+        cell = torch.multinomial(self.exact.log_density.flatten().softmax(0), n, replacement=True,
+                                 generator=generator)  # (n,) row-major over (y, x)
+        h = 2 * g.extent / g.n
+        jitter = (torch.rand(n, 2, generator=generator, dtype=torch.float64) - 0.5) * h  # (n, 2)
+        return (g.points.double()[cell] + jitter).float()
+
+    @property
+    def mean_energy(self) -> float:
+        """E_p[E(x)] over the box, by quadrature: where chains sampling p settle on the energy curve."""
+        w = self.exact.log_density.flatten().softmax(0)  # (n*n,) weights inside the box
+        return float((w * self.exact.energy.flatten()).sum())
+
+
+def make_target(energy: Energy, extent: float, *, name: str = "custom",
+                sampler: Callable[..., Tensor] | None = None, grid_n: int = GRID_N, bins: int = KL_BINS) -> Target:
+    """Tabulate an energy's exact density on [-extent, extent]^2.
+
+    Args:
+        energy: callable (B, 2) -> (B,).
+        extent: half-width of the box, > 0.
+        name: a label for the target.
+        sampler: optional exact sampler (n, *, generator) -> (n, 2).
+        grid_n: fine grid cells per side; a multiple of bins.
+        bins: KL histogram cells per side.
+
+    Raises:
+        ValueError: on a non-positive extent, bins not dividing grid_n, or an energy that is not
+            finite on the grid.
+    """
+    if not (isinstance(extent, (int, float)) and 0 < extent < math.inf):
+        raise ValueError(f"extent must be positive and finite, got {extent!r}")
+    if bins < 1 or grid_n % bins:
+        raise ValueError(f"bins must divide grid_n, got bins={bins}, grid_n={grid_n}")
+    grid = density.make_grid(float(extent), grid_n)
+    exact = density.grid_density(energy, grid)
+    if not exact.finite:
+        raise ValueError(f"energy of target {name!r} is not finite everywhere on the grid")
+    f = grid_n // bins
+    log_mass = exact.log_density + math.log(grid.cell_area)  # (n, n) log-probability of fine cells
+    blocks = log_mass.view(bins, f, bins, f).permute(0, 2, 1, 3).reshape(bins, bins, f * f)
+    log_in = torch.logsumexp(blocks, dim=2).flatten()  # (bins*bins,) row-major over (y, x)
+    log_out = torch.tensor([math.log(exact.mass_outside) if exact.mass_outside > 0 else LOG_P_MIN],
+                           dtype=torch.float64)
+    log_p = torch.cat([log_in, log_out]).clamp_min(LOG_P_MIN)
+    return Target(name, energy, float(extent), grid, exact, bins, log_p, sampler)
+
+
+def analytic_target(name: str, **params: float) -> Target:
+    """A Target for a registered analytic energy (see energies.ENERGIES), with its exact sampler."""
+    energy: AnalyticEnergy = make_energy(name, **params)
+    return make_target(energy, energy.extent, name=name, sampler=energy.sample)
+
+
+TARGET_NAMES = tuple(ENERGIES)
+# Step sizes to compare that tell a story from a uniform start: too small (slow), about right, large
+# enough for ULA's bias to show, and (fourth) too large. Found by running every target.
+STEP_PRESETS: dict[str, tuple[float, ...]] = {
+    "gaussian": (0.05, 0.3, 1.0, 1.5),
+    "correlated_gaussian": (0.01, 0.05, 0.15, 0.19),
+    "mixture": (0.02, 0.1, 0.3, 0.5),
+    "double_well": (0.001, 0.003, 0.008, 0.03),
+    "banana": (0.02, 0.08, 0.2, 0.3),
+    "ring": (0.003, 0.01, 0.04, 0.06),
+}
+
+
+def exact_marginal(target: Target, dim: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The exact density of x1 (dim 0) or x2 (dim 1) inside the box, by summing the grid density
+    over the other coordinate: (xs (n,), p (n,)) float64."""
+    if dim not in (0, 1):
+        raise ValueError(f"dim must be 0 (x1) or 1 (x2), got {dim!r}")
+    g = target.grid
+    h = 2 * g.extent / g.n
+    # grid rows are x2 and columns x1: the x1 marginal sums over rows (tensor dim 0), x2 over columns
+    p = target.exact.log_density.exp().sum(dim=dim) * h  # (n,)
+    return g.xs.numpy().astype(np.float64), p.numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Histograms and KL
+
+
+def bin_index(x: Tensor, extent: float, bins: int) -> Tensor:
+    """Cell of each point: row * bins + col for points inside the box, bins * bins otherwise.
+
+    Args:
+        x: (..., 2) positions; non-finite ones count as outside.
+
+    Returns:
+        (...) int64 cell indices in [0, bins * bins].
+    """
+    finite = torch.isfinite(x).all(dim=-1)
+    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+    inside = finite & (x.abs() < extent).all(dim=-1)
+    ij = ((x + extent) / (2 * extent) * bins).floor().clamp(0, bins - 1).long()  # (..., 2) as (col, row)
+    return torch.where(inside, ij[..., 1] * bins + ij[..., 0], torch.full_like(ij[..., 0], bins * bins))
+
+
+def histograms(x: Tensor, extent: float, bins: int) -> Tensor:
+    """Counts per cell for each step in one bincount.
+
+    Args:
+        x: (T, B, 2) chain positions per step.
+
+    Returns:
+        (T, bins * bins + 1) float64 counts, the last column 'outside the box'.
+    """
+    T = x.shape[0]
+    m = bins * bins + 1
+    idx = bin_index(x, extent, bins) + m * torch.arange(T)[:, None]  # (T, B)
+    return torch.bincount(idx.flatten(), minlength=T * m).view(T, m).double()
+
+
+def kl_from_counts(counts: Tensor, log_p: Tensor) -> Tensor:
+    """KL(q || p) per row, q = counts normalised: (T, m) counts, (m,) log p -> (T,) nats."""
+    q = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
+    terms = torch.where(q > 0, q * (q.clamp_min(1e-300).log() - log_p), torch.zeros_like(q))
+    return terms.sum(dim=1)
+
+
+def kl_per_step(trajectory: Tensor, target: Target) -> Tensor:
+    """KL between each step's chain histogram and the exact density: (T, B, 2) -> (T,) float64."""
+    return kl_from_counts(histograms(trajectory, target.extent, target.bins), target.log_p_cells)
+
+
+def kl_floor(target: Target, n: int, *, repeats: int = 8, generator: torch.Generator | None = None) -> float:
+    """Mean KL that n exact samples score: the level a converged chain ensemble of size n reaches."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    x = torch.stack([target.sample(n, generator=generator) for _ in range(repeats)])  # (repeats, n, 2)
+    return float(kl_per_step(x, target).mean())
+
+
+def marginal_histograms(x1: np.ndarray, extent: float, bins: int) -> np.ndarray:
+    """Density histograms of one coordinate over [-extent, extent] for each row.
+
+    Args:
+        x1: (F, B) one coordinate of B chains at F steps; non-finite or outside values are
+            dropped but still count in the normalisation (so mass that left the box is missing).
+
+    Returns:
+        (F, bins) float64 densities: counts / (B * bin width).
+    """
+    F, B = x1.shape
+    ok = np.isfinite(x1) & (np.abs(x1) < extent)
+    col = np.clip(np.floor((np.where(ok, x1, 0.0) + extent) / (2 * extent) * bins), 0, bins - 1).astype(np.int64)
+    idx = np.where(ok, col + bins * np.arange(F)[:, None], F * bins)  # dropped points -> spare slot
+    counts = np.bincount(idx.ravel(), minlength=F * bins + 1)[: F * bins].reshape(F, bins)
+    return counts / (B * 2 * extent / bins)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running chains
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where chains start: uniform in the box, all at one point, or exact samples ('data')."""
+
+    kind: str = "uniform"
+    point: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self):
+        if self.kind not in START_KINDS:
+            raise ValueError(f"start kind must be one of {', '.join(START_KINDS)}, got {self.kind!r}")
+        if len(self.point) != 2 or not all(math.isfinite(v) for v in self.point):
+            raise ValueError(f"start point must be two finite numbers, got {self.point!r}")
+
+
+def start_points(target: Target, start: Start, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+    """(n, 2) float32 starting positions.
+
+    Raises:
+        ValueError: when a start point lies outside the target's box.
+    """
+    e = target.extent
+    if start.kind == "uniform":
+        return (torch.rand(n, 2, generator=generator) * 2 - 1) * e
+    if start.kind == "point":
+        x, y = start.point
+        if abs(x) > e or abs(y) > e:
+            raise ValueError(f"start point ({x:g}, {y:g}) lies outside the box [-{e:g}, {e:g}]^2; "
+                             f"choose x and y between -{e:g} and {e:g}")
+        return torch.tensor([[x, y]], dtype=torch.float32).expand(n, 2).clone()
+    return target.sample(n, generator=generator)
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """One sampler configuration.
+
+    sampler: "ula" or "mala". step_size: eta. noise_scale: ULA only, 1 samples exp(-E); MALA always
+    uses 1. n_steps: Langevin steps. n_chains: independent chains run together.
+    """
+
+    sampler: str = "ula"
+    step_size: float = 0.05
+    noise_scale: float = 1.0
+    n_steps: int = 200
+    n_chains: int = 256
+
+    def __post_init__(self):
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        if not (isinstance(self.step_size, (int, float)) and 0 < self.step_size < math.inf):
+            raise ValueError(f"step_size must be positive and finite, got {self.step_size!r}")
+        if not (isinstance(self.noise_scale, (int, float)) and 0 <= self.noise_scale < math.inf):
+            raise ValueError(f"noise_scale must be >= 0 and finite, got {self.noise_scale!r}")
+        for field, hi in (("n_steps", MAX_STEPS), ("n_chains", MAX_CHAINS)):
+            v = getattr(self, field)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= hi:
+                raise ValueError(f"{field} must be an int between 1 and {hi}, got {v!r}")
+
+    @property
+    def temperature(self) -> float:
+        """Effective temperature: ULA targets exp(-E / T) with T = noise_scale^2; MALA has T = 1."""
+        return self.noise_scale**2 if self.sampler == "ula" else 1.0
+
+
+@dataclass(frozen=True)
+class ChainRun:
+    """Recorded chains and their per-step diagnostics.
+
+    Attributes:
+        settings: what ran.
+        trajectory: (T + 1, B, 2) float32 positions, row 0 the start, T = n_steps.
+        kl: (T + 1,) float64 KL(chain histogram || exact) in nats at each step.
+        mean_energy: (T + 1,) float64 mean energy of the chains.
+        acceptance: (T,) float64 MALA acceptance per step; NaN for ULA (it accepts every move).
+        outside: (T + 1,) share of chains outside the box or non-finite.
+        stationary_kl: KL of the positions pooled over the second half of the run: the sampler's
+            stationary bias once the start is forgotten (its sampling floor is far lower than kl's).
+        seconds: wall-clock time of the sampler.
+    """
+
+    settings: ChainSettings
+    trajectory: np.ndarray
+    kl: np.ndarray
+    mean_energy: np.ndarray
+    acceptance: np.ndarray
+    outside: np.ndarray
+    stationary_kl: float
+    seconds: float
+
+    @property
+    def acceptance_rate(self) -> float:
+        """Mean MALA acceptance over the second half of the run (NaN for ULA)."""
+        a = self.acceptance[len(self.acceptance) // 2:]
+        return float(np.mean(a)) if len(a) else float("nan")
+
+    @property
+    def blew_up_at(self) -> int | None:
+        """First step at which any chain became non-finite, else None."""
+        bad = ~np.isfinite(self.trajectory).all(axis=(1, 2))
+        return int(np.argmax(bad)) if bad.any() else None
+
+
+def run_chains(target: Target, start: Start, settings: ChainSettings, *,
+               generator: torch.Generator | None = None) -> ChainRun:
+    """Run settings.n_chains chains for settings.n_steps steps and score every step.
+
+    The start points are drawn from `generator` first, so two calls with equally seeded generators
+    start from the same points and see the same noise: a fair comparison of step sizes.
+
+    Args:
+        target: the energy and its exact density.
+        start: where the chains start.
+        settings: sampler, step size, noise scale, steps, chains.
+        generator: randomness source (CPU).
+
+    Returns:
+        A ChainRun; see its attributes for shapes.
+
+    Raises:
+        ValueError: on a start point outside the box.
+    """
+    s = settings
+    x0 = start_points(target, start, s.n_chains, generator=generator)  # (B, 2)
+    t0 = time.perf_counter()
+    if s.sampler == "ula":
+        r = langevin(target.energy, x0, step_size=s.step_size, n_steps=s.n_steps, noise_scale=s.noise_scale,
+                     record_every=1, generator=generator)
+        acceptance = np.full(s.n_steps, np.nan)
+    else:
+        r = mala(target.energy, x0, step_size=s.step_size, n_steps=s.n_steps, record_every=1, generator=generator)
+        acceptance = r.acceptance.double().numpy()
+    seconds = time.perf_counter() - t0
+    traj = r.trajectory.float()  # (T+1, B, 2)
+    with torch.no_grad():
+        e_last = target.energy(r.x).double().mean()
+    mean_energy = torch.cat([r.mean_energy.double(), e_last[None]]).numpy()  # (T+1,)
+    counts = histograms(traj, target.extent, target.bins)  # (T+1, m)
+    kl = kl_from_counts(counts, target.log_p_cells).numpy()
+    pooled = counts[(s.n_steps + 1) // 2:].sum(dim=0, keepdim=True)  # (1, m)
+    stationary = float(kl_from_counts(pooled, target.log_p_cells)[0])
+    outside = (counts[:, -1] / s.n_chains).numpy()
+    return ChainRun(s, traj.numpy(), kl, mean_energy, acceptance, outside, stationary, seconds)
+
+
+# ----------------------------------------------------------------------------------------------
+# Step sizes
+
+
+def default_step_sizes(target: Target, *, generator: torch.Generator | None = None) -> list[float]:
+    """Four step sizes worth comparing: the preset for a registered energy, else suggested ones."""
+    if target.name in STEP_PRESETS:
+        return list(STEP_PRESETS[target.name])
+    return suggest_step_sizes(target, generator=generator)
+
+
+def suggest_step_sizes(target: Target, *, factors: tuple[float, ...] = (0.05, 0.3, 1.0, 1.5), n: int = 512,
+                       generator: torch.Generator | None = None) -> list[float]:
+    """Step sizes spread around 1 / L, L the typical curvature of the energy where p lives.
+
+    L is the 90th percentile over exact samples x of |grad E(x + d v) - grad E(x)| / d along a
+    random unit direction v. ULA is stable for eta below about 2 / L, and biased visibly near 1 / L.
+
+    Returns:
+        one step size per factor, rounded to two significant digits.
+    """
+    x = target.sample(n, generator=generator).double()
+    v = torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    v = v / v.norm(dim=1, keepdim=True)
+    d = 1e-3 * target.extent
+    energy = lambda z: target.energy(z.float()).double()  # noqa: E731  (nets are float32)
+    _, g0 = energy_and_grad(energy, x)
+    _, g1 = energy_and_grad(energy, x + d * v)
+    curvature = ((g1 - g0).norm(dim=1) / d).nan_to_num(0.0)
+    L = max(float(torch.quantile(curvature, 0.9)), 1e-6)
+    return [float(f"{f / L:.2g}") for f in factors]
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """What MALA step-size tuning found.
+
+    step_size: the tuned eta. acceptance: the mean acceptance of that fixed eta in the check run.
+    target: the acceptance aimed for. step_history: (n_adapt,) eta at each warm-up step.
+    x: (B, 2) chain positions after the warm-up and the check run.
+    """
+
+    step_size: float
+    acceptance: float
+    target: float
+    step_history: np.ndarray
+    x: Tensor
+
+
+def autotune_mala(energy: Energy, x0: Tensor, *, target: float = 0.574, step_size: float = 0.01,
+                  n_adapt: int = 300, n_check: int = 100, gamma0: float = 2.0,
+                  generator: torch.Generator | None = None) -> TuneResult:
+    """Adapt the MALA step size toward a target acceptance (Robbins-Monro on log eta).
+
+    Each warm-up step runs one MALA step on all chains and moves log eta by
+    gamma0 / (t + 1)^0.6 * (mean acceptance - target). The result is eta averaged on the log scale
+    over the second half of the warm-up; a check run with that fixed eta measures its acceptance.
+
+    Args:
+        energy: callable (B, 2) -> (B,).
+        x0: (B, 2) starting points; more chains give a less noisy acceptance per step.
+        target: acceptance to aim for, in (0, 1).
+        step_size: initial eta > 0.
+        n_adapt: warm-up steps (>= 2). n_check: check-run steps (>= 1).
+        gamma0: adaptation gain > 0.
+        generator: randomness source.
+
+    Raises:
+        ValueError: naming the first bad argument.
+    """
+    if not 0 < target < 1:
+        raise ValueError(f"target must lie strictly between 0 and 1, got {target!r}")
+    if not 0 < step_size < math.inf:
+        raise ValueError(f"step_size must be positive and finite, got {step_size!r}")
+    for name, v, lo in (("n_adapt", n_adapt, 2), ("n_check", n_check, 1)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    if not gamma0 > 0:
+        raise ValueError(f"gamma0 must be positive, got {gamma0!r}")
+    x = x0.detach()
+    log_eta = math.log(step_size)
+    history = np.empty(n_adapt)
+    for t in range(n_adapt):
+        eta = math.exp(log_eta)
+        r = mala(energy, x, step_size=eta, n_steps=1, generator=generator)
+        x = r.x
+        history[t] = eta
+        log_eta += gamma0 / (t + 1) ** 0.6 * (float(r.acceptance[0]) - target)
+        log_eta = min(max(log_eta, -25.0), 10.0)  # keep eta in [1e-11, 2e4] whatever the energy does
+    eta = float(np.exp(np.log(history[n_adapt // 2:]).mean()))
+    check = mala(energy, x, step_size=eta, n_steps=n_check, generator=generator)
+    return TuneResult(eta, check.acceptance_rate, target, history, check.x)

@@ -1,0 +1,175 @@
+"""The 2D toy task of a live run: what the worker builds, measures and publishes for a 2D dataset.
+
+The generic machinery (worker process, commands, divergence pause, rollback, history) is in live.py;
+a task supplies the model and trainer, the exact diagnostics, the snapshot the page draws, and the
+plain-language reason when a step went wrong.
+"""
+
+import math
+import threading
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from . import density, toy2d
+from .checkpoint import build_model_2d
+from .config import RunConfig
+from .samplers import energy_and_grad
+from .training import StepLog, Trainer, make_trainer_2d
+
+ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Exact numbers from the grid, for the weights at `step`."""
+
+    step: int
+    log_z: float
+    kl: float
+    nll: float
+    bias: float
+    mass_outside: float
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the page draws, as numpy copies; never mutated after publishing."""
+
+    run_id: int
+    seq: int  # increases with every published snapshot
+    config: RunConfig
+    status: str  # "starting" | "paused" | "running" | "diverged" | "stopped"
+    message: str
+    step: int
+    steps_per_s: float
+    device: str
+    extent: float
+    energy: np.ndarray  # (n, n) float32 energy of the evaluated weights on the display grid
+    log_z_display: float  # log Z for turning `energy` into a normalised density
+    density_max: float  # max of the data density: a fixed colour scale for density views
+    x_data: np.ndarray  # (N, 2) float32 a fixed data sample
+    x_pos: np.ndarray  # (B, 2) the last batch of data
+    x_neg: np.ndarray  # (B, 2) the last negatives
+    trails: np.ndarray  # (C, T, 2) a few chains of the last update, start to end
+    field: np.ndarray  # (F, 4) x, y, -dE/dx, -dE/dy on a coarse grid
+    history: dict[str, np.ndarray]  # per step: live.HISTORY_KEYS (from the worker: rows from history_start on)
+    diag_history: dict[str, np.ndarray]  # per diagnostics refresh: the fields of Diagnostics
+    diagnostics: Diagnostics | None
+    data_entropy: float
+    can_rollback: bool
+    rollback_step: int
+    history_start: int = 0  # index of the first history row carried
+
+
+_DATA_CACHE: dict[tuple[str, int], density.DataDensity] = {}
+_DATA_LOCK = threading.Lock()
+
+
+def data_density_for(name: str, grid: density.Grid) -> density.DataDensity:
+    """The exact data density on a grid, computed once per (dataset, grid size) per process."""
+    key = (name, grid.n)
+    with _DATA_LOCK:
+        if key not in _DATA_CACHE:
+            _DATA_CACHE[key] = density.data_density(toy2d.get(name).log_density, grid)
+        return _DATA_CACHE[key]
+
+
+def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: RunConfig) -> str | None:
+    """None when the step looks healthy, else a plain-language reason naming the likely setting."""
+    s, t = cfg.sampler, cfg.train
+    chains_ok = bool(torch.isfinite(x_neg).all())
+    far = float((x_neg.abs() > 10 * extent).any(dim=1).float().mean()) if chains_ok else 1.0
+    if not chains_ok or far > 0.5:
+        return (f"The Langevin chains exploded: they flew far outside the box (step size {s.step_size:g}, "
+                f"{s.n_steps} steps). Each step overshot the valley it aimed for. Lower the step size "
+                "(try half), or set a gradient clip.")
+    if not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg)):
+        return (f"The weights stopped being finite numbers (learning rate {t.lr:g}). Updates were too big "
+                "for the network. Lower the learning rate, or raise alpha to keep energies bounded.")
+    if max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT:
+        return (f"The energies ran away (mean E of data {log.e_pos:.3g}, of negatives {log.e_neg:.3g}). "
+                f"Raise alpha (now {t.alpha:g}) so energies stay near zero, or lower the learning rate.")
+    return None
+
+
+
+
+class Toy2DTask:
+    """Train an MLP energy on a 2D toy dataset; publish the landscape, chains and exact numbers."""
+
+    Diagnostics = Diagnostics
+
+    def __init__(self, cfg: RunConfig, device: torch.device, opts: dict):
+        self.cfg, self.device = cfg, device
+        self.display_n, self.n_trails = opts["display_n"], opts["n_trails"]
+        self.extent = toy2d.extent(cfg.data.dataset)
+
+    @staticmethod
+    def build_model(cfg: RunConfig) -> torch.nn.Module:
+        return build_model_2d(cfg)
+
+    def setup(self) -> Trainer:
+        self.trainer = make_trainer_2d(self.cfg, device=self.device)
+        ds = toy2d.get(self.cfg.data.dataset)
+        self.grid = density.make_grid(ds.extent, 128)
+        self.display_grid = density.make_grid(ds.extent, self.display_n)
+        self.data = data_density_for(ds.name, self.grid)
+        g = torch.Generator().manual_seed(self.cfg.train.seed + 999)
+        self.x_data = ds.sample(512, generator=g).float()
+        self.x_test = ds.sample(2000, generator=g).float()
+        xs = torch.linspace(-ds.extent, ds.extent, 17)[1:-1]
+        yy, xx = torch.meshgrid(xs, xs, indexing="ij")
+        self.field_points = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (225, 2)
+        self.diag: Diagnostics | None = None
+        return self.trainer
+
+    def apply_settings(self, cfg: RunConfig) -> RunConfig:
+        """Take the live settings (sampler, lr, alpha, batch size, reinit fraction) from cfg."""
+        t = replace(self.cfg.train, lr=cfg.train.lr, alpha=cfg.train.alpha, batch_size=cfg.train.batch_size,
+                    reinit_frac=cfg.train.reinit_frac)
+        self.cfg = replace(self.cfg, sampler=cfg.sampler, train=t)
+        self.trainer.set_sampler(cfg.sampler)
+        self.trainer.set_train(t)
+        return self.cfg
+
+    def explain_divergence(self, log: StepLog) -> str | None:
+        return explain_divergence(log, self.trainer.last_x_neg, self.extent, self.cfg)
+
+    def diagnostics(self) -> Diagnostics:
+        tr = self.trainer
+        model = tr.eval_model
+        gd = density.grid_density(model, self.grid)
+        x_neg = tr.buffer.x if tr.buffer is not None else tr.last_x_neg
+        bias = density.sampler_bias(x_neg, gd, self.grid) if x_neg is not None else float("nan")
+        nll = density.nll(model, self.x_test, gd.log_z) if gd.finite else float("nan")
+        self.diag = Diagnostics(tr.step_count, gd.log_z, density.kl_data_model(self.data, gd), nll, bias,
+                                gd.mass_outside)
+        return self.diag
+
+    def snapshot(self, **common) -> Snapshot:
+        """The page's view of the run now; `common` holds the fields every task's snapshot has."""
+        tr = self.trainer
+        model = tr.eval_model
+        e = density.evaluate(model, self.display_grid.points).view(self.display_n, self.display_n)
+        outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
+        log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
+        log_z_display = log_inner - math.log(max(1e-12, 1 - outside))
+        x_neg = tr.last_x_neg if tr.last_x_neg is not None else tr.noise(256, tr.generator)
+        x_pos = tr.last_x_pos if tr.last_x_pos is not None else self.x_data[:256]
+        traj = tr.last_trajectory
+        trails = (traj[:, : self.n_trails].transpose(0, 1) if traj is not None and len(traj)
+                  else torch.zeros(0, 0, 2))
+        _, f_g = energy_and_grad(model, self.field_points.to(self.device))
+        field = torch.cat([self.field_points, -f_g.cpu()], 1)  # (F, 4)
+        return Snapshot(
+            **common, extent=self.extent, energy=e.float().numpy(), log_z_display=log_z_display,
+            density_max=float(self.data.prob.max() / self.grid.cell_area),
+            x_data=self.x_data.numpy(), x_pos=_np(x_pos), x_neg=_np(x_neg), trails=_np(trails), field=_np(field),
+            diagnostics=self.diag, data_entropy=self.data.entropy,
+        )
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().float().cpu().numpy()
