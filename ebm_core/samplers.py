@@ -69,7 +69,8 @@ def energy_and_grad(energy: Energy, x: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _per_chain_norm(g: Tensor) -> Tensor:
-    return g.flatten(1).norm(dim=1)  # (B,)
+    # linalg.vector_norm directly: Tensor.norm goes through torch.functional.norm's Python dispatch
+    return torch.linalg.vector_norm(g.flatten(1), dim=1)  # (B,)
 
 
 def _clip(g: Tensor, grad_clip: float | None) -> Tensor:
@@ -114,19 +115,19 @@ def langevin(
     sigma = noise_scale * math.sqrt(2 * step_size)
     x = x0.detach()
     traj = [x] if record_every else []
-    mean_e = x.new_zeros(n_steps)
-    gnorm = x.new_zeros(n_steps)
+    energies, norms = [], []  # (B,) per step, averaged once after the loop
     for t in range(n_steps):
         e, g = energy_and_grad(energy, x)
-        mean_e[t] = e.mean()
-        gnorm[t] = _per_chain_norm(g).mean()
+        energies.append(e)
+        norms.append(_per_chain_norm(g))
         x = x - step_size * _clip(g, grad_clip)
         if sigma > 0:
             x = x + sigma * _noise(x, generator)
         x = _clamp_x(x, bounds)
         if record_every and (t + 1) % record_every == 0:
             traj.append(x)
-    return SampleResult(x, _stack(traj, x), mean_e, gnorm, torch.ones_like(mean_e))
+    mean_e = _step_means(energies, x)
+    return SampleResult(x, _stack(traj, x), mean_e, _step_means(norms, x), torch.ones_like(mean_e))
 
 
 def mala(
@@ -146,15 +147,13 @@ def mala(
     _check_args(step_size, n_steps, 1.0, grad_clip)
     x = x0.detach()
     traj = [x] if record_every else []
-    mean_e = x.new_zeros(n_steps)
-    gnorm = x.new_zeros(n_steps)
-    acc = x.new_zeros(n_steps)
+    energies, norms, accepted = [], [], []  # (B,) per step, averaged once after the loop
     e_x, g_x = energy_and_grad(energy, x)
     dims = tuple(range(1, x.ndim))
     sigma = math.sqrt(2 * step_size)
     for t in range(n_steps):
-        mean_e[t] = e_x.mean()
-        gnorm[t] = _per_chain_norm(g_x).mean()
+        energies.append(e_x)
+        norms.append(_per_chain_norm(g_x))
         gc_x = _clip(g_x, grad_clip)
         y = x - step_size * gc_x + sigma * _noise(x, generator)
         e_y, g_y = energy_and_grad(energy, y)
@@ -168,10 +167,17 @@ def mala(
         x = torch.where(mask, y, x)
         e_x = torch.where(accept, e_y, e_x)
         g_x = torch.where(mask, g_y, g_x)
-        acc[t] = accept.to(x.dtype).mean()
+        accepted.append(accept)
         if record_every and (t + 1) % record_every == 0:
             traj.append(x)
-    return SampleResult(x, _stack(traj, x), mean_e, gnorm, acc)
+    return SampleResult(x, _stack(traj, x), _step_means(energies, x), _step_means(norms, x),
+                        _step_means(accepted, x))
+
+
+def _step_means(per_step: list[Tensor], x: Tensor) -> Tensor:
+    """(n_steps,) batch means of per-step (B,) statistics, reduced once after the loop: writing a
+    mean per step into a preallocated tensor costs a few tiny ops a step (~5% of a 2D update)."""
+    return torch.stack(per_step).to(x.dtype).mean(dim=1) if per_step else x.new_zeros(0)
 
 
 def _stack(traj: list[Tensor], x: Tensor) -> Tensor:
