@@ -13,7 +13,7 @@ st.markdown(
 
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
-    from ebm_core import figures, toy2d  # noqa: E402
+    from ebm_core import figures, live, toy2d  # noqa: E402
     from ui import controls, live_view, session  # noqa: E402
 
 session.init_from_url()
@@ -56,7 +56,10 @@ view, layers = controls.view_options()
 
 # Three fragments refresh at their own pace: the canvas often (it updates in place), the numbers a
 # few times a second, the plotly figures slowly (they remount on every change: STREAMLIT_NOTES §3).
-FAST, MEDIUM, SLOW = (0.1, 0.5, 2.0) if ss.playing else (0.5, 0.5, None)
+# Every refresh is a script run in this server process, so with many sessions training at once each
+# page polls less often and the server keeps answering clicks.
+_load = max(1.0, live.active_runs() / 3)
+FAST, MEDIUM, SLOW = (0.1 * _load, 0.5 * _load, 2.0 * _load) if ss.playing else (0.5 * _load, 0.5 * _load, None)
 
 
 @st.fragment(run_every=FAST)

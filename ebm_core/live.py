@@ -23,10 +23,12 @@ The worker exits on "stop", and on its own when the pipe closes (the server or t
 
 import math
 import multiprocessing
+import os
 import multiprocessing.connection
 import multiprocessing.spawn
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -59,6 +61,14 @@ def _tasks() -> dict[str, type]:
     from .live_toy2d import Toy2DTask
 
     return {"toy2d": Toy2DTask}
+
+
+_ALIVE: "weakref.WeakSet[LiveRun]" = weakref.WeakSet()
+
+
+def active_runs() -> int:
+    """How many live runs this process is serving now (the page slows its polling as this grows)."""
+    return sum(1 for r in list(_ALIVE) if r.thread.is_alive())
 
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
@@ -133,6 +143,7 @@ class LiveRun:
         _start_without_main(self.process)
         child.close()  # the worker holds the other end; its exit closes the pipe
         self.thread.start()
+        _ALIVE.add(self)
         return self
 
     # ---- commands (any thread; never block) -----------------------------------------------------
@@ -228,6 +239,7 @@ class _Worker:
 
     def main(self) -> None:
         torch.set_num_threads(1)  # many sessions share the CPU (see STREAMLIT_NOTES §6)
+        os.nice(5)  # training yields to the web server: pages keep answering clicks under load
         try:
             self._setup()
             self._loop()
