@@ -1,0 +1,367 @@
+"""Langevin Lab: tune a Langevin sampler on a 2D target and watch its chains mix.
+
+The page reads top to bottom as the UI: sidebar widgets -> plain settings -> cached `ebm_core.lab`
+runs (one per step size, same start and seed) -> `ebm_core.lab_figures` figures. The chains
+animate in the browser from frames stored in the figure, so playing and scrubbing cost the server
+nothing. Results are cached by their plain settings, so only a changed setting computes anything.
+"""
+
+import hashlib
+import math
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+st.set_page_config(page_title="Langevin Lab · Energy Landscape Explorer", page_icon="⛰️", layout="wide")
+st.title("Langevin Lab · tune step sizes and watch chains mix")
+st.markdown(
+    "Langevin dynamics samples p(x) = exp(−E(x)) / Z by rolling downhill on the energy with a little noise: "
+    "**x ← x − η ∇E(x) + noise · √(2η) · ξ**. Pick a target whose exact density we know, run the same chains "
+    "with up to four step sizes η, and watch which ones mix, which crawl and which settle on the wrong "
+    "distribution. The KL curves measure how far the chains are from the exact density at every step."
+)
+
+with st.spinner("Loading PyTorch…"):
+    import numpy as np  # noqa: E402
+    import plotly.graph_objects as go  # noqa: E402
+    import torch  # noqa: E402
+
+    from ebm_core import lab, lab_figures, toy2d  # noqa: E402
+
+TARGET_LABELS = {
+    "mixture": "Mixture of 4 Gaussians",
+    "gaussian": "Gaussian",
+    "correlated_gaussian": "Correlated Gaussian (ρ = 0.9)",
+    "double_well": "Double well",
+    "banana": "Banana",
+    "ring": "Ring",
+    "playground": "Model trained in the Playground",
+}
+SAMPLER_LABELS = {"ula": "ULA", "mala": "MALA"}
+START_LABELS = {"uniform": "Uniform in the box", "point": "One point (x, y)", "data": "Exact samples (“data”)"}
+CHAIN_OPTIONS = [16, 32, 64, 128, 256, 512, 1024]
+SLOTS = "ABCD"
+MAX_COMPARE = len(SLOTS)
+DEFAULTS = {"lab_target": "mixture", "lab_sampler": "ula", "lab_noise": 1.0, "lab_mala_ref": True, "lab_steps": 200,
+            "lab_chains": 256, "lab_start": "uniform", "lab_start_x": 0.0, "lab_start_y": 0.0, "lab_seed": 0,
+            "lab_n_compare": 3, "lab_accept": 0.574}
+ss = st.session_state
+for key, value in DEFAULTS.items():
+    ss.setdefault(key, value)
+if "_lab_apply" in ss:  # an auto-tuned step from the last run: put it in its slot before the widgets exist
+    slot, step = ss.pop("_lab_apply")
+    ss[f"lab_step_{slot}"] = step
+    ss["lab_n_compare"] = max(ss["lab_n_compare"], slot + 1)
+    ss["lab_sampler"] = "mala"
+
+
+# ----------------------------------------------------------------------------------------------
+# Cached computations, keyed by plain settings (targets by name or by a digest of the weights)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def analytic_target(name: str) -> lab.Target:
+    return lab.analytic_target(name)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def model_target(digest: str, extent: float, _model: torch.nn.Module) -> lab.Target:
+    return lab.make_target(_model, extent, name="playground")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def default_steps(target_key: str, _target: lab.Target) -> list[float]:
+    return lab.default_step_sizes(_target, generator=torch.Generator().manual_seed(0))
+
+
+@st.cache_data(max_entries=24, show_spinner=False)
+def run_cached(target_key: str, sampler: str, step_size: float, noise_scale: float, n_steps: int, n_chains: int,
+               start: tuple, seed: int, _target: lab.Target) -> lab.ChainRun:
+    settings = lab.ChainSettings(sampler, step_size, noise_scale, n_steps, n_chains)
+    start_spec = lab.Start(start[0], tuple(start[1:]))
+    return lab.run_chains(_target, start_spec, settings, generator=torch.Generator().manual_seed(seed))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def kl_floor_cached(target_key: str, n_chains: int, _target: lab.Target) -> float:
+    return lab.kl_floor(_target, n_chains, generator=torch.Generator().manual_seed(12345))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def autotune_cached(target_key: str, n_chains: int, start: tuple, seed: int, accept: float,
+                    _target: lab.Target) -> tuple[float, float]:
+    g = torch.Generator().manual_seed(seed)
+    x0 = lab.start_points(_target, lab.Start(start[0], tuple(start[1:])), n_chains, generator=g)
+    result = lab.autotune_mala(_target.energy, x0, target=accept, generator=g)
+    return result.step_size, result.acceptance
+
+
+# Figures are shared read-only objects (st.plotly_chart copies them), so a rerun that changed nothing
+# they show reuses them: building the animated one validates ~1500 arrays and takes most of a second.
+@st.cache_resource(max_entries=8, show_spinner=False)
+def chains_figure_cached(target_key: str, run_keys: tuple, _target: lab.Target, _runs: list) -> go.Figure:
+    return lab_figures.chains_figure(_target, _runs)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def marginals_figure_cached(target_key: str, run_keys: tuple, _target: lab.Target, _runs: list,
+                            colours: tuple, dashed: tuple) -> go.Figure:
+    return lab_figures.marginals_figure(_target, _runs, colours=list(colours), dashed=list(dashed))
+
+
+def run_key(run: lab.ChainRun, start: tuple, seed: int) -> tuple:
+    s = run.settings
+    return (s.sampler, s.step_size, s.noise_scale, s.n_steps, s.n_chains, start, seed)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    h = hashlib.sha1()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# Widgets
+
+
+def target_ui() -> tuple[str, lab.Target | None, str]:
+    """The target chosen in the sidebar: (cache key, Target or None when unavailable, description)."""
+    with st.sidebar:
+        st.header("Target")
+        name = st.selectbox("Energy E(x)", list(TARGET_LABELS), key="lab_target", format_func=TARGET_LABELS.get,
+                            help="Every target has an exact density on a grid, so we can measure the chains.")
+    if name != "playground":
+        return name, analytic_target(name), TARGET_LABELS[name]
+    return playground_target()
+
+
+def playground_target() -> tuple[str, lab.Target | None, str]:
+    """The energy net this session trains on the Playground page. Its weights are copied once and held
+    until the user asks for newer ones, so a lesson's numbers do not shift under every click."""
+    try:
+        from ui.session import current_run
+    except (ImportError, AttributeError):
+        current_run = None
+    run = current_run() if current_run else None
+    snap = run.latest() if run is not None else None
+    if snap is None or not hasattr(run, "copy_model"):
+        ss.pop("_lab_model", None)
+        st.info("**Train a model in the Playground first.** This target is the energy network your session trains "
+                "on the **2D Playground** page (see the sidebar); start training there, then come back.",
+                icon=":material/school:")
+        try:
+            st.page_link("app.py", label="Open the 2D Playground", icon=":material/arrow_back:")
+        except StreamlitAPIException:  # this page is its own entrypoint (AppTest): no Playground to link to
+            pass
+        return "playground", None, ""
+    held = ss.get("_lab_model")
+    with st.sidebar:
+        reload = st.button("Use the latest Playground weights", key="lab_reload_model", icon=":material/refresh:",
+                           width="stretch")
+    if reload or held is None or held["run"] != id(run):
+        model = run.copy_model(timeout=10)
+        if model is None:
+            st.warning("The Playground run did not hand over its weights in time; try again.",
+                       icon=":material/warning:")
+            return "playground", None, ""
+        model.eval().requires_grad_(False)
+        dataset = snap.config.data.dataset
+        extent = getattr(snap, "extent", None) or toy2d.extent(dataset)
+        label = toy2d.DATASETS[dataset].label if dataset in toy2d.DATASETS else dataset
+        held = dict(run=id(run), model=model, digest=weights_digest(model), extent=float(extent), step=snap.step,
+                    label=label)
+        ss["_lab_model"] = held
+    with st.sidebar:
+        st.caption(f"Weights from training step {held['step']:,} of the Playground ({held['label']}).")
+    try:
+        target = model_target(held["digest"], held["extent"], held["model"])
+    except ValueError as err:
+        st.error(f"The Playground model cannot be used as a target: {err}. Reset or roll back the run there.")
+        return "playground", None, ""
+    return f"playground:{held['digest']}", target, f"the Playground model ({held['label']}, step {held['step']:,})"
+
+
+def sampler_ui() -> None:
+    with st.sidebar:
+        st.header("Sampler")
+        st.radio("Langevin", list(SAMPLER_LABELS), key="lab_sampler", horizontal=True, format_func=SAMPLER_LABELS.get,
+                 help="ULA moves every time. MALA proposes the same move and accepts it with the Metropolis-Hastings "
+                      "probability, which removes ULA's step-size bias.")
+        mala = ss.lab_sampler == "mala"
+        left, right = st.columns([3, 2], vertical_alignment="bottom")
+        left.number_input("Noise scale", min_value=0.0, max_value=3.0, step=0.05, format="%.2f", key="lab_noise",
+                          disabled=mala, help="Multiplies the Langevin noise. 1 samples exp(−E). MALA always uses 1.")
+        temperature = 1.0 if mala else ss.lab_noise**2
+        right.metric("T = noise²", f"{temperature:.3g}", help="T = noise scale²: ULA samples exp(−E / T).")
+        st.caption("“Cold” Langevin (noise < 1, T < 1) rolls chains into low energy fast, but it samples "
+                   "exp(−E / T), not exp(−E): the chains huddle in the valleys.")
+        if not mala:
+            st.checkbox("Also run MALA at the same step sizes", key="lab_mala_ref",
+                        help="Dashed curves: the gap between ULA and MALA at one step size is ULA's bias.")
+        st.slider("Langevin steps", 10, 500, step=10, key="lab_steps")
+        st.select_slider("Chains", CHAIN_OPTIONS, key="lab_chains",
+                         help="All chains count in the KL; at most 256 per panel are drawn.")
+
+
+def start_ui() -> tuple:
+    """(kind, x, y) of the chain start."""
+    with st.sidebar:
+        st.header("Start")
+        kind = st.radio("Chains start", list(START_LABELS), key="lab_start", format_func=START_LABELS.get,
+                        help="Exact samples start at the target: a correct sampler keeps them there.")
+        if kind == "point":
+            a, b = st.columns(2)
+            a.number_input("x", step=0.5, format="%.2f", key="lab_start_x")
+            b.number_input("y", step=0.5, format="%.2f", key="lab_start_y")
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="lab_seed",
+                        help="Same seed: same start points and same noise for every step size.")
+    return (kind, float(ss.lab_start_x), float(ss.lab_start_y)) if kind == "point" else (kind, 0.0, 0.0)
+
+
+def steps_ui(target_key: str, target: lab.Target) -> list[float]:
+    """The step sizes to compare; each target starts with its own worthwhile set."""
+    family = target_key.split(":")[0]
+    fresh = ss.get("_lab_steps_for") != family
+    for i, step in enumerate(default_steps(target_key, target)[:MAX_COMPARE]):
+        if fresh or f"lab_step_{i}" not in ss:  # Streamlit forgets the state of widgets it did not draw
+            ss[f"lab_step_{i}"] = step
+    ss["_lab_steps_for"] = family
+    with st.sidebar:
+        st.header("Compare step sizes")
+        n = st.slider("Runs side by side", 1, MAX_COMPARE, key="lab_n_compare")
+        cols = st.columns(2)
+        for i in range(n):
+            cols[i % 2].number_input(f"η {SLOTS[i]}", min_value=1e-5, max_value=5.0, step=0.001, format="%.4f",
+                                     key=f"lab_step_{i}")
+    return [float(ss[f"lab_step_{i}"]) for i in range(n)]
+
+
+def autotune_ui(target_key: str, target: lab.Target, start: tuple, *, disabled: bool = False) -> None:
+    """Tune the MALA step to a target acceptance; the step found becomes a run (and the sampler MALA)."""
+    with st.sidebar:
+        st.header("Auto-tune MALA")
+        st.number_input("Target acceptance", min_value=0.05, max_value=0.95, step=0.01, format="%.3f", key="lab_accept",
+                        help="0.574 is optimal for MALA in high dimension (Roberts & Rosenthal, 1998).")
+        if st.button("Auto-tune step size", key="lab_autotune", icon=":material/tune:", width="stretch",
+                     disabled=disabled):
+            with st.spinner("Adapting the step size (300 warm-up steps, then a 100-step check)…"):
+                step, acc = autotune_cached(target_key, ss.lab_chains, start, ss.lab_seed, ss.lab_accept, target)
+            slot = min(ss.lab_n_compare, MAX_COMPARE - 1)
+            ss["_lab_apply"] = (slot, round(step, 4))
+            ss["_lab_tuned"] = dict(slot=slot, step=round(step, 4), acceptance=acc, target=ss.lab_accept)
+            st.rerun()
+        tuned = ss.get("_lab_tuned")
+        if tuned and math.isclose(ss.get(f"lab_step_{tuned['slot']}", -1), tuned["step"]):
+            st.success(f"Found η = {tuned['step']:g}: acceptance {tuned['acceptance']:.3f} in a 100-step check "
+                       f"(target {tuned['target']:.3g}). It is run {SLOTS[tuned['slot']]}.", icon=":material/check:")
+
+
+# ----------------------------------------------------------------------------------------------
+# The page
+
+
+def compute(target_key: str, target: lab.Target, steps: list[float], start: tuple) -> tuple[list, list]:
+    """Runs for the chosen sampler, plus MALA references for ULA runs when asked; a progress bar
+    shows while anything new is computed."""
+    sampler = ss.lab_sampler
+    noise = 1.0 if sampler == "mala" else float(ss.lab_noise)
+    jobs = [(sampler, s, noise) for s in steps]
+    if sampler == "ula" and ss.lab_mala_ref:
+        jobs += [("mala", s, 1.0) for s in steps]
+    progress = st.progress(0.0, text="Running chains…")
+    runs = []
+    for i, (smp, step, nz) in enumerate(jobs):
+        progress.progress(i / len(jobs), text=f"Running {SAMPLER_LABELS[smp]} η={step:g} ({i + 1} of {len(jobs)})…")
+        runs.append(run_cached(target_key, smp, step, nz, ss.lab_steps, ss.lab_chains, start, ss.lab_seed, target))
+    progress.empty()
+    return runs[: len(steps)], runs[len(steps):]
+
+
+def summary_rows(runs: list, refs: list, exact_energy: float) -> list[dict]:
+    """One row per run: where its KL ends, its stationary bias, acceptance and energy."""
+    def num(v: float, digits: int = 3) -> str:
+        return f"{v:.{digits}f}" if math.isfinite(v) else ("—" if math.isnan(v) else "∞")
+
+    rows = []
+    for i, run in enumerate(runs + refs):
+        blew = run.blew_up_at
+        rows.append({
+            "run": SLOTS[i % len(runs)] + (" · MALA reference" if i >= len(runs) else ""),
+            "sampler": lab_figures.run_label(run),
+            "KL at the last step": num(float(run.kl[-1])),
+            "bias: KL of the 2nd half": num(run.stationary_kl),
+            "acceptance": "— (ULA)" if run.settings.sampler == "ula" else num(run.acceptance_rate, 2),
+            f"mean E (exact {exact_energy:.2f})": num(float(np.mean(run.mean_energy[len(run.mean_energy) // 2:])), 2),
+            "chains outside the box": f"{run.outside[-1]:.0%}" + ("" if blew is None else f", blew up at step {blew}"),
+        })
+    return rows
+
+
+target_key, target, description = target_ui()
+if target is None:
+    st.stop()
+sampler_ui()
+start = start_ui()
+try:  # the library knows the box; a bad start point is an error message, not an exception
+    lab.start_points(target, lab.Start(start[0], start[1:]), 1)
+    start_error = None
+except ValueError as err:
+    start_error = str(err)
+steps = steps_ui(target_key, target)
+autotune_ui(target_key, target, start, disabled=start_error is not None)
+if start_error:
+    st.error(f"The chains cannot start there: {start_error}.", icon=":material/error:")
+    st.stop()
+
+runs, refs = compute(target_key, target, steps, start)
+for run in runs + refs:
+    if run.blew_up_at is not None:
+        st.warning(f"{lab_figures.run_label(run)} blew up: chains became infinite at step {run.blew_up_at}. Each move "
+                   "overshot the valley it aimed for; lower the step size.", icon=":material/warning:")
+
+st.caption(f"Target: {description} · {ss.lab_chains} chains × {ss.lab_steps} steps · start: "
+           f"{START_LABELS[start[0]].lower()} · seed {ss.lab_seed} · every run starts from the same points and "
+           "sees the same noise.")
+keys = tuple(run_key(r, start, ss.lab_seed) for r in runs)
+st.plotly_chart(chains_figure_cached(target_key, keys, target, runs), key="lab_chains_figure", theme=None,
+                config={"displayModeBar": False}, width="stretch")
+st.caption("Press **▶ Play** (or a speed) and drag the slider to scrub. Grey shading: the exact density "
+           "exp(−E)/Z (darker = more likely). Dark lines: a few chains' recent path. Strip under each panel: "
+           "histogram of the chains' x₁ against the exact x₁ marginal (black).")
+
+st.subheader("Diagnostics per step")
+floor = kl_floor_cached(target_key, ss.lab_chains, target)
+colours = list(lab_figures.RUN_COLOURS[: len(runs)]) * (1 + bool(refs))
+dashed = [False] * len(runs) + [True] * len(refs)
+st.plotly_chart(lab_figures.curves_figure(runs + refs, colours=colours, dashed=dashed, kl_floor=floor,
+                                          exact_energy=target.mean_energy, target_acceptance=ss.lab_accept),
+                key="lab_curves", theme=None, config={"displayModeBar": False}, width="stretch")
+st.caption(f"KL(chains ‖ exact) compares a histogram of the {ss.lab_chains} chain positions ({target.bins}×"
+           f"{target.bins} cells plus one for outside the box) with the exact density. Even perfect samples score "
+           f"about {floor:.2f} nats here (dotted line) because the histogram is finite. A curve that levels off "
+           "above that line belongs to a biased sampler; compare ULA with MALA at the same step size.")
+
+st.subheader("Summary")
+st.dataframe(summary_rows(runs, refs, target.mean_energy), hide_index=True, width="stretch")
+st.caption("“Bias” pools every position from the second half of the run: with that many points the histogram's "
+           "own floor is near zero, so what remains is the sampler's stationary bias. Mean E is averaged over the "
+           "second half too; a sampler of exp(−E) settles at the exact value.")
+st.markdown("**Where each sampler settles:** histograms of the positions from the second half against the exact "
+            "marginals")
+all_keys = tuple(run_key(r, start, ss.lab_seed) for r in runs + refs)
+st.plotly_chart(marginals_figure_cached(target_key, all_keys, target, runs + refs, tuple(colours), tuple(dashed)),
+                key="lab_marginals", theme=None, config={"displayModeBar": False}, width="stretch")
+
+with st.expander("How to read the Lab"):
+    st.markdown(
+        "- **Too small a step** (η ≪ 1/curvature): chains crawl; the KL falls slowly and the start shows for long.\n"
+        "- **About right**: the KL drops to the dotted floor within a few dozen steps and stays there.\n"
+        "- **Too large**: ULA overshoots every valley a little, so it settles on a *wider* distribution than "
+        "exp(−E): its KL levels off above the floor and its mean energy above the exact E_p[E]. MALA at the same "
+        "step rejects the overshooting moves instead (lower acceptance) and stays exact. Larger still, ULA blows up.\n"
+        "- **Separate modes** (mixture, double well): chains rarely cross the low-density gap, so the share of "
+        "chains per mode keeps whatever the start gave it. No step size fixes that; more chains or a better start do.\n"
+        "- **Auto-tune** adapts the MALA step so that about 57% of proposals are accepted, the classic rule of thumb."
+    )
