@@ -7,6 +7,16 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    """`streamlit run app.py` on a free local port for the tests of one module (browser tests)."""
+    from browser import streamlit_server
+
+    with streamlit_server(ROOT / "app.py") as url:
+        yield url

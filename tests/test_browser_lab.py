@@ -9,20 +9,13 @@ import time
 
 import pytest
 
-from browser import ARTIFACTS, browser, streamlit_server
-from conftest import ROOT
+from browser import ARTIFACTS, browser
 
 CHART = ".st-key-lab_chains_figure .js-plotly-plot"
 # slider position, the first panel's chain positions (trace 3: exact marginal, histogram, trail,
 # chains) and the number of stored frames
 STATE = """gd => ({active: gd._fullLayout.sliders[0].active, frames: gd._transitionData._frames.length,
                   x: Array.from(gd._fullData[3].x.slice(0, 16)), hist: Array.from(gd._fullData[1].y.slice(0, 66))})"""
-
-
-@pytest.fixture(scope="module")
-def app_url():
-    with streamlit_server(ROOT / "app.py") as url:
-        yield url
 
 
 @pytest.fixture
