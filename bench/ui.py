@@ -36,7 +36,8 @@ r.wait_for(lambda s: s.status == "paused", 120)
 r.play(); time.sleep(3)
 s0 = r.wait_for(lambda s: s.status == "running"); t0 = time.perf_counter()  # one snapshot now, one at the end
 time.sleep({seconds})
-s1 = r.wait_for(lambda s: s.seq > s0.seq); t1 = time.perf_counter()
+stale = r.wait_for(lambda s: s.seq > s0.seq)  # may have been asked for before the sleep
+s1 = r.wait_for(lambda s: s.seq > stale.seq); t1 = time.perf_counter()
 print((s1.step - s0.step) / (t1 - t0), flush=True)
 r.request_stop(); r.thread.join(10)
 """
