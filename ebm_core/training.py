@@ -256,12 +256,9 @@ def make_trainer_2d(cfg, *, device: torch.device | None = None) -> Trainer:
     """A Trainer for a 2D RunConfig: the configured MLP on the configured toy dataset, chains
     (re)started uniformly in the dataset's display box."""
     from . import toy2d
-    from .nets import EnergyMLP
+    from .checkpoint import build_model_2d
 
-    m = cfg.model
     ds = toy2d.get(cfg.data.dataset)
-    model = EnergyMLP(width=m.width, depth=m.depth, activation=m.activation, spectral_norm=m.spectral_norm,
-                      box=ds.extent, confine=m.confine)
-    init_weights(model, torch.Generator().manual_seed(cfg.train.seed))
+    model = init_weights(build_model_2d(cfg), torch.Generator().manual_seed(cfg.train.seed))
     data = lambda n, g: ds.sample(n, generator=g)  # noqa: E731
     return Trainer(model, data, uniform_noise(ds.extent), cfg.sampler, cfg.train, device=device)
