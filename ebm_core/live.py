@@ -129,7 +129,6 @@ class LiveRun:
         self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
         self._send_lock = threading.Lock()
         self._want_sent = False
-        self._stopping = False
         self._model_reply: list = []
         self._model_ready = threading.Event()
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
@@ -173,7 +172,6 @@ class LiveRun:
 
     def request_stop(self) -> None:
         """Ask the worker to exit; returns at once (safe to call from the server's event loop)."""
-        self._stopping = True
         self._send("stop")
 
     def latest(self) -> Any:

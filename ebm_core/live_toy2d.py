@@ -99,8 +99,6 @@ def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: Ru
 class Toy2DTask:
     """Train an MLP energy on a 2D toy dataset; publish the landscape, chains and exact numbers."""
 
-    Diagnostics = Diagnostics
-
     def __init__(self, cfg: RunConfig, device: torch.device, opts: dict):
         self.cfg, self.device = cfg, device
         self.display_n, self.n_trails = opts["display_n"], opts["n_trails"]
