@@ -68,6 +68,9 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "sampler"
 
 @dataclass(frozen=True)
 class RunConfig:
+    """A 2D toy run (the Playground)."""
+
+    SECTIONS = SECTIONS
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     sampler: SamplerConfig = SamplerConfig()
@@ -75,30 +78,86 @@ class RunConfig:
 
     def replace(self, **flat: Any) -> "RunConfig":
         """A copy with flat field overrides, validated: cfg.replace(step_size=0.02, dataset="rings")."""
-        d = to_dict(self)
-        for k, v in flat.items():
-            sec = _FIELD_SECTION.get(k)
-            if sec is None:
-                raise ValueError(f"unknown setting {k!r}; valid settings: {', '.join(_FIELD_SECTION)}")
-            d[sec][k] = v
-        return from_dict(d)
+        return _replace(self, flat)
 
 
-_FIELD_SECTION: dict[str, str] = {}
-for _sec, _cls in SECTIONS.items():
-    for _f in dataclasses.fields(_cls):
-        assert _f.name not in _FIELD_SECTION, f"duplicate setting name {_f.name}"
-        _FIELD_SECTION[_f.name] = _sec
+IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist")
 
 
-def _field(name: str) -> dataclasses.Field:
-    cls = SECTIONS[_FIELD_SECTION[name]]
+@dataclass(frozen=True)
+class ImageDataConfig:
+    dataset: str = _choice(IMAGE_DATASETS, "digits")
+    data_noise: float = _range(0.0, 0.5, 0.03)  # Gaussian noise added to each data batch
+
+
+@dataclass(frozen=True)
+class ImageModelConfig:
+    width: int = _range(4, 256, 32)  # channels of the first conv; doubled at each downsampling
+    activation: str = _choice(tuple(ACTIVATIONS), "silu")
+    spectral_norm: bool = False
+
+
+IMAGE_SECTIONS: dict[str, type] = {"data": ImageDataConfig, "model": ImageModelConfig, "sampler": SamplerConfig,
+                                   "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class ImageRunConfig:
+    """An image run (the Images page). Sampler and training sections are the 2D ones with the
+    image recipe's defaults (RECIPES.md): large clipped steps, little noise, a replay buffer."""
+
+    SECTIONS = IMAGE_SECTIONS
+    data: ImageDataConfig = ImageDataConfig()
+    model: ImageModelConfig = ImageModelConfig()
+    sampler: SamplerConfig = SamplerConfig(step_size=10.0, noise_scale=0.005, n_steps=30, grad_clip=0.03)
+    train: TrainConfig = TrainConfig(batch_size=128, lr=1e-3, ema=0.999)
+
+    def replace(self, **flat: Any) -> "ImageRunConfig":
+        return _replace(self, flat)
+
+
+def _replace(cfg: Any, flat: Mapping[str, Any]) -> Any:
+    root = type(cfg)
+    index = _field_section(root)
+    d = to_dict(cfg)
+    for k, v in flat.items():
+        sec = index.get(k)
+        if sec is None:
+            raise ValueError(f"unknown setting {k!r}; valid settings: {', '.join(index)}")
+        d[sec][k] = v
+    return from_dict(d, root)
+
+
+_INDEX: dict[type, dict[str, str]] = {}
+
+
+def _field_section(root: type) -> dict[str, str]:
+    """{setting name: section} for a root config class; names are unique across its sections."""
+    if root not in _INDEX:
+        index = {}
+        for sec, cls in root.SECTIONS.items():
+            for f in dataclasses.fields(cls):
+                assert f.name not in index, f"duplicate setting name {f.name}"
+                index[f.name] = sec
+        _INDEX[root] = index
+    return _INDEX[root]
+
+
+_FIELD_SECTION = _field_section(RunConfig)
+
+
+def _field(name: str, root: type = RunConfig) -> dataclasses.Field:
+    cls = root.SECTIONS[_field_section(root)[name]]
     return next(f for f in dataclasses.fields(cls) if f.name == name)
 
 
-def _parse(name: str, value: Any) -> Any:
+def _default(name: str, root: type = RunConfig) -> Any:
+    return getattr(getattr(root(), _field_section(root)[name]), name)
+
+
+def _parse(name: str, value: Any, root: type = RunConfig) -> Any:
     """Coerce value (possibly a string) to the type of the field's default and check its range."""
-    f = _field(name)
+    f = _field(name, root)
     kind = type(f.default)
     try:
         if kind is bool:
@@ -136,19 +195,21 @@ def _parse(name: str, value: Any) -> Any:
     return value
 
 
-def to_dict(cfg: RunConfig) -> dict[str, dict[str, Any]]:
-    return {sec: dataclasses.asdict(getattr(cfg, sec)) for sec in SECTIONS}
+def to_dict(cfg: Any) -> dict[str, dict[str, Any]]:
+    return {sec: dataclasses.asdict(getattr(cfg, sec)) for sec in type(cfg).SECTIONS}
 
 
-def from_dict(d: Mapping[str, Mapping[str, Any]]) -> RunConfig:
-    """Build a validated RunConfig from a nested dict; missing fields take their defaults."""
+def from_dict(d: Mapping[str, Mapping[str, Any]], root: type = RunConfig) -> Any:
+    """Build a validated config of class `root` from a nested dict; missing fields take the
+    root's defaults."""
     if not isinstance(d, Mapping):
         raise ValueError(f"config must be a mapping, got {type(d).__name__}")
-    unknown = set(d) - set(SECTIONS)
+    unknown = set(d) - set(root.SECTIONS)
     if unknown:
-        raise ValueError(f"unknown config section(s) {sorted(unknown)}; valid: {', '.join(SECTIONS)}")
+        raise ValueError(f"unknown config section(s) {sorted(unknown)}; valid: {', '.join(root.SECTIONS)}")
+    defaults = root()
     parts = {}
-    for sec, cls in SECTIONS.items():
+    for sec, cls in root.SECTIONS.items():
         values = d.get(sec, {})
         if not isinstance(values, Mapping):
             raise ValueError(f"config section {sec!r} must be a mapping")
@@ -156,13 +217,13 @@ def from_dict(d: Mapping[str, Mapping[str, Any]]) -> RunConfig:
         bad = set(values) - names
         if bad:
             raise ValueError(f"unknown setting(s) {sorted(bad)} in {sec!r}; valid: {', '.join(sorted(names))}")
-        parts[sec] = cls(**{k: _parse(k, v) for k, v in values.items()})
-    return RunConfig(**parts)
+        parts[sec] = dataclasses.replace(getattr(defaults, sec), **{k: _parse(k, v, root) for k, v in values.items()})
+    return root(**parts)
 
 
-def to_query(cfg: RunConfig, *, only_changed: bool = True) -> dict[str, str]:
+def to_query(cfg: Any, *, only_changed: bool = True) -> dict[str, str]:
     """Flat {name: string} for a URL; by default only the settings that differ from the defaults."""
-    default = to_dict(RunConfig())
+    default = to_dict(type(cfg)())
     out = {}
     for sec, values in to_dict(cfg).items():
         for k, v in values.items():
@@ -171,40 +232,41 @@ def to_query(cfg: RunConfig, *, only_changed: bool = True) -> dict[str, str]:
     return out
 
 
-def from_query(params: Mapping[str, Any]) -> RunConfig:
-    """Strict: build a RunConfig from flat query parameters; the first bad one raises ValueError."""
-    cfg, errors = from_query_lenient(params)
+def from_query(params: Mapping[str, Any], root: type = RunConfig) -> Any:
+    """Strict: build a config from flat query parameters; the first bad one raises ValueError."""
+    cfg, errors = from_query_lenient(params, root=root)
     if errors:
         raise ValueError(errors[0])
     return cfg
 
 
-def from_query_lenient(params: Mapping[str, Any], *, ignore: tuple[str, ...] = ()) -> tuple[RunConfig, list[str]]:
-    """Build a RunConfig from flat query parameters, keeping the default for every bad or unknown
+def from_query_lenient(params: Mapping[str, Any], *, ignore: tuple[str, ...] = (),
+                       root: type = RunConfig) -> tuple[Any, list[str]]:
+    """Build a config from flat query parameters, keeping the default for every bad or unknown
     one; returns the config and one plain-language message per parameter that was dropped.
     Keys in `ignore` (parameters owned by the UI, not the run) are skipped silently."""
-    d: dict[str, dict[str, Any]] = {sec: {} for sec in SECTIONS}
+    index = _field_section(root)
+    d: dict[str, dict[str, Any]] = {sec: {} for sec in root.SECTIONS}
     errors = []
     for k, v in params.items():
         if k in ignore:
             continue
         if isinstance(v, (list, tuple)):
             v = v[-1] if v else ""
-        if k not in _FIELD_SECTION:
+        if k not in index:
             errors.append(f"unknown setting {k!r} was ignored")
             continue
         try:
-            d[_FIELD_SECTION[k]][k] = _parse(k, v)
+            d[index[k]][k] = _parse(k, v, root)
         except ValueError as e:
-            errors.append(f"{e}; using the default {_field(k).default!r}")
-    return from_dict(d), errors
+            errors.append(f"{e}; using the default {_default(k, root)!r}")
+    return from_dict(d, root), errors
 
 
-def field_names() -> list[str]:
-    return list(_FIELD_SECTION)
+def field_names(root: type = RunConfig) -> list[str]:
+    return list(_field_section(root))
 
 
-def field_info(name: str) -> dict[str, Any]:
-    """Default, range or choices of a setting (for building widgets)."""
-    f = _field(name)
-    return {"default": f.default, **f.metadata}
+def field_info(name: str, root: type = RunConfig) -> dict[str, Any]:
+    """Default, range or choices of a setting (for building widgets); the default is the root's."""
+    return {**_field(name, root).metadata, "default": _default(name, root)}

@@ -55,3 +55,16 @@ def test_from_dict_rejects_unknown_sections_and_fields():
 def test_temperature_follows_noise_scale():
     assert config.SamplerConfig(noise_scale=0.1).temperature == pytest.approx(0.01)
     assert config.SamplerConfig(sampler="mala", noise_scale=0.1).temperature == 1.0
+
+
+def test_image_config_has_its_own_defaults_and_round_trips():
+    img = config.ImageRunConfig()
+    assert img.sampler.step_size != config.RunConfig().sampler.step_size  # the image recipe's defaults
+    cfg = img.replace(dataset="mnist", step_size=5.0, width=64)
+    assert config.from_query(config.to_query(cfg), root=config.ImageRunConfig) == cfg
+    assert config.from_dict(config.to_dict(cfg), config.ImageRunConfig) == cfg
+    assert config.field_info("step_size", config.ImageRunConfig)["default"] == img.sampler.step_size
+    with pytest.raises(ValueError, match="dataset"):
+        img.replace(dataset="eight_gaussians")
+    _, errors = config.from_query_lenient({"depth": "3"}, root=config.ImageRunConfig)
+    assert errors and "depth" in errors[0]  # 2D-only settings are unknown to image runs
