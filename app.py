@@ -52,6 +52,7 @@ with top[3].popover("Share", icon=":material/link:", use_container_width=True, k
     st.caption("This link opens the Playground with exactly these settings and seed:")
     st.code(session.share_url(query), language=None)
 view, layers = controls.view_options()
+run.need(*(["field"] if layers.get("field") else []))
 
 
 # Three fragments refresh at their own pace: the canvas often (it updates in place), the numbers a

@@ -55,8 +55,9 @@ class _History:
 
 def _tasks() -> dict[str, type]:
     """Kinds of live run by name. A task class takes (cfg, device, opts) and provides setup() ->
-    Trainer, diagnostics() -> a frozen dataclass with a `step` field, snapshot(**common) -> a frozen
-    dataclass with the common fields (see _Worker._publish), explain_divergence(log) -> str | None,
+    Trainer, diagnostics() -> a frozen dataclass with a `step` field, snapshot(needs, **common) -> a
+    frozen dataclass with the common fields (see _Worker._publish) and the optional parts named in
+    `needs` (LiveRun.latest), explain_divergence(log) -> str | None,
     apply_settings(cfg) -> cfg, and a static build_model(cfg) -> nn.Module."""
     from .live_toy2d import Toy2DTask
 
@@ -118,7 +119,7 @@ class LiveRun:
 
     def __init__(self, cfg: RunConfig, *, task: str = "toy2d", run_id: int = 0, device: str | None = None,
                  display_n: int = 64,
-                 max_fps: float = 12.0, diag_every_s: float = 1.0, good_every: int = 50, n_trails: int = 8,
+                 max_fps: float = 12.0, diag_every_s: float = 2.0, good_every: int = 50, n_trails: int = 8,
                  max_train_seconds: float = 20 * 60, name: str = "ebm-trainer"):
         if task not in _tasks():
             raise ValueError(f"unknown task {task!r}; valid: {', '.join(_tasks())}")
@@ -129,6 +130,7 @@ class LiveRun:
         self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
         self._send_lock = threading.Lock()
         self._want_sent = False
+        self._needs: tuple[str, ...] = ()
         self._model_reply: list = []
         self._model_ready = threading.Event()
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
@@ -180,6 +182,13 @@ class LiveRun:
             self._want_sent = True
             self._send("want")
         return self._snap
+
+    def need(self, *parts: str) -> None:
+        """Name the optional parts that snapshots should carry from now on (the 2D task: "field");
+        the worker builds nothing a page does not show."""
+        if parts != self._needs:
+            self._needs = parts
+            self._send("need", parts)
 
     def copy_model(self, timeout: float = 10.0) -> torch.nn.Module | None:
         """A CPU copy of the evaluated weights (EMA if enabled), or None if the worker does not answer."""
@@ -233,6 +242,7 @@ class _Worker:
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
+        self._needs: tuple[str, ...] = ()
         self._seq, self._sent = 0, 0
 
     def main(self) -> None:
@@ -317,6 +327,9 @@ class _Worker:
             if kind == "want":
                 self._want = True
                 continue
+            if kind == "need":
+                self._needs, self._want = cmd[1], True
+                continue
             changed = True
             if kind == "stop":
                 self._stop = True
@@ -370,6 +383,7 @@ class _Worker:
         self._seq += 1
         step = self.trainer.step_count
         snap = self.task.snapshot(
+            self._needs,
             run_id=self.run_id, seq=self._seq, config=self.cfg, status=self._status, message=self._message,
             step=step, steps_per_s=self._rate, device=str(self.device), history=hist, history_start=start,
             diag_history=diag_hist, can_rollback=self._status == "diverged" or step > self._good_step,

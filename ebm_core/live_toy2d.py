@@ -7,6 +7,7 @@ plain-language reason when a step went wrong.
 
 import math
 import threading
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,6 +20,7 @@ from .samplers import energy_and_grad
 from .training import StepLog, Trainer, make_trainer_2d
 
 ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
+GRID_EVERY_S = 0.25  # while training, the display grid is rebuilt at most this often
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Toy2DTask:
         yy, xx = torch.meshgrid(xs, xs, indexing="ij")
         self.field_points = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (225, 2)
         self.diag: Diagnostics | None = None
+        self._grid_at, self._grid_key, self._grid = -math.inf, None, None
         return self.trainer
 
     def apply_settings(self, cfg: RunConfig) -> RunConfig:
@@ -146,23 +149,38 @@ class Toy2DTask:
                                 gd.mass_outside)
         return self.diag
 
-    def snapshot(self, **common) -> Snapshot:
-        """The page's view of the run now; `common` holds the fields every task's snapshot has."""
+    def _display_energy(self, running: bool) -> tuple[np.ndarray, float]:
+        """Energy on the display grid and the log Z it implies. While training, it is rebuilt at
+        most every GRID_EVERY_S (the points and trails still move every frame): the grid is the
+        costliest part of a frame, and the landscape changes little between two frames."""
+        key = (self.trainer.step_count, self.diag.step if self.diag else -1)
+        now = time.perf_counter()
+        if self._grid is None or (key != self._grid_key and (not running or now - self._grid_at >= GRID_EVERY_S)):
+            e = density.evaluate(self.trainer.eval_model, self.display_grid.points).view(self.display_n, self.display_n)
+            outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
+            log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
+            self._grid = (e.float().numpy(), log_inner - math.log(max(1e-12, 1 - outside)))
+            self._grid_at, self._grid_key = now, key
+        return self._grid
+
+    def snapshot(self, needs: tuple[str, ...], **common) -> Snapshot:
+        """The page's view of the run now; `common` holds the fields every task's snapshot has.
+        The gradient field is built only when `needs` names "field"."""
         tr = self.trainer
         model = tr.eval_model
-        e = density.evaluate(model, self.display_grid.points).view(self.display_n, self.display_n)
-        outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
-        log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
-        log_z_display = log_inner - math.log(max(1e-12, 1 - outside))
+        energy, log_z_display = self._display_energy(common["status"] == "running")
         x_neg = tr.last_x_neg if tr.last_x_neg is not None else tr.noise(256, tr.generator)
         x_pos = tr.last_x_pos if tr.last_x_pos is not None else self.x_data[:256]
         traj = tr.last_trajectory
         trails = (traj[:, : self.n_trails].transpose(0, 1) if traj is not None and len(traj)
                   else torch.zeros(0, 0, 2))
-        _, f_g = energy_and_grad(model, self.field_points.to(self.device))
-        field = torch.cat([self.field_points, -f_g.cpu()], 1)  # (F, 4)
+        if "field" in needs:
+            _, f_g = energy_and_grad(model, self.field_points.to(self.device))
+            field = torch.cat([self.field_points, -f_g.cpu()], 1)  # (F, 4)
+        else:
+            field = torch.zeros(0, 4)
         return Snapshot(
-            **common, extent=self.extent, energy=e.float().numpy(), log_z_display=log_z_display,
+            **common, extent=self.extent, energy=energy, log_z_display=log_z_display,
             density_max=float(self.data.prob.max() / self.grid.cell_area),
             x_data=self.x_data.numpy(), x_pos=_np(x_pos), x_neg=_np(x_neg), trails=_np(trails), field=_np(field),
             diagnostics=self.diag, data_entropy=self.data.entropy,

@@ -91,3 +91,20 @@ def test_stop_ends_the_worker_process(run):
     run.request_stop()
     run.thread.join(10)
     assert not run.thread.is_alive() and not run.process.is_alive()
+
+
+def test_gradient_field_is_built_only_when_asked_and_a_paused_grid_is_current(run):
+    s = run.wait_for(lambda s: s.status == "paused")
+    assert s.field.shape == (0, 4)  # nobody asked: the worker skips it
+    run.need("field")
+    s = run.wait_for(lambda s: len(s.field) > 0)
+    assert s.field.shape == (225, 4) and np.isfinite(s.field).all()
+    before = s.energy
+    run.step_once(5)
+    s = run.wait_for(lambda s: s.step == 5 and s.status == "paused")
+    s = run.wait_for(lambda x: x.seq > s.seq)
+    assert not np.array_equal(s.energy, before)  # a paused run shows the landscape of its last step
+    model = run.copy_model()
+    grid = density.make_grid(s.extent, 64)
+    e = density.evaluate(model, grid.points).view(64, 64).numpy()
+    np.testing.assert_allclose(s.energy, e, rtol=1e-4, atol=1e-4)
