@@ -44,13 +44,19 @@ top = st.columns([1, 1, 1, 1.3, 4])
 top[0].button("Pause" if ss.playing else "Train", key="train", on_click=_toggle_play, type="primary",
               icon=":material/pause:" if ss.playing else ":material/play_arrow:", use_container_width=True,
               help="Start or pause training in the background")
-top[1].button("Step", key="step", on_click=_step, icon=":material/skip_next:", use_container_width=True,
-              help="One training update, then pause")
-top[2].button("Reset", key="reset", on_click=session.reset_run, icon=":material/restart_alt:",
-              use_container_width=True, help="New network with the current settings and seed")
-with top[3].popover("Share", icon=":material/link:", use_container_width=True, key="share"):
-    st.caption("This link opens the Playground with exactly these settings and seed:")
-    st.code(session.share_url(query), language=None)
+if not controls.hidden("step"):
+    top[1].button("Step", key="step", on_click=_step, icon=":material/skip_next:", use_container_width=True,
+                  help="One training update, then pause", disabled=controls.locked("step"))
+if not controls.hidden("reset"):
+    top[2].button("Reset", key="reset", on_click=session.reset_run, icon=":material/restart_alt:",
+                  use_container_width=True, help="New network with the current settings and seed",
+                  disabled=controls.locked("reset"))
+if not controls.hidden("share"):
+    with top[3].popover("Share", icon=":material/link:", use_container_width=True, key="share",
+                        disabled=controls.locked("share")):
+        st.caption("This link opens the Playground with exactly these settings and seed:")
+        st.code(session.share_url(query), language=None)
+        controls.classroom_link_builder(query)
 view, layers = controls.view_options()
 run.need(*(["field"] if layers.get("field") else []))
 

@@ -194,6 +194,11 @@ def _unavailable(name: str, folder: Path, reason: str) -> DatasetUnavailable:
     )
 
 
+def cache_root() -> Path:
+    """Where downloads are cached: $EBM_DATA_DIR, else ~/.cache/ebm_explorer."""
+    return Path(os.environ.get("EBM_DATA_DIR") or Path.home() / ".cache" / "ebm_explorer")
+
+
 def load_mnist(
     name: str = "mnist",
     *,
@@ -209,7 +214,7 @@ def load_mnist(
 
     Args:
         name: "mnist" or "fashion_mnist".
-        root: cache folder; defaults to ~/.cache/ebm_explorer/<name>.
+        root: cache folder; defaults to cache_root() / <name>.
         split: "train" or "test".
         download: if False, only the cache is used.
 
@@ -220,7 +225,7 @@ def load_mnist(
         raise ValueError(f"name must be one of {', '.join(MIRRORS)}; got {name!r}")
     if split not in FILES:
         raise ValueError(f"split must be one of {', '.join(FILES)}; got {split!r}")
-    folder = Path(root) if root is not None else Path.home() / ".cache" / "ebm_explorer" / name
+    folder = Path(root) if root is not None else cache_root() / name
     images_npy, labels_npy = folder / f"{split}_images.npy", folder / f"{split}_labels.npy"
 
     if not (images_npy.exists() and labels_npy.exists()):

@@ -131,8 +131,9 @@ class LiveRun:
         self._send_lock = threading.Lock()
         self._want_sent = False
         self._needs: tuple[str, ...] = ()
-        self._model_reply: list = []
-        self._model_ready = threading.Event()
+        self._reply: list = []  # the worker's answer to the request in flight (copy_model, call)
+        self._reply_ready = threading.Event()
+        self._request_lock = threading.Lock()
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
         self.process: multiprocessing.process.BaseProcess | None = None
 
@@ -190,15 +191,36 @@ class LiveRun:
             self._needs = parts
             self._send("need", parts)
 
+    def _request(self, timeout: float, *cmd: Any) -> tuple[bool, Any]:
+        """Send cmd and wait for the worker's reply: (answered, value)."""
+        with self._request_lock:
+            self._reply_ready.clear()
+            self._reply.clear()
+            self._send(*cmd)
+            if not self._reply_ready.wait(timeout) or not self._reply:
+                return False, None
+            return True, self._reply.pop()
+
     def copy_model(self, timeout: float = 10.0) -> torch.nn.Module | None:
         """A CPU copy of the evaluated weights (EMA if enabled), or None if the worker does not answer."""
-        self._model_ready.clear()
-        self._send("model")
-        if not self._model_ready.wait(timeout) or not self._model_reply:
+        answered, state = self._request(timeout, "model")
+        if not answered:
             return None
         model = _tasks()[self.task].build_model(self.cfg)
-        model.load_state_dict(self._model_reply.pop())
+        model.load_state_dict(state)
         return model.eval().requires_grad_(False)
+
+    def call(self, name: str, *args: Any, timeout: float = 60.0) -> Any:
+        """Run the task's `call_<name>(*args)` in the worker between two updates (training pauses
+        first) and return its result; raises TimeoutError if the worker does not answer, and
+        re-raises the worker's error as RuntimeError."""
+        answered, reply = self._request(timeout, "call", name, args)
+        if not answered:
+            raise TimeoutError(f"the training worker did not answer {name!r} within {timeout:g} s")
+        ok, value = reply
+        if not ok:
+            raise RuntimeError(value)
+        return value
 
     def wait_for(self, predicate, timeout: float = 60.0) -> Any:
         """Block until a snapshot satisfies predicate (tests, benchmarks); raises TimeoutError."""
@@ -219,9 +241,9 @@ class LiveRun:
                 kind, payload = self._conn.recv()
             except (EOFError, OSError):
                 break
-            if kind == "model":
-                self._model_reply[:] = [payload]
-                self._model_ready.set()
+            if kind == "reply":
+                self._reply[:] = [payload]
+                self._reply_ready.set()
                 continue
             start = payload.history_start
             self._history = {k: np.concatenate([self._history[k][:start], payload.history[k]]) for k in HISTORY_KEYS}
@@ -336,7 +358,15 @@ class _Worker:
                 return changed
             if kind == "model":  # weights only: parametrised (spectral norm) modules do not pickle
                 state = {k: v.detach().cpu().clone() for k, v in self.trainer.eval_model.state_dict().items()}
-                self.conn.send(("model", state))
+                self.conn.send(("reply", state))
+            elif kind == "call":
+                self._running, self._pending = False, 0
+                if self._status == "running":
+                    self._status = "paused"
+                try:
+                    self.conn.send(("reply", (True, getattr(self.task, "call_" + cmd[1])(*cmd[2]))))
+                except Exception as e:  # the page shows it; the run goes on
+                    self.conn.send(("reply", (False, f"{cmd[1]} failed: {e!r}")))
             elif kind == "play" and self._status != "diverged":
                 self._running, self._status, self._message = True, "running", ""
                 self._train_seconds = 0.0

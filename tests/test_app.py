@@ -99,3 +99,24 @@ def test_surface_view_and_hover_inspection():
     at.checkbox(key="layer_inspect").check().run()
     at = wait_until(at, lambda a: any('"heatmap"' in c.proto.spec for c in a.get("plotly_chart")))
     assert not at.exception
+
+
+def test_classroom_link_hides_and_locks_controls():
+    at = open_app({"step_size": "0.02", "hide": "network,reset,layers", "lock": "dataset,step_size"})
+    assert not at.exception and not at.warning
+    keys = {w.key for w in at.number_input}
+    assert "width" not in keys and "seed" not in keys and "lr" in keys  # a hidden group, a visible one
+    assert not [b for b in at.button if b.key == "reset"] and not at.checkbox
+    assert at.selectbox(key="dataset").disabled and at.number_input(key="step_size").disabled
+    assert at.number_input(key="step_size").value == 0.02 and not at.number_input(key="lr").disabled
+    assert at.query_params["hide"] in (["network,reset,layers"], "network,reset,layers")  # the link survives reruns
+    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at.button(key="step").click().run()
+    wait_until(at, lambda a: metric(a, "Step") == "1")
+
+
+def test_classroom_link_with_an_unknown_control_warns():
+    at = open_app({"hide": "network,teacher"})
+    assert not at.exception
+    assert "teacher" in " ".join(w.value for w in at.warning)
+    assert "width" not in {w.key for w in at.number_input}

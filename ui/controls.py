@@ -9,6 +9,7 @@ from ebm_core import config, toy2d
 from ebm_core.live import LiveRun
 from ebm_core.live_toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
+from ui import session
 
 LAYERS = {"data": "Data", "negatives": "Negatives", "trails": "Chain trails", "field": "Gradient field",
           "inspect": "Hover (paused)"}
@@ -20,61 +21,121 @@ def _rng(name: str) -> tuple:
     return config.field_info(name)["range"]
 
 
+def hidden(name: str) -> bool:
+    """Classroom mode: the link hid this control (or its group)."""
+    return name in st.session_state.get("_hidden", ())
+
+
+def locked(name: str) -> bool:
+    """Classroom mode: the link locked this control (shown, not editable)."""
+    return name in st.session_state.get("_locked", ())
+
+
 def _number(label: str, name: str, step, fmt: str, help: str) -> None:
+    if hidden(name):
+        return
     lo, hi = _rng(name)
-    st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=name, help=help)
+    st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=name, help=help,
+                    disabled=locked(name))
+
+
+def _header(group: str, label: str, help: str | None = None) -> bool:
+    """A sidebar section header, unless classroom mode hides every control of the group."""
+    if all(hidden(n) for n in session.CONTROL_GROUPS[group]):
+        return False
+    st.header(label, help=help)
+    return True
 
 
 def sidebar() -> None:
     """All run settings. Data, network and chain-start settings start a new run; sampler settings,
-    lr, alpha, batch size and reinit fraction apply to the running one."""
+    lr, alpha, batch size and reinit fraction apply to the running one. Classroom links can hide or
+    lock any of them (ui/session.py)."""
+    ss = st.session_state
     with st.sidebar:
-        st.header("Data")
-        st.selectbox("Dataset", list(toy2d.DATASETS), key="dataset", format_func=lambda n: toy2d.get(n).label)
-        st.header("Sampler", help="Applies immediately, even while training.")
-        st.radio("Langevin", ["ula", "mala"], key="sampler", horizontal=True,
-                 format_func=lambda s: {"ula": "ULA", "mala": "MALA (exact)"}[s],
-                 help="ULA: x ← x − η∇E + noise·√(2η)·ξ. MALA adds an accept/reject test that removes ULA's bias.")
-        _number("Step size η", "step_size", 0.001, "%.4f", "Size of each Langevin move.")
-        ss = st.session_state
-        _number("Noise scale", "noise_scale", 0.05, "%.3f",
-                "Multiplies the Langevin noise (ULA). 1 samples exp(−E); below 1 is 'cold' Langevin.")
-        st.caption(f"Effective temperature T = noise² = **{config.SamplerConfig(noise_scale=ss.noise_scale).temperature:.3g}**"
-                   if ss.sampler == "ula" else "MALA always samples at temperature 1.")
-        _number("Langevin steps K", "n_steps", 1, "%d", "Langevin steps per training update.")
-        _number("Gradient clip (0 = off)", "grad_clip", 0.1, "%.2f", "Clamp each component of ∇E to [−c, c].")
-        st.header("Training")
-        st.selectbox("Negatives start", list(METHODS), key="method", format_func=METHODS.get,
-                     help="Where the Langevin chains start each update. Changing it starts a new run.")
-        _number("Learning rate", "lr", 0.0005, "%.4f", "Adam learning rate (applies immediately).")
-        _number("Alpha (energy L2)", "alpha", 0.01, "%.3f", "Penalty α·(E(data)² + E(neg)²) keeps energies bounded.")
-        _number("Batch size", "batch_size", 32, "%d", "Data points and chains per update.")
-        _number("Buffer reinit fraction", "reinit_frac", 0.01, "%.2f", "Share of persistent chains restarted from noise.")
-        with st.expander("Network and run"):
-            _number("Width", "width", 16, "%d", "Hidden units per layer.")
-            _number("Depth", "depth", 1, "%d", "Hidden layers.")
-            st.selectbox("Activation", list(ACTIVATIONS), key="activation")
-            st.checkbox("Spectral norm", key="spectral_norm")
-            _number("Wall width", "confine", 0.05, "%.2f", "Width of the energy wall outside the box; keeps Z finite.")
-            _number("Replay buffer size", "buffer_size", 1024, "%d", "Persistent chains kept (persistent CD).")
-            _number("Adam β1", "beta1", 0.1, "%.2f", "0 is common for EBMs.")
-            _number("EMA of weights (0 = off)", "ema", 0.001, "%.4f", "The displayed model averages recent weights.")
-            _number("Seed", "seed", 1, "%d", "Same seed, same run.")
-        st.caption("Changing data, network or chain-start settings starts a new run.")
+        if _header("data", "Data") and not hidden("dataset"):
+            st.selectbox("Dataset", list(toy2d.DATASETS), key="dataset", format_func=lambda n: toy2d.get(n).label,
+                         disabled=locked("dataset"))
+        if _header("sampler", "Sampler", "Applies immediately, even while training."):
+            if not hidden("sampler"):
+                st.radio("Langevin", ["ula", "mala"], key="sampler", horizontal=True, disabled=locked("sampler"),
+                         format_func=lambda s: {"ula": "ULA", "mala": "MALA (exact)"}[s],
+                         help="ULA: x ← x − η∇E + noise·√(2η)·ξ. MALA adds an accept/reject test that removes "
+                              "ULA's bias.")
+            _number("Step size η", "step_size", 0.001, "%.4f", "Size of each Langevin move.")
+            _number("Noise scale", "noise_scale", 0.05, "%.3f",
+                    "Multiplies the Langevin noise (ULA). 1 samples exp(−E); below 1 is 'cold' Langevin.")
+            if not hidden("noise_scale"):
+                st.caption(f"Effective temperature T = noise² = "
+                           f"**{config.SamplerConfig(noise_scale=ss.noise_scale).temperature:.3g}**"
+                           if ss.sampler == "ula" else "MALA always samples at temperature 1.")
+            _number("Langevin steps K", "n_steps", 1, "%d", "Langevin steps per training update.")
+            _number("Gradient clip (0 = off)", "grad_clip", 0.1, "%.2f", "Clamp each component of ∇E to [−c, c].")
+        if _header("training", "Training"):
+            if not hidden("method"):
+                st.selectbox("Negatives start", list(METHODS), key="method", format_func=METHODS.get,
+                             disabled=locked("method"),
+                             help="Where the Langevin chains start each update. Changing it starts a new run.")
+            _number("Learning rate", "lr", 0.0005, "%.4f", "Adam learning rate (applies immediately).")
+            _number("Alpha (energy L2)", "alpha", 0.01, "%.3f",
+                    "Penalty α·(E(data)² + E(neg)²) keeps energies bounded.")
+            _number("Batch size", "batch_size", 32, "%d", "Data points and chains per update.")
+            _number("Buffer reinit fraction", "reinit_frac", 0.01, "%.2f",
+                    "Share of persistent chains restarted from noise.")
+        if not all(hidden(n) for n in session.CONTROL_GROUPS["network"]):
+            with st.expander("Network and run"):
+                _number("Width", "width", 16, "%d", "Hidden units per layer.")
+                _number("Depth", "depth", 1, "%d", "Hidden layers.")
+                if not hidden("activation"):
+                    st.selectbox("Activation", list(ACTIVATIONS), key="activation", disabled=locked("activation"))
+                if not hidden("spectral_norm"):
+                    st.checkbox("Spectral norm", key="spectral_norm", disabled=locked("spectral_norm"))
+                _number("Wall width", "confine", 0.05, "%.2f",
+                        "Width of the energy wall outside the box; keeps Z finite.")
+                _number("Replay buffer size", "buffer_size", 1024, "%d", "Persistent chains kept (persistent CD).")
+                _number("Adam β1", "beta1", 0.1, "%.2f", "0 is common for EBMs.")
+                _number("EMA of weights (0 = off)", "ema", 0.001, "%.4f",
+                        "The displayed model averages recent weights.")
+                _number("Seed", "seed", 1, "%d", "Same seed, same run.")
+            st.caption("Changing data, network or chain-start settings starts a new run.")
+        if ss.get("_hidden") or ss.get("_locked"):
+            st.caption(":material/school: Classroom link: some controls are hidden or locked for this lesson.")
 
 
 def view_options() -> tuple[str, dict[str, bool]]:
     from ebm_core.figures import VIEWS
 
+    ss = st.session_state
     cols = st.columns([2.2, 3])
-    view = cols[0].radio("View", list(VIEWS), key="view", format_func=VIEWS.get, horizontal=True,
-                         label_visibility="collapsed")
+    if hidden("view"):
+        view = ss.view
+    else:
+        view = cols[0].radio("View", list(VIEWS), key="view", format_func=VIEWS.get, horizontal=True,
+                             label_visibility="collapsed", disabled=locked("view"))
+    defaults = {"data": True, "negatives": True, "trails": True, "field": False, "inspect": False}
+    if hidden("layers"):
+        return view, {k: ss.get(f"layer_{k}", v) for k, v in defaults.items()}
     with cols[1]:
         boxes = st.columns(len(LAYERS))
-        defaults = {"data": True, "negatives": True, "trails": True, "field": False, "inspect": False}
-        layers = {k: boxes[i].checkbox(label, value=defaults[k], key=f"layer_{k}") for i, (k, label) in
-                  enumerate(LAYERS.items())}
+        layers = {k: boxes[i].checkbox(label, value=defaults[k], key=f"layer_{k}", disabled=locked("layers"))
+                  for i, (k, label) in enumerate(LAYERS.items())}
     return view, layers
+
+
+def classroom_link_builder(query: dict[str, str]) -> None:
+    """Pick controls to hide or lock; get a link that opens this setup in classroom mode."""
+    st.caption("**Classroom link**: the same setup with chosen controls hidden or locked, so the class sees only "
+               "what the lesson needs.")
+    names = session.classroom_names()
+    label = {g: f"all {g}" for g in session.CONTROL_GROUPS}
+    hide = st.multiselect("Hide", names, key="cls_hide", format_func=lambda n: label.get(n, n))
+    lock = st.multiselect("Lock (visible, not editable)", names, key="cls_lock", format_func=lambda n: label.get(n, n))
+    q = {k: v for k, v in query.items() if k not in session.CLASSROOM_PARAMS}
+    if hide:
+        q["hide"] = ",".join(hide)
+    if lock:
+        q["lock"] = ",".join(lock)
+    st.code(session.share_url(q), language=None)
 
 
 def _fmt(v: float, digits: int = 3) -> str:

@@ -1,10 +1,12 @@
-"""Session state for the Playground: settings <-> URL, and the session's own live run.
+"""Session state for pages with a live run: settings <-> URL, and the session's own run.
 
 Every run setting lives in st.session_state under its config field name (the widget key), is read
 from the URL once when the session starts, and is written back to the URL on every rerun, so the
 address bar is always a shareable link. The live run is owned by a session-scoped cached resource:
 Streamlit releases it when the tab closes, and `on_release` only signals the thread to stop.
 """
+
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -16,43 +18,108 @@ STRUCTURAL = ("dataset", "width", "depth", "activation", "spectral_norm", "confi
               "beta1", "ema", "seed")
 UI_PARAMS = {"view": ("energy", "density", "surface")}  # page state kept in the URL beside the run config
 
+# Classroom links (?hide=network,share&lock=dataset) hide or lock Playground controls, by setting name
+# or by group. Hidden settings keep the link's values; locked ones show them, greyed out.
+CONTROL_GROUPS = {
+    "data": ("dataset",),
+    "sampler": ("sampler", "step_size", "noise_scale", "n_steps", "grad_clip"),
+    "training": ("method", "lr", "alpha", "batch_size", "reinit_frac"),
+    "network": ("width", "depth", "activation", "spectral_norm", "confine", "buffer_size", "beta1", "ema", "seed"),
+    "buttons": ("step", "reset", "share"),
+    "views": ("view", "layers"),
+}
+CLASSROOM_PARAMS = ("hide", "lock")
 
-def _flat(cfg: config.RunConfig) -> dict:
+
+def classroom_names() -> list[str]:
+    """Every name a classroom link may hide or lock: groups first, then single controls."""
+    return list(CONTROL_GROUPS) + [n for names in CONTROL_GROUPS.values() for n in names]
+
+
+def _classroom(params: dict[str, list[str]], warnings: list[str]) -> None:
+    ss = st.session_state
+    valid = classroom_names()
+    for k in CLASSROOM_PARAMS:
+        names, chosen = set(), []
+        for item in ",".join(params.get(k, [])).split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if item not in valid:
+                warnings.append(f"{k}: {item!r} is not a control name; valid: {', '.join(CONTROL_GROUPS)} or a "
+                                "setting name")
+                continue
+            chosen.append(item)
+            names.update(CONTROL_GROUPS.get(item, (item,)))
+        ss[f"_{k}_param"] = chosen
+        ss["_hidden" if k == "hide" else "_locked"] = frozenset(names)
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """What a page with a live run needs to know: its config class, the live task, the prefix of
+    its widget keys (pages share one session state, so keys must not collide), the settings that
+    start a new run, and the page state it keeps in the URL (name -> allowed values, first = default)."""
+
+    root: type
+    task: str
+    prefix: str
+    structural: tuple[str, ...]
+    ui_params: dict[str, tuple[str, ...]]
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+
+PLAYGROUND = RunPage(config.RunConfig, "toy2d", "", STRUCTURAL, UI_PARAMS)
+IMAGES = RunPage(config.ImageRunConfig, "images", "img_",
+                 ("dataset", "data_noise", "width", "activation", "spectral_norm", "method", "buffer_size", "beta1",
+                  "ema", "seed"), {"tab": ("train", "chain", "generate", "inpaint")})
+
+
+def _flat(cfg) -> dict:
     return {k: v for sec in config.to_dict(cfg).values() for k, v in sec.items()}
 
 
-def init_from_url() -> None:
+def init_from_url(page: RunPage = PLAYGROUND) -> None:
     """Once per session: settings from the query string; bad or unknown ones fall back with warnings."""
     ss = st.session_state
-    if ss.get("_loaded"):
+    if ss.get(page.key("_loaded")):
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    cfg, warnings = config.from_query_lenient(params, ignore=tuple(UI_PARAMS))
+    extra = CLASSROOM_PARAMS if page is PLAYGROUND else ()
+    cfg, warnings = config.from_query_lenient(params, ignore=tuple(page.ui_params) + extra, root=page.root)
+    if extra:
+        _classroom(params, warnings)
     for k, v in _flat(cfg).items():
-        ss[k] = v
-    for k, allowed in UI_PARAMS.items():
+        ss[page.key(k)] = v
+    for k, allowed in page.ui_params.items():
         value = params.get(k, [allowed[0]])[-1]
         if value not in allowed:
             warnings.append(f"{k}: {value!r} is not one of {', '.join(allowed)}; using {allowed[0]!r}")
             value = allowed[0]
-        ss[k] = value
-    ss["_url_warnings"] = warnings
-    ss["_loaded"] = True
-    ss.setdefault("run_id", 0)
-    ss.setdefault("playing", False)
+        ss[page.key(k)] = value
+    ss[page.key("_url_warnings")] = warnings
+    ss[page.key("_loaded")] = True
+    ss.setdefault(page.key("run_id"), 0)
+    ss.setdefault(page.key("playing"), False)
 
 
-def current_config() -> config.RunConfig:
+def current_config(page: RunPage = PLAYGROUND):
     ss = st.session_state
-    return config.RunConfig().replace(**{k: ss[k] for k in config.field_names() if k in ss})
+    return page.root().replace(**{k: ss[page.key(k)] for k in config.field_names(page.root) if page.key(k) in ss})
 
 
-def write_url(cfg: config.RunConfig) -> dict[str, str]:
+def write_url(cfg, page: RunPage = PLAYGROUND) -> dict[str, str]:
     """Mirror the settings that differ from the defaults into the query string; returns them."""
     q = config.to_query(cfg)
-    for k, allowed in UI_PARAMS.items():
-        if st.session_state.get(k, allowed[0]) != allowed[0]:
-            q[k] = st.session_state[k]
+    for k, allowed in page.ui_params.items():
+        if st.session_state.get(page.key(k), allowed[0]) != allowed[0]:
+            q[k] = st.session_state[page.key(k)]
+    if page is PLAYGROUND:
+        for k in CLASSROOM_PARAMS:
+            if st.session_state.get(f"_{k}_param"):
+                q[k] = ",".join(st.session_state[f"_{k}_param"])
     if dict(st.query_params) != q:
         st.query_params.from_dict(q)
     return q
@@ -67,31 +134,41 @@ def _release(run: LiveRun) -> None:
     run.request_stop()  # never join here: this can run on the server's event loop
 
 
+# One cached function per page: each keeps at most one run per session, and Streamlit releases it
+# when the tab closes.
 @st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
-def _session_run(structure: str, run_id: int, _cfg: config.RunConfig) -> LiveRun:
-    return LiveRun(_cfg, run_id=run_id).start()
+def _playground_run(structure: str, run_id: int, _cfg: config.RunConfig) -> LiveRun:
+    return LiveRun(_cfg, task="toy2d", run_id=run_id).start()
 
 
-def live_run(cfg: config.RunConfig) -> LiveRun:
+@st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
+def _images_run(structure: str, run_id: int, _cfg: config.ImageRunConfig) -> LiveRun:
+    return LiveRun(_cfg, task="images", run_id=run_id, max_fps=4.0, diag_every_s=2.0).start()
+
+
+_STARTERS = {"toy2d": _playground_run, "images": _images_run}
+
+
+def live_run(cfg, page: RunPage = PLAYGROUND) -> LiveRun:
     """This session's run for cfg: a new one when a structural setting or the run id changed;
-    live settings are forwarded to the running thread."""
+    live settings are forwarded to the running worker."""
     flat = _flat(cfg)
-    structure = "&".join(f"{k}={flat[k]}" for k in STRUCTURAL)
-    run = _session_run(structure, st.session_state.run_id, cfg)
+    structure = "&".join(f"{k}={flat[k]}" for k in page.structural)
+    run = _STARTERS[page.task](structure, st.session_state[page.key("run_id")], cfg)
     live = (id(run), cfg.sampler, cfg.train)
-    if st.session_state.get("_sent") != live:
+    if st.session_state.get(page.key("_sent")) != live:
         run.update(cfg)
-        st.session_state["_sent"] = live
-    st.session_state["_run"] = run  # a reference for other pages; the cache above owns the run
+        st.session_state[page.key("_sent")] = live
+    st.session_state[page.key("_run")] = run  # a reference for other pages; the cache above owns the run
     return run
 
 
-def current_run() -> LiveRun | None:
-    """The Playground's run of this session, if one is alive (for other pages, e.g. the Langevin Lab)."""
-    run = st.session_state.get("_run")
+def current_run(page: RunPage = PLAYGROUND) -> LiveRun | None:
+    """A page's run of this session, if one is alive (for other pages, e.g. the Langevin Lab)."""
+    run = st.session_state.get(page.key("_run"))
     return run if run is not None and run.thread.is_alive() else None
 
 
-def reset_run() -> None:
-    st.session_state.run_id += 1
-    st.session_state.playing = False
+def reset_run(page: RunPage = PLAYGROUND) -> None:
+    st.session_state[page.key("run_id")] += 1
+    st.session_state[page.key("playing")] = False
