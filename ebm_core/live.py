@@ -58,10 +58,12 @@ def _tasks() -> dict[str, type]:
     Trainer, diagnostics() -> a frozen dataclass with a `step` field, snapshot(needs, **common) -> a
     frozen dataclass with the common fields (see _Worker._publish) and the optional parts named in
     `needs` (LiveRun.latest), explain_divergence(log) -> str | None,
-    apply_settings(cfg) -> cfg, and a static build_model(cfg) -> nn.Module."""
+    apply_settings(cfg) -> cfg, and a static build_model(cfg) -> nn.Module. Methods named call_<name>
+    serve LiveRun.call(name, *args); they get a keyword `record` to log any update they make."""
+    from .live_images import ImagesTask
     from .live_toy2d import Toy2DTask
 
-    return {"toy2d": Toy2DTask}
+    return {"toy2d": Toy2DTask, "images": ImagesTask}
 
 
 _ALIVE: "weakref.WeakSet[LiveRun]" = weakref.WeakSet()
@@ -120,12 +122,13 @@ class LiveRun:
     def __init__(self, cfg: RunConfig, *, task: str = "toy2d", run_id: int = 0, device: str | None = None,
                  display_n: int = 64,
                  max_fps: float = 12.0, diag_every_s: float = 2.0, good_every: int = 50, n_trails: int = 8,
-                 max_train_seconds: float = 20 * 60, name: str = "ebm-trainer"):
+                 max_train_seconds: float = 20 * 60, name: str = "ebm-trainer", points: np.ndarray | None = None):
         if task not in _tasks():
             raise ValueError(f"unknown task {task!r}; valid: {', '.join(_tasks())}")
         self.cfg, self.task, self.run_id = cfg, task, run_id
         self._opts = dict(device=device, display_n=display_n, max_fps=max_fps, diag_every_s=diag_every_s,
-                          good_every=good_every, n_trails=n_trails, max_train_seconds=max_train_seconds)
+                          good_every=good_every, n_trails=n_trails, max_train_seconds=max_train_seconds,
+                          points=points)  # the 2D task's own data when cfg.data.dataset is "custom"
         self._snap: Any = None  # the task's newest snapshot
         self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
         self._send_lock = threading.Lock()
@@ -364,7 +367,8 @@ class _Worker:
                 if self._status == "running":
                     self._status = "paused"
                 try:
-                    self.conn.send(("reply", (True, getattr(self.task, "call_" + cmd[1])(*cmd[2]))))
+                    value = getattr(self.task, "call_" + cmd[1])(*cmd[2], record=self._record)
+                    self.conn.send(("reply", (True, value)))
                 except Exception as e:  # the page shows it; the run goes on
                     self.conn.send(("reply", (False, f"{cmd[1]} failed: {e!r}")))
             elif kind == "play" and self._status != "diverged":

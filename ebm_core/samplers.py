@@ -9,6 +9,11 @@ small noise_scale ("cold" Langevin): it finds low energy fast but does not sampl
 MALA proposes the same step with noise_scale = 1 and accepts it with the Metropolis-Hastings
 probability, which removes the bias (Roberts & Tweedie 1996).
 
+Conditional sampling (inpainting): with `fixed=(mask, values)` the components where mask is True
+are held at `values` (bit-identical: they are written back after every step) and only the others
+move; their gradient is zeroed so that MALA's proposal density covers the free components alone
+and stays exact for the conditional exp(-E(x_free | x_fixed)).
+
 Both return a `SampleResult` whatever the flags. Per-step statistics stay on the device as tensors
 so a CUDA chain never waits for the host inside the loop.
 """
@@ -31,7 +36,8 @@ class SampleResult:
     trajectory: (T_rec, B, ...) recorded states (the start and every `record_every`-th step);
         T_rec = 0 when not recorded.
     mean_energy: (n_steps,) mean energy of the chains at the start of each step.
-    grad_norm: (n_steps,) mean per-chain L2 norm of grad E (before clipping) at each step.
+    grad_norm: (n_steps,) mean per-chain L2 norm of grad E (before clipping; over the free
+        components only when some are `fixed`) at each step.
     acceptance: (n_steps,) fraction of accepted proposals (MALA); all ones for ULA.
     """
 
@@ -82,6 +88,29 @@ def _clamp_x(x: Tensor, bounds: tuple[float, float] | None) -> Tensor:
     return x if bounds is None else x.clamp(*bounds)
 
 
+def _check_fixed(fixed: tuple[Tensor, Tensor] | None, x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """(mask, values) broadcast to x's shape, or None."""
+    if fixed is None:
+        return None
+    mask, values = fixed
+    if mask.dtype != torch.bool:
+        raise ValueError(f"fixed mask must be a bool tensor, got {mask.dtype}")
+    try:
+        mask, values = mask.expand_as(x), values.to(x).expand_as(x)
+    except RuntimeError:
+        raise ValueError(f"fixed mask {tuple(mask.shape)} and values {tuple(values.shape)} must broadcast "
+                         f"to x's shape {tuple(x.shape)}") from None
+    return mask, values
+
+
+def _hold(x: Tensor, fixed: tuple[Tensor, Tensor] | None) -> Tensor:
+    return x if fixed is None else torch.where(fixed[0], fixed[1], x)
+
+
+def _free_grad(g: Tensor, fixed: tuple[Tensor, Tensor] | None) -> Tensor:
+    return g if fixed is None else g.masked_fill(fixed[0], 0.0)
+
+
 def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
 
@@ -95,6 +124,7 @@ def langevin(
     noise_scale: float = 1.0,
     grad_clip: float | None = None,
     bounds: tuple[float, float] | None = None,
+    fixed: tuple[Tensor, Tensor] | None = None,
     record_every: int = 0,
     generator: torch.Generator | None = None,
 ) -> SampleResult:
@@ -108,22 +138,26 @@ def langevin(
         noise_scale: 1 samples exp(-E); smaller is colder (temperature noise_scale^2).
         grad_clip: clamp each component of grad E to [-grad_clip, grad_clip].
         bounds: clamp x to [lo, hi] after each step (e.g. pixel range).
+        fixed: (mask, values) broadcastable to x0: where mask is True, x is held at values
+            (also at the start) and only the other components move.
         record_every: record the state every this many steps (0: no trajectory).
         generator: randomness source; must live on x0's device.
     """
     _check_args(step_size, n_steps, noise_scale, grad_clip)
     sigma = noise_scale * math.sqrt(2 * step_size)
-    x = x0.detach()
+    fixed = _check_fixed(fixed, x0)
+    x = _hold(x0.detach(), fixed)
     traj = [x] if record_every else []
     energies, norms = [], []  # (B,) per step, averaged once after the loop
     for t in range(n_steps):
         e, g = energy_and_grad(energy, x)
+        g = _free_grad(g, fixed)
         energies.append(e)
         norms.append(_per_chain_norm(g))
         x = x - step_size * _clip(g, grad_clip)
         if sigma > 0:
             x = x + sigma * _noise(x, generator)
-        x = _clamp_x(x, bounds)
+        x = _hold(_clamp_x(x, bounds), fixed)
         if record_every and (t + 1) % record_every == 0:
             traj.append(x)
     mean_e = _step_means(energies, x)
@@ -137,26 +171,31 @@ def mala(
     step_size: float,
     n_steps: int,
     grad_clip: float | None = None,
+    fixed: tuple[Tensor, Tensor] | None = None,
     record_every: int = 0,
     generator: torch.Generator | None = None,
 ) -> SampleResult:
     """Metropolis-adjusted Langevin: the ULA proposal y = x - eta grad E(x) + sqrt(2 eta) xi,
     accepted with probability min(1, exp(E(x) - E(y)) q(x | y) / q(y | x)) where
     log q(y | x) = -|y - x + eta grad E(x)|^2 / (4 eta) + const. Targets exp(-E) exactly.
+    Arguments as for `langevin` (no bounds: clamping would break exactness).
     """
     _check_args(step_size, n_steps, 1.0, grad_clip)
-    x = x0.detach()
+    fixed = _check_fixed(fixed, x0)
+    x = _hold(x0.detach(), fixed)
     traj = [x] if record_every else []
     energies, norms, accepted = [], [], []  # (B,) per step, averaged once after the loop
     e_x, g_x = energy_and_grad(energy, x)
+    g_x = _free_grad(g_x, fixed)
     dims = tuple(range(1, x.ndim))
     sigma = math.sqrt(2 * step_size)
     for t in range(n_steps):
         energies.append(e_x)
         norms.append(_per_chain_norm(g_x))
         gc_x = _clip(g_x, grad_clip)
-        y = x - step_size * gc_x + sigma * _noise(x, generator)
+        y = _hold(x - step_size * gc_x + sigma * _noise(x, generator), fixed)
         e_y, g_y = energy_and_grad(energy, y)
+        g_y = _free_grad(g_y, fixed)
         gc_y = _clip(g_y, grad_clip)
         log_q_fwd = -(y - x + step_size * gc_x).square().sum(dims) / (4 * step_size)  # log q(y|x)
         log_q_bwd = -(x - y + step_size * gc_y).square().sum(dims) / (4 * step_size)  # log q(x|y)

@@ -244,8 +244,16 @@ DATASETS: dict[str, Dataset] = {
 }
 
 
+# A user's own points (drawn, uploaded) go by this name; they become a Dataset through
+# userdata.points_dataset, always in a box of this half-width.
+CUSTOM = "custom"
+CUSTOM_EXTENT = 4.0
+
+
 def get(name: str) -> Dataset:
     """The dataset called `name`; ValueError listing the valid names otherwise."""
+    if name == CUSTOM:
+        raise ValueError("'custom' data is made from your own points (ebm_core.userdata.points_dataset)")
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     return DATASETS[name]
@@ -267,4 +275,4 @@ def log_density(name: str, x: Tensor) -> Tensor:
 
 def extent(name: str) -> float:
     """Half-width of the square display box of dataset `name`."""
-    return get(name).extent
+    return CUSTOM_EXTENT if name == CUSTOM else get(name).extent

@@ -176,6 +176,8 @@ class Trainer:
         x_pos = self.data(n, self.data_generator).to(self.device)  # (B, ...)
         if self.data_noise:
             x_pos = x_pos + self.data_noise * torch.randn(x_pos.shape, generator=self.generator, device=self.device)
+            if self.bounds is not None:  # else the net tells data from chains by pixels the chains cannot reach
+                x_pos = x_pos.clamp(*self.bounds)
         x0, idx = self._start_chains(x_pos)
         # 2. negatives by Langevin; weights need no gradient while sampling
         self.model.requires_grad_(False)
@@ -252,13 +254,14 @@ def uniform_noise(extent: float, dim: int = 2) -> Sampler:
     return noise
 
 
-def make_trainer_2d(cfg, *, device: torch.device | None = None) -> Trainer:
-    """A Trainer for a 2D RunConfig: the configured MLP on the configured toy dataset, chains
-    (re)started uniformly in the dataset's display box."""
+def make_trainer_2d(cfg, *, device: torch.device | None = None, dataset=None) -> Trainer:
+    """A Trainer for a 2D RunConfig: the configured MLP on the configured toy dataset (or on
+    `dataset`, a toy2d.Dataset such as a user's own points), chains (re)started uniformly in the
+    dataset's display box."""
     from . import toy2d
     from .checkpoint import build_model_2d
 
-    ds = toy2d.get(cfg.data.dataset)
+    ds = dataset if dataset is not None else toy2d.get(cfg.data.dataset)
     model = init_weights(build_model_2d(cfg), torch.Generator().manual_seed(cfg.train.seed))
     data = lambda n, g: ds.sample(n, generator=g)  # noqa: E731
     return Trainer(model, data, uniform_noise(ds.extent), cfg.sampler, cfg.train, device=device)

@@ -1,0 +1,220 @@
+"""Image EBMs: build and train a conv energy on an image dataset, then use it.
+
+Everything works on images (B, C, H, W) with pixels in [-1, 1] (BOUNDS):
+    - `make_trainer_images`: a `Trainer` (persistent CD with a replay buffer by default) for an
+      ImageRunConfig; chains start from uniform noise and are clamped to the pixel range;
+    - `generate`: fresh chains from uniform noise with the current energy;
+    - `inpaint`: conditional sampling: the known pixels are held fixed (bit-identical) while the
+      unknown ones follow Langevin on E(x_unknown | x_known), started from noise;
+    - `denoise`: Langevin started at a noisy image, which slides it downhill to a nearby digit;
+    - `energy_of`: energies of many images, batched and without gradients.
+"""
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from .config import ImageRunConfig, SamplerConfig
+from .images import ImageDataset, load_images
+from .nets import EnergyConvNet, init_weights
+from .samplers import SampleResult, langevin, mala
+from .training import Sampler, Trainer
+
+Tensor = torch.Tensor
+BOUNDS = (-1.0, 1.0)
+
+
+def build_image_model(cfg: ImageRunConfig, channels: int, image_size: int) -> nn.Module:
+    """The configured EnergyConvNet, its weights drawn from a generator seeded by cfg.train.seed."""
+    m = cfg.model
+    model = EnergyConvNet(channels=channels, image_size=image_size, width=m.width, activation=m.activation,
+                          spectral_norm=m.spectral_norm)
+    return init_weights(model, torch.Generator().manual_seed(cfg.train.seed))
+
+
+def uniform_images(shape: tuple[int, int, int]) -> Sampler:
+    """A sampler of images with i.i.d. U[-1, 1] pixels, made on the generator's device."""
+    def noise(n: int, generator: torch.Generator | None = None) -> Tensor:
+        device = generator.device if generator is not None else "cpu"
+        return 2 * torch.rand((n, *shape), generator=generator, device=device) - 1  # (n, C, H, W)
+    return noise
+
+
+def make_trainer_images(cfg: ImageRunConfig, *, device: torch.device | None = None,
+                        dataset: ImageDataset | None = None) -> Trainer:
+    """A Trainer for an ImageRunConfig: positives are random training images (plus
+    cfg.data.data_noise Gaussian noise), chains restart from uniform noise and stay in [-1, 1].
+
+    Args:
+        cfg: the run configuration.
+        device: training device (default: the best available).
+        dataset: the training images; defaults to load_images(cfg.data.dataset, split="train").
+    """
+    ds = dataset if dataset is not None else load_images(cfg.data.dataset, split="train")
+    _, c, h, w = ds.images.shape
+    if h != w:
+        raise ValueError(f"images must be square, got {h}x{w}")
+    images = ds.images
+
+    def data(n: int, generator: torch.Generator | None) -> Tensor:
+        return images[torch.randint(len(images), (n,), generator=generator)]  # (n, C, H, W), CPU
+
+    model = build_image_model(cfg, c, h)
+    return Trainer(model, data, uniform_images((c, h, w)), cfg.sampler, cfg.train, device=device,
+                   bounds=BOUNDS, data_noise=cfg.data.data_noise)
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _sample(model: nn.Module, x0: Tensor, cfg: SamplerConfig, *, fixed: tuple[Tensor, Tensor] | None = None,
+            record_every: int = 0, generator: torch.Generator | None = None) -> SampleResult:
+    """The configured sampler in the pixel range. ULA clamps after every step; MALA cannot (it
+    would no longer be exact), so its states are clamped only for the result."""
+    clip = cfg.grad_clip or None
+    # The weights' requires_grad flags are left alone (another thread may be training this model);
+    # the samplers differentiate with respect to x only.
+    if cfg.sampler == "mala":
+        res = mala(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, grad_clip=clip, fixed=fixed,
+                   record_every=record_every, generator=generator)
+        hold = (lambda x: torch.where(fixed[0], fixed[1], x)) if fixed is not None else (lambda x: x)
+        return dataclasses.replace(res, x=hold(res.x.clamp(*BOUNDS)), trajectory=hold(res.trajectory.clamp(*BOUNDS)))
+    return langevin(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, noise_scale=cfg.noise_scale,
+                    grad_clip=clip, bounds=BOUNDS, fixed=fixed, record_every=record_every, generator=generator)
+
+
+def generate(model: nn.Module, n: int, sampler: SamplerConfig, *, shape: tuple[int, int, int],
+             generator: torch.Generator | None = None, record_every: int = 0) -> SampleResult:
+    """n fresh chains from uniform noise, run with `sampler` on `model`; x in [-1, 1].
+
+    Args:
+        model: energy (n, *shape) -> (n,).
+        n: number of chains.
+        sampler: sampler settings (its n_steps is the chain length).
+        shape: (C, H, W) of one image.
+        generator: randomness source on the model's device.
+        record_every: keep every this many states in the result's trajectory (0: none).
+    """
+    if n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    device = generator.device if generator is not None else _device(model)
+    x0 = 2 * torch.rand((n, *shape), generator=generator, device=device) - 1  # (n, C, H, W)
+    return _sample(model, x0, sampler, record_every=record_every, generator=generator)
+
+
+def _random_half(image_size: int, generator: torch.Generator | None = None) -> Tensor:
+    flat = torch.zeros(image_size * image_size, dtype=torch.bool)
+    flat[torch.randperm(flat.numel(), generator=generator)[: flat.numel() // 2]] = True
+    return flat.view(image_size, image_size)
+
+
+def _bottom_half(s: int) -> Tensor:  # the bottom half is missing: the top half is known
+    known = torch.zeros(s, s, dtype=torch.bool)
+    known[: s // 2] = True
+    return known
+
+
+def _right_half(s: int) -> Tensor:  # the right half is missing
+    known = torch.zeros(s, s, dtype=torch.bool)
+    known[:, : s // 2] = True
+    return known
+
+
+def _centre_square(s: int) -> Tensor:  # a centred square of side s/2 is missing
+    known = torch.ones(s, s, dtype=torch.bool)
+    lo = s // 4
+    known[lo : lo + (s + 1) // 2, lo : lo + (s + 1) // 2] = False
+    return known
+
+
+# Each name says which pixels are MISSING; the masks are True where a pixel is known.
+MASKS = {
+    "bottom half": lambda s, g=None: _bottom_half(s),
+    "top half": lambda s, g=None: _bottom_half(s).flip(0),
+    "right half": lambda s, g=None: _right_half(s),
+    "left half": lambda s, g=None: _right_half(s).flip(1),
+    "centre square": lambda s, g=None: _centre_square(s),
+    "random half": _random_half,
+}
+
+
+def make_mask(kind: str, image_size: int, *, generator: torch.Generator | None = None) -> Tensor:
+    """A (H, W) bool mask, True where the pixel is KNOWN (kept) and False where it is to be filled.
+
+    Args:
+        kind: a key of MASKS, naming the missing region ("bottom half": the bottom half is missing).
+        image_size: H = W.
+        generator: a CPU generator for "random half" (ignored by the others).
+    """
+    if kind not in MASKS:
+        raise ValueError(f"unknown mask kind {kind!r}; valid kinds: {', '.join(MASKS)}")
+    if image_size < 2:
+        raise ValueError(f"image_size must be at least 2, got {image_size!r}")
+    return MASKS[kind](image_size, generator)
+
+
+INPAINT_INITS = ("noise", "grey", "image")
+
+
+def inpaint(model: nn.Module, x: Tensor, known: Tensor, sampler: SamplerConfig, *,
+            generator: torch.Generator | None = None, record_every: int = 0, init: str = "noise") -> SampleResult:
+    """Fill the unknown pixels of x by Langevin with the known ones held fixed (clamped sampling).
+
+    After every step the known pixels are written back, so they equal x's exactly; the unknown
+    ones follow the gradient of E at the whole image, i.e. they sample E(x_unknown | x_known).
+
+    Args:
+        model: energy (B, C, H, W) -> (B,).
+        x: (B, C, H, W) images in [-1, 1]; only their known pixels are used (unless init="image").
+        known: bool mask broadcastable to x, e.g. (H, W) from `make_mask`; True = known.
+        sampler: sampler settings.
+        generator: randomness source on the model's device.
+        record_every: keep every this many states in the trajectory (0: none).
+        init: start of the unknown pixels: "noise" (uniform in [-1, 1]), "grey" (0) or "image"
+            (x's own values, e.g. a corrupted region).
+    """
+    if init not in INPAINT_INITS:
+        raise ValueError(f"unknown init {init!r}; valid inits: {', '.join(INPAINT_INITS)}")
+    if x.ndim != 4:
+        raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
+    device = generator.device if generator is not None else _device(model)
+    x = x.detach().to(device)
+    known = known.to(device)
+    if init == "noise":
+        x0 = 2 * torch.rand(x.shape, generator=generator, device=device) - 1
+    elif init == "grey":
+        x0 = torch.zeros_like(x)
+    else:
+        x0 = x.clamp(*BOUNDS)
+    return _sample(model, x0, sampler, fixed=(known, x), record_every=record_every, generator=generator)
+
+
+def denoise(model: nn.Module, x_noisy: Tensor, sampler: SamplerConfig, *, generator: torch.Generator | None = None,
+            record_every: int = 0) -> SampleResult:
+    """Langevin started at the noisy images (clamped to [-1, 1]); a few cold steps slide them
+    downhill to the nearest low-energy image. sampler.n_steps sets how far they go."""
+    if x_noisy.ndim != 4:
+        raise ValueError(f"x_noisy must have shape (B, C, H, W), got {tuple(x_noisy.shape)}")
+    device = generator.device if generator is not None else _device(model)
+    x0 = x_noisy.detach().to(device).clamp(*BOUNDS)
+    return _sample(model, x0, sampler, record_every=record_every, generator=generator)
+
+
+def add_noise(x: Tensor, std: float, *, generator: torch.Generator | None = None) -> Tensor:
+    """x plus Gaussian noise of standard deviation std, clamped to [-1, 1] (input for `denoise`)."""
+    if not std >= 0:
+        raise ValueError(f"std must be >= 0, got {std}")
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + std * noise).clamp(*BOUNDS)
+
+
+@torch.no_grad()
+def energy_of(model: nn.Module, x: Tensor, batch: int = 512) -> Tensor:
+    """Energies (N,) of images x (N, C, H, W), `batch` at a time on the model's device; on the CPU."""
+    if batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    device = _device(model)
+    out = [model(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)]
+    return torch.cat(out) if out else torch.zeros(0)

@@ -1,0 +1,293 @@
+"""Images: train a small conv energy net on digits live; watch samples form from noise; generate,
+inpaint and denoise with the trained energy."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Images · Energy Landscape Explorer", page_icon="⛰️", layout="wide")
+st.title("Images: an energy model learns to dream digits")
+st.markdown(
+    "The same recipe as the 2D Playground, on pictures: a small conv net gives every image an energy; "
+    "**Train** lowers it on real digits and raises it on *negatives*, images that Langevin chains carve out of "
+    "noise by sliding downhill on the current energy. As training goes on, the negatives turn into digits."
+)
+
+with st.spinner("Loading PyTorch…"):
+    import numpy as np  # noqa: E402
+    import torch  # noqa: E402
+
+    from ebm_core.config import SamplerConfig  # noqa: E402
+
+    from ebm_core import image_figures as figs  # noqa: E402
+    from ebm_core import image_train, images, live, quality  # noqa: E402
+    from ebm_core.live_images import IMAGE_SIZES  # noqa: E402
+    from ui import image_controls, session  # noqa: E402
+
+P = session.IMAGES
+ss = st.session_state
+session.init_from_url(P)
+for w in ss[P.key("_url_warnings")]:
+    st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
+
+image_controls.sidebar()
+cfg = session.current_config(P)
+
+
+@st.cache_data(ttl=300, max_entries=4, show_spinner=False)
+def dataset_problem(name: str) -> str | None:
+    """None when the dataset loads (downloading it once if needed), else the reason it cannot."""
+    try:
+        images.load_images(name, split="train")
+        images.load_images(name, split="test")
+    except images.DatasetUnavailable as e:
+        return str(e)
+    return None
+
+
+if cfg.data.dataset != "digits":
+    with st.spinner(f"Looking for {image_controls.DATASET_LABELS[cfg.data.dataset]} (downloaded once, then cached)…"):
+        problem = dataset_problem(cfg.data.dataset)
+    if problem:
+        st.error(f"{problem} Until then this page trains on the bundled 8×8 digits.", icon=":material/cloud_off:")
+        cfg = cfg.replace(dataset="digits")
+
+query = session.write_url(cfg)
+run = session.live_run(cfg, P)
+size = IMAGE_SIZES[cfg.data.dataset]
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def test_images(name: str) -> images.ImageDataset:
+    return images.load_images(name, split="test")
+
+
+@st.cache_resource(max_entries=3, show_spinner="Fitting the reference digit classifier…")
+def reference_classifier(name: str) -> quality.Classifier:
+    return quality.get_classifier(name)
+
+
+def _toggle_play() -> None:
+    ss[P.key("playing")] = not ss[P.key("playing")]
+    if ss[P.key("playing")]:
+        run.play()
+    else:
+        run.pause()
+
+
+def _step() -> None:
+    ss[P.key("playing")] = False
+    run.step_once(1)
+
+
+playing = ss[P.key("playing")]
+top = st.columns([1, 1, 1, 1.3, 4])
+top[0].button("Pause" if playing else "Train", key="img_train", on_click=_toggle_play, type="primary",
+              icon=":material/pause:" if playing else ":material/play_arrow:", use_container_width=True,
+              help="Start or pause training in the background")
+top[1].button("Step", key="img_step", on_click=_step, icon=":material/skip_next:", use_container_width=True,
+              help="One training update, then pause")
+top[2].button("Reset", key="img_reset", on_click=session.reset_run, args=(P,), icon=":material/restart_alt:",
+              use_container_width=True, help="New network with the current settings and seed")
+with top[3].popover("Share", icon=":material/link:", use_container_width=True, key="img_share"):
+    st.caption("This link opens the Images page with exactly these settings and seed:")
+    st.code(session.share_url(query), language=None)
+
+SECTIONS = {"train": "Live training", "chain": "One chain from noise", "generate": "Generate",
+            "inpaint": "Inpaint & denoise"}
+section = st.segmented_control("Section", list(SECTIONS), key=P.key("tab"), format_func=SECTIONS.get,
+                               label_visibility="collapsed") or "train"
+_load = max(1.0, live.active_runs() / 3)
+MEDIUM, SLOW = (0.5 * _load, 2.0 * _load) if playing else (1.0 * _load, None)
+
+
+def recognised(x: torch.Tensor, what: str) -> None:
+    """The reference classifier's verdict on images x (N, 1, H, W): a number a user can read."""
+    q = quality.score_samples(reference_classifier(cfg.data.dataset), x)
+    st.metric(f"Recognised ({what})", f"{q.confident_share:.0%}", border=True,
+              help=f"Share of these {q.n} images that a digit classifier (fitted on the real training images) "
+                   f"labels with more than {quality.CONFIDENT:.0%} confidence. Real test digits score about 90-100%; "
+                   "noise about 0%.")
+    st.caption(f"Classes covered: spread **{q.spread:.2f}** (1 = all ten equally often, 0 = one class only).")
+
+
+def _pixels_tensor(pixels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1).unsqueeze(1)
+
+
+@st.fragment(run_every=MEDIUM)
+def live_panel() -> None:
+    snap = run.latest()
+    if snap is None:
+        st.info("Building the network and loading the images…")
+        return
+    if ss[P.key("playing")] and snap.status in ("diverged", "paused", "stopped") and snap.step > 0 and snap.message:
+        ss[P.key("playing")] = False  # the run paused itself: redraw the Train button
+        st.rerun()
+    if snap.status == "diverged":
+        st.error(snap.message, icon=":material/error:")
+        st.button(f"Roll back to step {snap.rollback_step}", key="img_rollback", on_click=run.rollback,
+                  type="primary", icon=":material/undo:")
+    elif snap.message:
+        st.info(snap.message)
+    cols = st.columns([1, 1, 0.8])
+    nrow = 8
+    scale = figs.scale_for(snap.image_size, nrow)
+    cols[0].image(figs.tile(snap.negatives, nrow, scale=scale),
+                  caption=f"Negatives of the last update (K = {snap.config.sampler.n_steps} Langevin steps)")
+    if len(snap.buffer):
+        cols[1].image(figs.tile(snap.buffer, nrow, scale=scale),
+                      caption=f"Replay buffer: 64 of {snap.config.train.buffer_size:,} persistent chains "
+                              f"(median age {int(np.median(snap.buffer_age))} updates)")
+    else:
+        cols[1].image(figs.tile(snap.data, nrow, scale=scale), caption="The last batch of real images")
+    with cols[2]:
+        a, b = st.columns(2)
+        a.metric("Step", f"{snap.step:,}", border=True)
+        b.metric("Steps/s", f"{snap.steps_per_s:.1f}", border=True)
+        d = snap.diagnostics
+        if d is not None:
+            st.metric("E(held-out digits) − E(noise)", f"{d.e_test - d.e_noise:.3g}", border=True,
+                      help="Negative means the model finds real digits more likely than noise, as it should.")
+        shown = snap.buffer if len(snap.buffer) else snap.negatives
+        recognised(_pixels_tensor(shown), "buffer" if len(snap.buffer) else "negatives")
+        st.caption(f"Device: {snap.device} · status: {snap.status}")
+
+
+@st.fragment(run_every=SLOW)
+def curves_panel() -> None:
+    snap = run.latest()
+    if snap is None:
+        return
+    left, right = st.columns([2.2, 1])
+    left.plotly_chart(figs.curves_figure(snap), key="img_curves", use_container_width=True)
+    right.plotly_chart(figs.histogram_figure(snap), key="img_hist", use_container_width=True)
+
+
+def sampler_ui(key: str, default_steps: int) -> tuple[int, float, float]:
+    c = st.columns(3)
+    s = cfg.sampler
+    k = c[0].number_input("Langevin steps K", 1, 2000, default_steps, 10, key=f"img_{key}_k")
+    eta = c[1].number_input("Step size η", 1e-4, 100.0, float(s.step_size), format="%.3f", key=f"img_{key}_eta")
+    noise = c[2].number_input("Noise scale", 0.0, 10.0, float(s.noise_scale), format="%.4f", key=f"img_{key}_noise")
+    return int(k), float(eta), float(noise)
+
+
+def trained_model() -> torch.nn.Module | None:
+    model = run.copy_model(timeout=15)
+    if model is None:
+        st.error("The training worker did not answer; press Reset to start a new run.")
+    return model
+
+
+def chains_from_noise(key: str, n: int, k: int, eta: float, noise: float) -> None:
+    """Run n chains from noise on the current model and keep the frames for the animation."""
+    model = trained_model()
+    if model is None:
+        return
+    sampler = SamplerConfig(sampler="ula", step_size=eta, noise_scale=noise, n_steps=k,
+                                    grad_clip=cfg.sampler.grad_clip)
+    g = torch.Generator().manual_seed(ss.setdefault("img_clicks", 0) + 17)
+    ss.img_clicks += 1
+    every = max(1, k // 60)
+    with st.spinner(f"Running {n} chain{'s' if n > 1 else ''} for {k} steps…"):
+        res = image_train.generate(model, n, sampler, shape=(1, size, size), generator=g, record_every=every)
+        traj = res.trajectory  # (T, n, 1, H, W): every `every`-th state
+        if (len(traj) - 1) * every != k:
+            traj = torch.cat([traj, res.x[None]])  # end on the final state
+        energies = np.array([float(image_train.energy_of(model, t).mean()) for t in traj])
+    steps = [min(i * every, k) for i in range(len(traj))]
+    ss[f"img_{key}_result"] = dict(traj=figs.to_pixels(traj.flatten(0, 1)).reshape(len(traj), n, size, size),
+                                   steps=steps, energies=energies, final=res.x, at_step=run.latest().step)
+
+
+def animation(frames: np.ndarray, steps: list[int], energies: np.ndarray, nrow: int, key: str, height: int) -> None:
+    scale = 1 if nrow > 1 else 4
+    tiled = np.stack([figs.tile(f, nrow, scale=scale) for f in frames])
+    st.plotly_chart(figs.animation_figure(tiled, labels=[f"step {s}" for s in steps], energies=energies,
+                                          height=height), key=key, use_container_width=nrow > 1)
+
+
+if section == "train":
+    live_panel()
+    curves_panel()
+elif section == "chain":
+    st.markdown("One Langevin chain on the **current** model, started from uniform noise. Press ▶ or drag the "
+                "slider to watch noise become a digit (once the model has trained for a while).")
+    k, eta, noise = sampler_ui("chain", max(200, 4 * cfg.sampler.n_steps))
+    if st.button("Run a chain from noise", key="img_chain_run", type="primary", icon=":material/play_circle:"):
+        chains_from_noise("chain", 1, k, eta, noise)
+    r = ss.get("img_chain_result")
+    if r:
+        left, right = st.columns([1, 1])
+        with left:
+            animation(r["traj"], r["steps"], r["energies"], 1, "img_chain_anim", 460)
+        right.plotly_chart(figs.energy_trace_figure(r["steps"], r["energies"]), key="img_chain_energy",
+                           use_container_width=True)
+        st.caption(f"Model of training step {r['at_step']:,}.")
+elif section == "generate":
+    st.markdown("Fresh chains from noise with the K and step size you choose: short chains give rough "
+                "sketches, longer ones sharper digits. The replay buffer cheats by starting from earlier chains.")
+    n = st.select_slider("Chains", [16, 36, 64], value=36, key="img_gen_n")
+    k, eta, noise = sampler_ui("gen", max(200, 4 * cfg.sampler.n_steps))
+    if st.button("Generate", key="img_gen_run", type="primary", icon=":material/auto_awesome:"):
+        chains_from_noise("gen", n, k, eta, noise)
+    r = ss.get("img_gen_result")
+    if r:
+        left, right = st.columns([1.4, 1])
+        with left:
+            animation(r["traj"], r["steps"], r["energies"], int(np.ceil(np.sqrt(len(r["final"])))),
+                      "img_gen_anim", 520)
+        with right:
+            recognised(r["final"], "generated")
+            st.caption(f"Model of training step {r['at_step']:,}.")
+else:
+    st.markdown("Hide part of some held-out digits (or bury them in noise) and let Langevin on the **current** "
+                "model fill them in. For inpainting the known pixels are clamped: after every step they are put "
+                "back, so only the hidden ones move, towards images the model finds likely.")
+    c = st.columns(3)
+    mode = c[0].radio("Corruption", ["mask", "noise"], key="img_inp_mode", horizontal=True,
+                      format_func={"mask": "Hide pixels", "noise": "Add noise"}.get)
+    test = test_images(cfg.data.dataset)
+    if mode == "mask":
+        kind = c[1].selectbox("Hidden region", list(image_train.MASKS), key="img_inp_mask")
+    else:
+        std = c[1].slider("Noise std", 0.1, 1.0, 0.5, 0.05, key="img_inp_std")
+    first = c[2].number_input(f"First test image (of {len(test):,})", 0, len(test) - 8, 0, 8, key="img_inp_first")
+    k, eta, noise = sampler_ui("inp", max(100, 2 * cfg.sampler.n_steps))
+    if st.button("Fill in", key="img_inp_run", type="primary", icon=":material/healing:"):
+        model = trained_model()
+        if model is not None:
+            g = torch.Generator().manual_seed(int(first) + 5)
+            sampler = SamplerConfig(sampler="ula", step_size=eta, noise_scale=noise, n_steps=k,
+                                            grad_clip=cfg.sampler.grad_clip)
+            x = test.images[int(first): int(first) + 8]
+            every = max(1, k // 60)
+            with st.spinner(f"Running clamped Langevin for {k} steps…"):
+                if mode == "mask":
+                    known = image_train.make_mask(kind, size, generator=g)
+                    shown_input = torch.where(known, x, torch.zeros_like(x))
+                    res = image_train.inpaint(model, x, known, sampler, generator=g, record_every=every)
+                    kept = bool(torch.equal(res.x[..., known], x[..., known]))
+                else:
+                    shown_input = image_train.add_noise(x, std, generator=g)
+                    res = image_train.denoise(model, shown_input, sampler, generator=g, record_every=every)
+                    kept = None
+                energies = np.array([float(image_train.energy_of(model, t).mean()) for t in res.trajectory])
+            ss["img_inp_result"] = dict(
+                rows=figs.to_pixels(torch.cat([x, shown_input, res.x])), kept=kept, mode=mode,
+                traj=figs.to_pixels(res.trajectory.flatten(0, 1)).reshape(len(res.trajectory), 8, size, size),
+                steps=[min(i * every, k) for i in range(len(res.trajectory))], energies=energies,
+                mse_before=float((shown_input - x).square().mean()), mse_after=float((res.x - x).square().mean()),
+                at_step=run.latest().step)
+    r = ss.get("img_inp_result")
+    if r:
+        left, right = st.columns([1, 1.2])
+        scale = figs.scale_for(size, 8, 420)
+        left.image(figs.tile(r["rows"], 8, scale=scale),
+                   caption="Top: held-out originals · middle: what the model sees · bottom: filled in")
+        with right:
+            animation(r["traj"], r["steps"], r["energies"], 8, "img_inp_anim", 300)
+        msg = (f"Squared error to the originals: {r['mse_before']:.3f} before, **{r['mse_after']:.3f}** after "
+               f"(model of training step {r['at_step']:,}).")
+        if r["kept"] is not None:
+            msg += " Known pixels kept exactly: **" + ("yes" if r["kept"] else "NO") + "**."
+        st.caption(msg)

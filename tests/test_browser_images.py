@@ -1,0 +1,51 @@
+"""The Images page in a real browser: Train advances the counter and the sample grid changes; a
+chain from noise plays as an animation; no exception element shows. Screenshots go to
+tests/artifacts/."""
+
+import time
+
+import pytest
+
+from browser import ARTIFACTS, browser
+from test_browser_app import click, step_count, wait_for_steps
+
+GRID = "[data-testid=stImage] img"
+
+
+@pytest.fixture
+def page(app_url):
+    with browser(height=1100) as ctx:
+        pg = ctx.new_page()
+        yield pg
+        assert pg.locator("[data-testid=stException]").count() == 0, "an exception element appeared"
+
+
+def grid_src(page) -> str:
+    return page.locator(GRID).first.get_attribute("src")
+
+
+def test_training_changes_the_sample_grid_and_a_chain_animates(page, app_url):
+    page.goto(app_url + "/Images")
+    page.locator(GRID).first.wait_for(timeout=120_000)
+    page.locator("[data-testid=stMetric]").filter(has_text="Recognised").first.wait_for(timeout=120_000)
+    assert step_count(page) == 0
+    before = grid_src(page)
+    click(page, "img_train")
+    wait_for_steps(page, 5, timeout=120)
+    deadline = time.time() + 30
+    while grid_src(page) == before and time.time() < deadline:
+        time.sleep(0.3)
+    assert grid_src(page) != before  # the negatives are redrawn as training runs
+    page.screenshot(path=str(ARTIFACTS / "images_training.png"), full_page=True)
+    click(page, "img_train")  # pause
+    page.locator(".st-key-img_train button:visible").filter(has_text="Train").first.wait_for(timeout=30_000)
+
+    page.get_by_text("One chain from noise").click()
+    page.locator(".st-key-img_chain_k input").fill("40")
+    page.locator(".st-key-img_chain_k input").press("Enter")
+    click(page, "img_chain_run")
+    chart = page.locator("[data-testid=stPlotlyChart]").first
+    chart.wait_for(timeout=60_000)
+    chart.get_by_text("Play").first.wait_for(timeout=30_000)  # play / pause / scrub controls
+    assert chart.locator(".slider-container").count() == 1
+    page.screenshot(path=str(ARTIFACTS / "images_chain.png"), full_page=True)
