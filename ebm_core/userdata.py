@@ -1,0 +1,234 @@
+"""Your own 2D data: a CSV of x,y points, a grayscale image, or points drawn with a brush.
+
+Whatever the source, `points_dataset` turns the points into a `toy2d.Dataset` whose density is a
+kernel density estimate: the points (at most MAX_CENTRES of them) each carry an isotropic Gaussian
+of standard deviation `bandwidth`, with equal weights. That makes the data distribution a Gaussian
+mixture, so `sample` draws from it exactly and `log_density` is exact, and the Playground's exact
+KL(data || model) keeps its meaning for user data (FFJORD turns images into 2D densities the same
+way: sample pixels by darkness, then jitter).
+
+Points are first moved and scaled (aspect ratio kept) so they fill [-FIT, FIT]^2 along their longer
+side; the dataset's box is [-EXTENT, EXTENT]^2, like the built-in datasets, with room for the kernel
+tails.
+
+Usage:
+    pts = parse_csv(uploaded_bytes)                      # (n, 2) float64, or a ValueError to show
+    ds = points_dataset(pts)                             # a toy2d.Dataset named "custom"
+    x = ds.sample(256, generator=torch.Generator().manual_seed(0))
+"""
+
+import csv
+import io
+import math
+
+import numpy as np
+import torch
+
+from . import toy2d
+
+MIN_POINTS = 10
+MAX_CENTRES = 2000  # mixture components kept: log_density costs O(B * centres)
+FIT = 3.0  # half-width the points are scaled to fill
+EXTENT = 4.0  # half-width of the dataset's box
+DEFAULT_BANDWIDTH = 0.15  # in box units: the width of the eight Gaussians; 2.4 cells of a 128 grid
+MAX_IMAGE_SIDE = 256  # images are shrunk to at most this many pixels a side before sampling
+MAX_IMAGE_PIXELS = 50_000_000  # refuse larger images before decoding them
+WHITE_LEVEL = 0.04  # darkness below this (about 10 of 255 grey levels) counts as white: JPEG noise
+
+
+# ----------------------------------------------------------------------------------------------
+# CSV
+
+
+def parse_csv(data: bytes, *, max_rows: int = 20000) -> np.ndarray:
+    """Points (n, 2) float64 from CSV bytes: two numeric columns x, y, one point a line.
+
+    Accepts a header line (the first line, when none of its fields is a number), UTF-8 with or
+    without a byte-order mark (Latin-1 as a fallback), blank lines and '#' comment lines, and ';'
+    ',' tab or spaces as the separator (found from the second line, the first that is surely data).
+    Raises ValueError with a message fit to show the user, naming the line and column of the first
+    bad value.
+    """
+    if not data or not data.strip():
+        raise ValueError("The file is empty: expected two columns of numbers, x and y, one point per line.")
+    if b"\x00" in data:
+        raise ValueError("The file is not a text CSV file (it holds binary data): expected two columns of numbers, "
+                         "x and y.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("latin-1")  # a header written by an older spreadsheet; numbers are ASCII anyway
+    lines = [(i, s) for i, s in enumerate(text.splitlines(), start=1) if s.strip() and not s.lstrip().startswith("#")]
+    if not lines:
+        raise ValueError("The file is empty: expected two columns of numbers, x and y, one point per line.")
+    if len(lines) > max_rows + 1:  # + 1: a header line does not count
+        raise ValueError(f"The file has {len(lines)} rows; at most {max_rows} points are allowed. Keep a random "
+                         f"subset of the points and upload again.")
+    split = _splitter(lines[min(1, len(lines) - 1)][1])
+    rows = [(i, split(s)) for i, s in lines]
+    if not any(_is_number(f) for f in rows[0][1]):
+        rows = rows[1:]  # a header such as "x,y"
+    if len(rows) > max_rows:
+        raise ValueError(f"The file has {len(rows)} points; at most {max_rows} are allowed. Keep a random subset "
+                         f"of the points and upload again.")
+    out = np.empty((len(rows), 2))
+    for r, (line, fields) in enumerate(rows):
+        if len(fields) != 2:
+            raise ValueError(f"Line {line} has {len(fields)} column{'s' * (len(fields) != 1)}; every line needs "
+                             f"exactly 2 (x and y).")
+        for c, f in enumerate(fields):
+            if not f:
+                raise ValueError(f"Line {line}, column {c + 1} ({'xy'[c]}) is empty.")
+            try:
+                v = float(f)
+            except ValueError:
+                hint = " Use a dot as the decimal mark." if _is_number(f.replace(",", ".")) else ""
+                raise ValueError(f"Line {line}, column {c + 1} ({'xy'[c]}): {f!r} is not a number.{hint}") from None
+            if not math.isfinite(v):
+                raise ValueError(f"Line {line}, column {c + 1} ({'xy'[c]}): {f!r} is not a finite number; remove "
+                                 f"missing (NaN) and infinite values.")
+            out[r, c] = v
+    if len(out) < MIN_POINTS:
+        raise ValueError(f"The file has {len(out)} point{'s' * (len(out) != 1)}; at least {MIN_POINTS} are needed "
+                         f"to make a distribution.")
+    return out
+
+
+def _splitter(line: str):
+    """A function splitting a line into fields, by the first of ';' ',' tab found in `line`, else by spaces."""
+    for sep in (";", ",", "\t"):
+        if sep in line:
+            def split(s: str, sep=sep) -> list[str]:
+                fields = [f.strip() for f in next(csv.reader([s], delimiter=sep))]
+                return fields[:-1] if len(fields) > 1 and fields[-1] == "" else fields  # a trailing separator
+            return split
+    return lambda s: s.split()
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------------------------
+# Images and the brush
+
+
+def image_to_points(data: bytes, n: int, *, generator: torch.Generator | None = None) -> np.ndarray:
+    """n points (n, 2) float64 drawn from an image: darker pixels get proportionally more points.
+
+    The image is turned grey (transparent counts as white) and shrunk to at most MAX_IMAGE_SIDE
+    pixels a side. A pixel's weight is its darkness 1 - grey/255 (below WHITE_LEVEL it is 0); each
+    point picks a pixel by weight and a uniform position inside it. Coordinates are in pixels with
+    y pointing up: column c, row r (from the top) of an image H rows high covers
+    [c, c + 1] x [H - r - 1, H - r]. Raises ValueError for bytes that are not an image, an image
+    that is too large, or one with no dark pixel.
+    """
+    from PIL import Image, UnidentifiedImageError  # Pillow is only needed here
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            raise ValueError(f"The image is too large ({img.width} x {img.height} pixels); use one under "
+                             f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels.")
+        img.draft("L", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced size when possible
+        rgba = img.convert("RGBA")
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
+        raise ValueError("The file is not an image Pillow can read (try PNG or JPEG).") from None
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    grey = Image.alpha_composite(white, rgba).convert("L")
+    grey.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+    darkness = 1.0 - torch.from_numpy(np.asarray(grey, dtype=np.float64)) / 255.0  # (H, W)
+    darkness = torch.where(darkness < WHITE_LEVEL, 0.0, darkness)
+    if not bool((darkness > 0).any()):
+        raise ValueError("The image has no dark pixels: draw the shape in a dark colour on a light background.")
+    h, w = darkness.shape
+    k = torch.multinomial(darkness.flatten(), n, replacement=True, generator=generator)  # (n,) pixel indices
+    row, col = k // w, k % w
+    u = torch.rand(n, 2, generator=generator, dtype=torch.float64)  # position inside the pixel
+    x = col + u[:, 0]
+    y = (h - 1 - row) + u[:, 1]
+    return torch.stack([x, y], dim=1).numpy()
+
+
+def brush_points(x, y, radius: float, n: int, *, generator: torch.Generator | None = None) -> np.ndarray:
+    """n points (n, 2) float64 laid down by a round brush of `radius` at one or more positions.
+
+    x, y: a position, or equal-length sequences of positions (a stroke). Each point picks a
+    position at random and lands uniformly inside the disc of `radius` around it.
+    """
+    xs = np.atleast_1d(np.asarray(x, dtype=np.float64))
+    ys = np.atleast_1d(np.asarray(y, dtype=np.float64))
+    if xs.ndim != 1 or xs.shape != ys.shape or len(xs) == 0:
+        raise ValueError(f"x and y must be numbers or sequences of the same length, got shapes {xs.shape} and "
+                         f"{ys.shape}")
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        raise ValueError("x and y must be finite numbers")
+    if not (radius > 0 and math.isfinite(radius)):
+        raise ValueError(f"radius must be positive and finite, got {radius}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    centres = torch.from_numpy(np.stack([xs, ys], axis=1))  # (m, 2)
+    k = torch.randint(0, len(centres), (n,), generator=generator)
+    r = radius * torch.rand(n, generator=generator, dtype=torch.float64).sqrt()  # sqrt: uniform over the disc
+    theta = 2 * math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+    return (centres[k] + torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=1)).numpy()
+
+
+# ----------------------------------------------------------------------------------------------
+# Points -> dataset
+
+
+def fit_to_box(points: np.ndarray) -> np.ndarray:
+    """Points moved so their bounding box is centred at 0 and scaled (aspect kept) to fill [-FIT, FIT]
+    along the longer side. A single location (zero spread) is only moved."""
+    p = _check_points(points)
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    half = float((hi - lo).max()) / 2
+    return (p - (lo + hi) / 2) * (FIT / half if half > 0 else 1.0)
+
+
+def points_dataset(points: np.ndarray, *, name: str = "custom", bandwidth: float | None = None,
+                   label: str = "Your data", fit: bool = True) -> toy2d.Dataset:
+    """A toy2d.Dataset from points (n, 2): fitted into the box (unless fit=False: points drawn in
+    the box's own coordinates stay where they were drawn), then a Gaussian KDE of sd `bandwidth`.
+
+    The density is the mixture (1/m) sum_i N(x; c_i, bandwidth^2 I) over centres c_i: the fitted
+    points, or MAX_CENTRES of them picked at random (fixed seed, so the same points give the same
+    dataset) when there are more. `sample` and `log_density` use the same mixture, so both are exact.
+    bandwidth: in box units (the box is [-EXTENT, EXTENT]^2); default DEFAULT_BANDWIDTH.
+    """
+    bw = DEFAULT_BANDWIDTH if bandwidth is None else bandwidth
+    if not (0 < bw <= 1.0):
+        raise ValueError(f"bandwidth must be in (0, 1], got {bandwidth}")
+    p = fit_to_box(points) if fit else _check_points(points)
+    if len(p) > MAX_CENTRES:
+        keep = torch.randperm(len(p), generator=torch.Generator().manual_seed(0))[:MAX_CENTRES]
+        p = p[keep.numpy()]
+    centres = torch.from_numpy(p)  # (m, 2) float64
+    log_w = torch.full((len(centres),), -math.log(len(centres)), dtype=torch.float64)
+
+    def sample(n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        k = torch.randint(0, len(centres), (n,), generator=generator)
+        return (centres[k] + bw * torch.randn(n, 2, generator=generator, dtype=torch.float64)).float()
+
+    def log_density(x: torch.Tensor) -> torch.Tensor:
+        return toy2d._log_gauss_mixture(x, centres.to(x.dtype), bw, log_w.to(x.dtype))
+
+    return toy2d.Dataset(name, sample, log_density, EXTENT, label)
+
+
+def _check_points(points) -> np.ndarray:
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise ValueError(f"points must have shape (n, 2), got {p.shape}")
+    if len(p) == 0:
+        raise ValueError("points is empty")
+    if not np.isfinite(p).all():
+        raise ValueError("points must be finite numbers")
+    return p

@@ -1,0 +1,148 @@
+"""Your own data: CSV parsing and its messages, images and the brush as point sources, and the
+KDE dataset whose log-density is exact."""
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ebm_core import density, userdata
+
+
+def _csv(rows: list[str]) -> bytes:
+    return ("\n".join(rows) + "\n").encode()
+
+
+GOOD = [f"{0.1 * i},{-0.2 * i}" for i in range(12)]
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"  \n\n", "empty"),
+    (_csv(["x,y"]), "0 points"),
+    (_csv(GOOD[:3]), "3 points; at least 10"),
+    (_csv(GOOD[:5] + ["1,2,3"] + GOOD[5:]), "Line 6 has 3 columns"),
+    (_csv(GOOD[:5] + ["1"] + GOOD[5:]), "Line 6 has 1 column;"),
+    (_csv(["x,y"] + GOOD[:4] + ["1.5,abc"] + GOOD[4:]), "Line 6, column 2 (y): 'abc' is not a number"),
+    (_csv(GOOD[:2] + ["nan,1"] + GOOD[2:]), "Line 3, column 1 (x): 'nan' is not a finite number"),
+    (_csv(GOOD[:2] + ["1,-inf"] + GOOD[2:]), "Line 3, column 2 (y): '-inf' is not a finite number"),
+    (_csv(GOOD * 3), "at most 30"),
+    (b"\xff\xfe\x00\x01garbage", "not a text"),
+    (_csv(GOOD[:3] + [",2"] + GOOD[3:]), "Line 4, column 1 (x) is empty"),
+    (_csv(["x;y"] + [f"{i},5;2" for i in range(12)]), "Line 2, column 1 (x): '0,5' is not a number. Use a dot"),
+])
+def test_bad_csv_says_what_is_wrong(data, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        userdata.parse_csv(data, max_rows=30)
+
+
+@pytest.mark.parametrize("sep, header", [(",", "x,y"), (";", "x;y"), ("\t", ""), (" ", "# a comment"),
+                                         (",", "x y")])
+def test_generated_csv_round_trips(sep, header):
+    pts = np.random.default_rng(0).normal(size=(500, 2)) * [3.0, 0.01] + [1e3, -2]
+    lines = ([header] if header else []) + [f"{float(x)!r}{sep}{float(y)!r}" for x, y in pts]
+    got = userdata.parse_csv(("\ufeff" + "\r\n".join(lines)).encode())  # BOM and Windows line ends too
+    np.testing.assert_array_equal(got, pts)
+
+
+def test_csv_quotes_trailing_separator_and_latin1_header():
+    got = userdata.parse_csv(_csv([f'"{i}",{2 * i},' for i in range(10)]))
+    np.testing.assert_array_equal(got, np.stack([np.arange(10.0), 2 * np.arange(10.0)], 1))
+    latin1 = ("länge;höhe\n" + "\n".join(f"{i};{i}" for i in range(10))).encode("latin-1")
+    assert userdata.parse_csv(latin1).shape == (10, 2)
+
+
+def _png(pixels: np.ndarray, mode: str = "L") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8), mode=mode).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_black_square_gives_points_inside_it():
+    img = np.full((40, 60), 255)
+    img[10:20, 30:45] = 0  # rows 10-19 from the top, columns 30-44
+    pts = userdata.image_to_points(_png(img), 3000, generator=torch.Generator().manual_seed(0))
+    assert pts.shape == (3000, 2)
+    x, y = pts[:, 0], pts[:, 1]
+    assert x.min() >= 30 and x.max() <= 45
+    assert y.min() >= 40 - 20 and y.max() <= 40 - 10  # y points up: row r covers [H - r - 1, H - r]
+    assert x.std() > 3 and y.std() > 2  # jitter fills the square, not a lattice of pixel corners
+
+
+def test_darker_pixels_get_more_points():
+    img = np.full((10, 20), 255)
+    img[:, :10] = 0  # black left half
+    img[:, 10:] = 128  # grey right half: about half as dark
+    pts = userdata.image_to_points(_png(img), 20000, generator=torch.Generator().manual_seed(1))
+    share_left = float((pts[:, 0] < 10).mean())
+    assert share_left == pytest.approx(1 / (1 + (1 - 128 / 255)), abs=0.02)
+
+
+def test_transparent_pixels_count_as_white_and_bad_images_fail():
+    rgba = np.zeros((8, 8, 4))  # fully transparent black: white once composited
+    with pytest.raises(ValueError, match="no dark pixels"):
+        userdata.image_to_points(_png(rgba, "RGBA"), 10)
+    with pytest.raises(ValueError, match="no dark pixels"):
+        userdata.image_to_points(_png(np.full((8, 8), 255)), 10)
+    with pytest.raises(ValueError, match="not an image"):
+        userdata.image_to_points(b"this is not a png", 10)
+    with pytest.raises(ValueError, match="not an image"):
+        userdata.image_to_points(_png(np.zeros((8, 8)))[:40], 10)  # truncated file
+
+
+def test_brush_points_lie_in_the_discs():
+    g = torch.Generator().manual_seed(0)
+    pts = userdata.brush_points([0.0, 10.0], [0.0, 5.0], 0.5, 4000, generator=g)
+    d = np.minimum(np.hypot(pts[:, 0], pts[:, 1]), np.hypot(pts[:, 0] - 10, pts[:, 1] - 5))
+    assert pts.shape == (4000, 2) and d.max() <= 0.5
+    assert float((d < 0.5 / math.sqrt(2)).mean()) == pytest.approx(0.5, abs=0.03)  # uniform over the disc area
+    assert userdata.brush_points(1.0, 2.0, 0.1, 3).shape == (3, 2)
+    with pytest.raises(ValueError, match="radius"):
+        userdata.brush_points(0, 0, 0.0, 3)
+    with pytest.raises(ValueError, match="same length"):
+        userdata.brush_points([0, 1], [0], 1.0, 3)
+
+
+def test_points_are_fitted_into_the_box():
+    pts = np.array([[100.0, 10.0], [300.0, 20.0], [200.0, 15.0]] * 4)
+    fitted = userdata.fit_to_box(pts)
+    assert fitted[:, 0].min() == pytest.approx(-userdata.FIT) and fitted[:, 0].max() == pytest.approx(userdata.FIT)
+    assert fitted[:, 1].max() == pytest.approx(-fitted[:, 1].min())  # centred
+    assert fitted[:, 1].max() == pytest.approx(userdata.FIT * 10 / 200)  # aspect ratio kept
+    ds = userdata.points_dataset(np.ones((20, 2)))  # all points at one place: one Gaussian at the centre
+    assert float(ds.log_density(torch.zeros(1, 2))) == pytest.approx(-math.log(2 * math.pi * 0.15**2), rel=1e-6)
+
+
+def _spiral(n: int) -> np.ndarray:
+    t = np.linspace(0.5, 10, n)
+    return np.stack([t * np.cos(t), t * np.sin(t)], 1)
+
+
+@pytest.mark.parametrize("n, bandwidth", [(300, None), (5000, 0.3)])
+def test_points_dataset_density_is_exact(n, bandwidth):
+    ds = userdata.points_dataset(_spiral(n), bandwidth=bandwidth)
+    assert ds.extent == userdata.EXTENT and ds.name == "custom"
+    # log_density integrates to 1 (the box holds all but a sliver of the kernel tails)
+    grid = density.make_grid(ds.extent, 160)
+    lp = ds.log_density(grid.points.double())
+    inside = float(lp.exp().sum() * grid.cell_area)
+    assert inside == pytest.approx(1.0, abs=2e-3)
+    # samples follow it: per-cell frequencies of 20000 samples against the density's cell masses
+    x = ds.sample(20000, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (20000, 2) and x.dtype == torch.float32
+    as_model = density.GridDensity(-lp.view(160, 160), lp.view(160, 160), 0.0, max(1e-9, 1 - inside), True)
+    assert density.sampler_bias(x, as_model, grid, bins=16) < 0.01
+
+
+def test_points_dataset_bounds_its_mixture():
+    ds = userdata.points_dataset(_spiral(20000))
+    a = ds.log_density(torch.zeros(3, 2, dtype=torch.float64))
+    b = userdata.points_dataset(_spiral(20000)).log_density(torch.zeros(3, 2, dtype=torch.float64))
+    assert torch.equal(a, b)  # the subsample of centres is fixed
+    with pytest.raises(ValueError, match="bandwidth"):
+        userdata.points_dataset(_spiral(20), bandwidth=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        userdata.points_dataset(np.zeros((5, 3)))
