@@ -14,7 +14,7 @@ st.markdown(
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
     from ebm_core import figures, live, toy2d  # noqa: E402
-    from ui import controls, live_view, session  # noqa: E402
+    from ui import controls, live_view, own_data, session  # noqa: E402
 
 session.init_from_url()
 for w in st.session_state["_url_warnings"]:
@@ -23,12 +23,22 @@ for w in st.session_state["_url_warnings"]:
 controls.sidebar()
 cfg = session.current_config()
 query = session.write_url(cfg)
-run = session.live_run(cfg)
 ss = st.session_state
+points = None
+if cfg.data.dataset == toy2d.CUSTOM:
+    with st.expander("Your own data", expanded=True, icon=":material/draw:"):
+        points = own_data.own_data_panel()
+    if points is None:
+        st.info("Draw a few strokes, or upload a CSV or an image. As soon as there are enough points, the "
+                "landscape and the Train button appear, and the model learns the density of your points.",
+                icon=":material/draw:")
+        st.stop()
+run = session.live_run(cfg, points=points)
 
 
 def _toggle_play() -> None:
     ss.playing = not ss.playing
+    ss.phase_record = None
     if ss.playing:
         run.play()
     else:
@@ -40,23 +50,46 @@ def _step() -> None:
     run.step_once(1)
 
 
-top = st.columns([1, 1, 1, 1.3, 4])
+def _phase_step() -> None:
+    """One update, recorded phase by phase; the panel below walks through it."""
+    ss.playing = False
+    try:
+        ss.phase_record, ss.phase_idx, ss.phase_error = run.call("phase_step", timeout=60), 0, None
+        ss.phase_run = id(run)
+    except (TimeoutError, RuntimeError) as e:
+        ss.phase_record, ss.phase_error = None, str(e)
+
+
+top = st.columns([1, 1, 1.45, 1, 1.3, 2.6])
 top[0].button("Pause" if ss.playing else "Train", key="train", on_click=_toggle_play, type="primary",
               icon=":material/pause:" if ss.playing else ":material/play_arrow:", use_container_width=True,
               help="Start or pause training in the background")
 if not controls.hidden("step"):
     top[1].button("Step", key="step", on_click=_step, icon=":material/skip_next:", use_container_width=True,
                   help="One training update, then pause", disabled=controls.locked("step"))
+if not controls.hidden("phase"):
+    top[2].button("Step by phase", key="phase", on_click=_phase_step, icon=":material/school:",
+                  use_container_width=True, disabled=controls.locked("phase"),
+                  help="One update taken apart: the data, the push down, the Langevin negatives, the push up, "
+                       "and how the surface changed")
 if not controls.hidden("reset"):
-    top[2].button("Reset", key="reset", on_click=session.reset_run, icon=":material/restart_alt:",
+    top[3].button("Reset", key="reset", on_click=session.reset_run, icon=":material/restart_alt:",
                   use_container_width=True, help="New network with the current settings and seed",
                   disabled=controls.locked("reset"))
 if not controls.hidden("share"):
-    with top[3].popover("Share", icon=":material/link:", use_container_width=True, key="share",
+    with top[4].popover("Share", icon=":material/link:", use_container_width=True, key="share",
                         disabled=controls.locked("share")):
         st.caption("This link opens the Playground with exactly these settings and seed:")
         st.code(session.share_url(query), language=None)
         controls.classroom_link_builder(query)
+        controls.preset_links(cfg)
+preset = session.active_preset(cfg)
+if preset is not None:
+    controls.preset_banner(preset)
+if ss.get("phase_error"):
+    st.error(f"Step by phase did not finish: {ss.phase_error}", icon=":material/error:")
+if ss.get("phase_record") is not None and ss.get("phase_run") == id(run) and not ss.playing:
+    controls.phase_panel(ss.phase_record)
 view, layers = controls.view_options()
 run.need(*(["field"] if layers.get("field") else []))
 
@@ -116,4 +149,4 @@ with left:
 with right:
     numbers()
 curves()
-controls.explainer(toy2d.get(cfg.data.dataset))
+controls.explainer(controls.dataset_label(cfg.data.dataset), toy2d.extent(cfg.data.dataset))

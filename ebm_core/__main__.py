@@ -8,6 +8,7 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"],
                    help="training device (default: cuda, then mps, then cpu)")
     t.add_argument("--no_progress", action="store_true", help="do not draw a progress bar")
+    t.add_argument("--points", default=None, help="CSV of x,y points to learn (with --dataset custom); each point "
+                   "is blurred by a small Gaussian so the exact KL still works")
     _add_config_flags(t)
     return p
 
@@ -90,14 +93,25 @@ def train(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1 or args.seconds is not None and args.seconds <= 0:
         print("error: --steps must be >= 1 and --seconds > 0", file=sys.stderr)
         return 2
+    if (cfg.data.dataset == toy2d.CUSTOM) != (args.points is not None):
+        print("error: --points FILE.csv goes with --dataset custom (and only with it)", file=sys.stderr)
+        return 2
+    ds = toy2d.get(cfg.data.dataset) if args.points is None else None
+    if args.points is not None:
+        from .userdata import parse_csv, points_dataset
+
+        try:
+            ds = points_dataset(parse_csv(Path(args.points).read_bytes()))
+        except (OSError, ValueError) as e:
+            print(f"error: {args.points}: {e}", file=sys.stderr)
+            return 2
     steps = args.steps if args.steps is not None or args.seconds is not None else 2000
     torch.set_num_threads(1)
     device = default_device(args.device)
-    trainer = make_trainer_2d(cfg, device=device)
-    ds = toy2d.get(cfg.data.dataset)
+    trainer = make_trainer_2d(cfg, device=device, dataset=ds)
     grid = density.make_grid(ds.extent, 128)
     data = density.data_density(ds.log_density, grid)
-    x_test = toy2d.sample(cfg.data.dataset, 4000, generator=torch.Generator().manual_seed(cfg.train.seed + 12345))
+    x_test = ds.sample(4000, generator=torch.Generator().manual_seed(cfg.train.seed + 12345)).float()
     rows = []
     bar = tqdm(total=steps, unit="step", disable=args.no_progress, dynamic_ncols=True,
                bar_format=None if steps else "{desc} {n_fmt} steps [{elapsed}, {rate_fmt}]{postfix}")

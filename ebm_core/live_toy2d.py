@@ -16,6 +16,7 @@ import torch
 from . import density, toy2d
 from .checkpoint import build_model_2d
 from .config import RunConfig
+from .phases import PhaseRecord, cd_update_by_phase
 from .samplers import energy_and_grad
 from .training import StepLog, Trainer, make_trainer_2d
 
@@ -69,13 +70,27 @@ _DATA_CACHE: dict[tuple[str, int], density.DataDensity] = {}
 _DATA_LOCK = threading.Lock()
 
 
-def data_density_for(name: str, grid: density.Grid) -> density.DataDensity:
-    """The exact data density on a grid, computed once per (dataset, grid size) per process."""
-    key = (name, grid.n)
+def data_density_for(ds: toy2d.Dataset, grid: density.Grid) -> density.DataDensity:
+    """The exact data density on a grid, computed once per (built-in dataset, grid size) per process."""
+    if ds.name not in toy2d.DATASETS:  # a user's own points: one run uses them
+        return density.data_density(ds.log_density, grid)
+    key = (ds.name, grid.n)
     with _DATA_LOCK:
         if key not in _DATA_CACHE:
-            _DATA_CACHE[key] = density.data_density(toy2d.get(name).log_density, grid)
+            _DATA_CACHE[key] = density.data_density(ds.log_density, grid)
         return _DATA_CACHE[key]
+
+
+def dataset_for(cfg: RunConfig, points: np.ndarray | None) -> toy2d.Dataset:
+    """The run's dataset: a built-in one by name, or the user's own points (in box coordinates,
+    as the Playground's own-data panel gives them) for "custom"."""
+    if cfg.data.dataset != toy2d.CUSTOM:
+        return toy2d.get(cfg.data.dataset)
+    if points is None:
+        raise ValueError("dataset 'custom' needs points: draw or upload some first")
+    from .userdata import points_dataset
+
+    return points_dataset(points, fit=False)  # the page already placed them in the box
 
 
 def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: RunConfig) -> str | None:
@@ -83,10 +98,14 @@ def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: Ru
     s, t = cfg.sampler, cfg.train
     chains_ok = bool(torch.isfinite(x_neg).all())
     far = float((x_neg.abs() > 10 * extent).any(dim=1).float().mean()) if chains_ok else 1.0
-    if not chains_ok or far > 0.5:
-        return (f"The Langevin chains exploded: they flew far outside the box (step size {s.step_size:g}, "
-                f"{s.n_steps} steps). Each step overshot the valley it aimed for. Lower the step size "
-                "(try half), or set a gradient clip.")
+    energies_bad = (not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg))
+                    or max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT)
+    # Chains that fly off reach energies the net was never trained on: when some of them are far out
+    # and the energies blow up, the step size is the cause, not alpha or the learning rate.
+    if not chains_ok or far > 0.5 or (energies_bad and far > 0.02):
+        return (f"The Langevin chains exploded: {far:.0%} of them flew far outside the box (step size "
+                f"{s.step_size:g}, {s.n_steps} steps). Each step overshot the valley it aimed for. Lower the "
+                "step size (try half), or set a gradient clip.")
     if not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg)):
         return (f"The weights stopped being finite numbers (learning rate {t.lr:g}). Updates were too big "
                 "for the network. Lower the learning rate, or raise alpha to keep energies bounded.")
@@ -104,18 +123,20 @@ class Toy2DTask:
     def __init__(self, cfg: RunConfig, device: torch.device, opts: dict):
         self.cfg, self.device = cfg, device
         self.display_n, self.n_trails = opts["display_n"], opts["n_trails"]
-        self.extent = toy2d.extent(cfg.data.dataset)
+        self.dataset = dataset_for(cfg, opts.get("points"))
+        self.extent = self.dataset.extent
 
     @staticmethod
     def build_model(cfg: RunConfig) -> torch.nn.Module:
         return build_model_2d(cfg)
 
     def setup(self) -> Trainer:
-        self.trainer = make_trainer_2d(self.cfg, device=self.device)
-        ds = toy2d.get(self.cfg.data.dataset)
+        ds = self.dataset
+        self.trainer = make_trainer_2d(self.cfg, device=self.device, dataset=ds)
         self.grid = density.make_grid(ds.extent, 128)
         self.display_grid = density.make_grid(ds.extent, self.display_n)
-        self.data = data_density_for(ds.name, self.grid)
+        self.phase_grid = density.make_grid(ds.extent, 80)
+        self.data = data_density_for(ds, self.grid)
         g = torch.Generator().manual_seed(self.cfg.train.seed + 999)
         self.x_data = ds.sample(512, generator=g).float()
         self.x_test = ds.sample(2000, generator=g).float()
@@ -134,6 +155,12 @@ class Toy2DTask:
         self.trainer.set_sampler(cfg.sampler)
         self.trainer.set_train(t)
         return self.cfg
+
+    def call_phase_step(self, *, record) -> PhaseRecord:
+        """One real update, recorded phase by phase for "Step by phase" (ebm_core.phases)."""
+        rec = cd_update_by_phase(self.trainer, self.phase_grid, n_show=48)
+        record(rec.log)
+        return rec
 
     def explain_divergence(self, log: StepLog) -> str | None:
         return explain_divergence(log, self.trainer.last_x_neg, self.extent, self.cfg)

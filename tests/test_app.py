@@ -120,3 +120,51 @@ def test_classroom_link_with_an_unknown_control_warns():
     assert not at.exception
     assert "teacher" in " ".join(w.value for w in at.warning)
     assert "width" not in {w.key for w in at.number_input}
+
+
+def test_step_by_phase_walks_through_one_real_update():
+    from ebm_core.phases import PHASES
+
+    at = open_app()
+    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at.button(key="phase").click().run()
+    assert not at.exception and not at.error
+    seen = []
+    for i, (key, title, sentence) in enumerate(PHASES):
+        assert f"{i + 1}/{len(PHASES)}: {title}" in " ".join(m.value for m in at.markdown)
+        assert any(sentence == m.value for m in at.markdown)
+        seen.append(at.get("plotly_chart")[0].proto.spec)
+        if i < len(PHASES) - 1:
+            at.button(key="phase_next").click().run()
+            assert not at.exception
+    assert len(set(seen)) == len(PHASES)  # a different picture for every phase
+    assert '"heatmap"' in seen[-1] and "frames" in seen[2]  # the change map; the chains animate
+    wait_until(at, lambda a: metric(a, "Step") == "1")  # exactly one update was made
+    at.button(key="phase_close").click().run()
+    assert not [b for b in at.button if b.key == "phase_next"]
+
+
+@pytest.mark.parametrize("key", ["cd1", "pcd", "short_run", "long_run", "step_too_large", "step_too_small"])
+def test_each_lesson_preset_applies_its_settings_and_says_what_it_shows(key):
+    from ebm_core import config, presets
+
+    p = presets.PRESETS[key]
+    at = open_app()
+    at.selectbox(key="preset_pick").set_value(key).run()
+    assert not at.exception
+    for name, value in p.overrides.items():
+        assert at.session_state[name] == value
+    assert any(p.claim in i.value for i in at.info)
+    assert at.query_params["preset"] in ([key], key)
+    # the link reproduces it, banner included
+    again = open_app({**config.to_query(presets.apply_preset(key)), "preset": key})
+    assert not again.exception and not again.warning
+    assert any(p.claim in i.value for i in again.info)
+
+
+def test_step_size_too_large_preset_trips_the_guard():
+    at = open_app({"preset": "step_too_large", "step_size": "2.0"})
+    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at.button(key="step").click().run()
+    at = wait_until(at, lambda a: any("step size" in e.value for e in a.error), timeout=60)
+    assert any(b.key == "rollback" for b in at.button)

@@ -37,3 +37,21 @@ def test_seconds_budget(tmp_path):
     r = run_cli("train", "--seconds", "2", "--out", str(tmp_path / "s"), "--no_progress", "--width", "16")
     assert r.returncode == 0, r.stderr
     assert len(checkpoint.read_metrics(tmp_path / "s")) > 5
+
+
+def test_train_on_your_own_points_from_a_csv(tmp_path):
+    import numpy as np
+
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    csv = tmp_path / "ring.csv"
+    csv.write_text("x,y\n" + "\n".join(f"{np.cos(a):.4f},{np.sin(a):.4f}" for a in t))
+    r = run_cli("train", "--dataset", "custom", "--points", str(csv), "--steps", "30", "--out", str(tmp_path / "c"),
+                "--width", "16", "--no_progress", "--eval_every", "30")
+    assert r.returncode == 0, r.stderr
+    assert "KL(data || model)" in r.stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n3,oops\n")
+    r = run_cli("train", "--dataset", "custom", "--points", str(bad), "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "oops" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("train", "--dataset", "custom", "--out", str(tmp_path / "n"))
+    assert r.returncode == 2 and "--points" in r.stderr

@@ -108,3 +108,39 @@ def test_gradient_field_is_built_only_when_asked_and_a_paused_grid_is_current(ru
     grid = density.make_grid(s.extent, 64)
     e = density.evaluate(model, grid.points).view(64, 64).numpy()
     np.testing.assert_allclose(s.energy, e, rtol=1e-4, atol=1e-4)
+
+
+def test_a_run_on_your_own_points_has_an_exact_data_density():
+    t = np.linspace(0, 2 * np.pi, 300, endpoint=False)
+    points = np.stack([np.cos(t), np.sin(t)], 1) * 2.0  # a circle
+    r = LiveRun(config.RunConfig().replace(dataset="custom", **SMALL), points=points, diag_every_s=0.2).start()
+    try:
+        s = r.wait_for(lambda s: s.status == "paused")
+        assert s.extent == 4.0
+        radius = np.linalg.norm(s.x_data, axis=1)
+        assert abs(np.median(radius) - 2.0) < 0.15  # the points stay where they were drawn
+        assert s.diagnostics.kl > 0.5 and np.isfinite(s.data_entropy)
+        r.step_once(20)
+        s = r.wait_for(lambda s: s.step == 20)
+        assert np.isfinite(s.energy).all()
+    finally:
+        r.request_stop()
+        r.thread.join(10)
+    with pytest.raises(ValueError, match="points"):
+        from ebm_core.live_toy2d import dataset_for
+        dataset_for(config.RunConfig().replace(dataset="custom"), None)
+
+
+def test_guard_blames_the_step_size_when_some_chains_fly_off_and_energies_blow_up():
+    import torch
+
+    from ebm_core.live_toy2d import explain_divergence
+    from ebm_core.training import StepLog
+
+    cfg = config.RunConfig().replace(step_size=1.0)
+    runaway = StepLog(3, 0.0, -2e4, 5e4, 7e4, 1.0, 1.0, 1.0, 0.1, True)
+    x = torch.zeros(100, 2)
+    assert "alpha" in explain_divergence(runaway, x, 3.0, cfg)  # chains in the box: the energies are to blame
+    x[:10] = 1e3  # a tenth of the chains far out
+    reason = explain_divergence(runaway, x, 3.0, cfg)
+    assert "step size" in reason and "10%" in reason

@@ -5,7 +5,7 @@ import math
 
 import streamlit as st
 
-from ebm_core import config, toy2d
+from ebm_core import config, presets, toy2d
 from ebm_core.live import LiveRun
 from ebm_core.live_toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
@@ -39,6 +39,10 @@ def _number(label: str, name: str, step, fmt: str, help: str) -> None:
                     disabled=locked(name))
 
 
+def dataset_label(name: str) -> str:
+    return "Your own data: draw or upload" if name == toy2d.CUSTOM else toy2d.get(name).label
+
+
 def _header(group: str, label: str, help: str | None = None) -> bool:
     """A sidebar section header, unless classroom mode hides every control of the group."""
     if all(hidden(n) for n in session.CONTROL_GROUPS[group]):
@@ -53,8 +57,13 @@ def sidebar() -> None:
     lock any of them (ui/session.py)."""
     ss = st.session_state
     with st.sidebar:
+        if not hidden("preset"):
+            st.selectbox("Lesson preset", [None, *presets.PRESETS], key="preset_pick", on_change=session.choose_preset,
+                         format_func=lambda k: "— choose a lesson —" if k is None else presets.PRESETS[k].label,
+                         disabled=locked("preset"),
+                         help="One click sets up a classic experiment; the box above the plot says what it shows.")
         if _header("data", "Data") and not hidden("dataset"):
-            st.selectbox("Dataset", list(toy2d.DATASETS), key="dataset", format_func=lambda n: toy2d.get(n).label,
+            st.selectbox("Dataset", [*toy2d.DATASETS, toy2d.CUSTOM], key="dataset", format_func=dataset_label,
                          disabled=locked("dataset"))
         if _header("sampler", "Sampler", "Applies immediately, even while training."):
             if not hidden("sampler"):
@@ -122,6 +131,14 @@ def view_options() -> tuple[str, dict[str, bool]]:
     return view, layers
 
 
+def preset_links(cfg) -> None:
+    """One link per lesson preset (this seed), to hand out."""
+    st.caption("**Lesson links**: each opens the Playground on one classic experiment.")
+    for key, p in presets.PRESETS.items():
+        q = {**config.to_query(presets.apply_preset(key, cfg)), session.PRESET_PARAM: key}
+        st.markdown(f"[{p.label}]({session.share_url(q)})")
+
+
 def classroom_link_builder(query: dict[str, str]) -> None:
     """Pick controls to hide or lock; get a link that opens this setup in classroom mode."""
     st.caption("**Classroom link**: the same setup with chosen controls hidden or locked, so the class sees only "
@@ -186,10 +203,10 @@ def metrics_panel(snap: Snapshot) -> None:
                "histogram and the exact model density (how well the chains sample the model).")
 
 
-def explainer(ds: toy2d.Dataset) -> None:
+def explainer(label: str, extent: float) -> None:
     with st.expander("What am I looking at?"):
         st.markdown(
-            f"**{ds.label}** is drawn in the box [−{ds.extent:g}, {ds.extent:g}]². The colours show the energy "
+            f"**{label}** is drawn in the box [−{extent:g}, {extent:g}]². The colours show the energy "
             "(dark = low = likely) or the normalised density exp(−E)/Z. **Data** are white dots, **negatives** "
             "orange: the samples Langevin dynamics draws from the current model. Training lowers the energy under "
             "the white dots and raises it under the orange ones, until they are spread alike. **Chain trails** "
@@ -199,3 +216,37 @@ def explainer(ds: toy2d.Dataset) -> None:
             "grid; for an image with 784 pixels the same grid would need more points than atoms in the universe, "
             "which is why EBMs are trained by contrast instead. Here we compute it, including the mass beyond the "
             "box, so KL and NLL are exact up to the grid.")
+
+
+def phase_panel(rec) -> None:
+    """Walk through one recorded CD update, one phase at a time (ebm_core.phases)."""
+    from ebm_core.phase_figures import phase_figure
+    from ebm_core.phases import PHASES
+
+    ss = st.session_state
+    i = min(ss.get("phase_idx", 0), len(PHASES) - 1)
+    key, title, sentence = PHASES[i]
+
+    def go(to: int | None) -> None:
+        if to is None:
+            ss.phase_record = None
+        else:
+            ss.phase_idx = to
+
+    with st.container(border=True, key="phase_panel"):
+        head = st.columns([5, 1, 1, 1])
+        head[0].markdown(f"#### CD, one step at a time · {i + 1}/{len(PHASES)}: {title}")
+        head[1].button("Back", key="phase_back", on_click=go, args=(i - 1,), disabled=i == 0,
+                       icon=":material/arrow_back:", use_container_width=True)
+        head[2].button("Next", key="phase_next", on_click=go, args=(i + 1,), disabled=i == len(PHASES) - 1,
+                       icon=":material/arrow_forward:", use_container_width=True, type="primary")
+        head[3].button("Close", key="phase_close", on_click=go, args=(None,), icon=":material/close:",
+                       use_container_width=True)
+        st.markdown(sentence)
+        st.plotly_chart(phase_figure(rec, key), key=f"phase_fig_{key}", use_container_width=True)
+        st.caption(f"Update {rec.step} of this run. The live view below already shows the weights after it.")
+
+
+def preset_banner(preset) -> None:
+    """What the active lesson preset demonstrates and what to watch."""
+    st.info(f"**Lesson: {preset.label}.** {preset.claim}\n\n**Watch:** {preset.watch}", icon=":material/school:")

@@ -6,11 +6,12 @@ address bar is always a shareable link. The live run is owned by a session-scope
 Streamlit releases it when the tab closes, and `on_release` only signals the thread to stop.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 import streamlit as st
 
-from ebm_core import config
+from ebm_core import config, presets
 from ebm_core.live import LiveRun
 
 # Settings that define a run: changing one starts a new run. The others apply while training.
@@ -25,10 +26,12 @@ CONTROL_GROUPS = {
     "sampler": ("sampler", "step_size", "noise_scale", "n_steps", "grad_clip"),
     "training": ("method", "lr", "alpha", "batch_size", "reinit_frac"),
     "network": ("width", "depth", "activation", "spectral_norm", "confine", "buffer_size", "beta1", "ema", "seed"),
-    "buttons": ("step", "reset", "share"),
+    "buttons": ("step", "phase", "reset", "share"),
     "views": ("view", "layers"),
+    "lesson": ("preset",),
 }
 CLASSROOM_PARAMS = ("hide", "lock")
+PRESET_PARAM = "preset"  # ?preset=short_run names the lesson preset the link's settings come from
 
 
 def classroom_names() -> list[str]:
@@ -87,10 +90,15 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
     if ss.get(page.key("_loaded")):
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    extra = CLASSROOM_PARAMS if page is PLAYGROUND else ()
+    extra = (*CLASSROOM_PARAMS, PRESET_PARAM) if page is PLAYGROUND else ()
     cfg, warnings = config.from_query_lenient(params, ignore=tuple(page.ui_params) + extra, root=page.root)
     if extra:
         _classroom(params, warnings)
+        key = params.get(PRESET_PARAM, [""])[-1]
+        if key and key not in presets.PRESETS:
+            warnings.append(f"preset: {key!r} is not one of {', '.join(presets.PRESETS)}")
+            key = ""
+        ss["preset"] = ss["preset_pick"] = key or None
     for k, v in _flat(cfg).items():
         ss[page.key(k)] = v
     for k, allowed in page.ui_params.items():
@@ -117,12 +125,33 @@ def write_url(cfg, page: RunPage = PLAYGROUND) -> dict[str, str]:
         if st.session_state.get(page.key(k), allowed[0]) != allowed[0]:
             q[k] = st.session_state[page.key(k)]
     if page is PLAYGROUND:
+        if active_preset(cfg):
+            q[PRESET_PARAM] = st.session_state["preset"]
         for k in CLASSROOM_PARAMS:
             if st.session_state.get(f"_{k}_param"):
                 q[k] = ",".join(st.session_state[f"_{k}_param"])
     if dict(st.query_params) != q:
         st.query_params.from_dict(q)
     return q
+
+
+def active_preset(cfg) -> "presets.Preset | None":
+    """The lesson preset the settings came from, while they still match it."""
+    key = st.session_state.get("preset")
+    if key and presets.apply_preset(key, cfg) == cfg:
+        return presets.PRESETS[key]
+    return None
+
+
+def choose_preset() -> None:
+    """Callback of the preset picker: load the preset's settings (keeping the seed) and start anew."""
+    ss = st.session_state
+    key = ss.get("preset_pick")
+    ss["preset"] = key
+    if key:
+        for k, v in _flat(presets.apply_preset(key, current_config())).items():
+            ss[k] = v
+        reset_run()
 
 
 def share_url(query: dict[str, str]) -> str:
@@ -137,24 +166,26 @@ def _release(run: LiveRun) -> None:
 # One cached function per page: each keeps at most one run per session, and Streamlit releases it
 # when the tab closes.
 @st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
-def _playground_run(structure: str, run_id: int, _cfg: config.RunConfig) -> LiveRun:
-    return LiveRun(_cfg, task="toy2d", run_id=run_id).start()
+def _playground_run(structure: str, run_id: int, _cfg: config.RunConfig, _points=None) -> LiveRun:
+    return LiveRun(_cfg, task="toy2d", run_id=run_id, points=_points).start()
 
 
 @st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
-def _images_run(structure: str, run_id: int, _cfg: config.ImageRunConfig) -> LiveRun:
+def _images_run(structure: str, run_id: int, _cfg: config.ImageRunConfig, _points=None) -> LiveRun:
     return LiveRun(_cfg, task="images", run_id=run_id, max_fps=4.0, diag_every_s=2.0).start()
 
 
 _STARTERS = {"toy2d": _playground_run, "images": _images_run}
 
 
-def live_run(cfg, page: RunPage = PLAYGROUND) -> LiveRun:
-    """This session's run for cfg: a new one when a structural setting or the run id changed;
-    live settings are forwarded to the running worker."""
+def live_run(cfg, page: RunPage = PLAYGROUND, points=None) -> LiveRun:
+    """This session's run for cfg: a new one when a structural setting, the run id or the user's
+    own points (for dataset "custom") changed; live settings are forwarded to the running worker."""
     flat = _flat(cfg)
     structure = "&".join(f"{k}={flat[k]}" for k in page.structural)
-    run = _STARTERS[page.task](structure, st.session_state[page.key("run_id")], cfg)
+    if points is not None:
+        structure += f"&points={hashlib.sha1(points.tobytes()).hexdigest()}"
+    run = _STARTERS[page.task](structure, st.session_state[page.key("run_id")], cfg, points)
     live = (id(run), cfg.sampler, cfg.train)
     if st.session_state.get(page.key("_sent")) != live:
         run.update(cfg)
