@@ -7,7 +7,7 @@ noise, spread of the energies over time).
 """
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ import torch
 from . import images
 from .config import ImageRunConfig
 from .image_train import build_image_model, energy_of, make_trainer_images
-from .training import StepLog, Trainer
+from .training import StepLog, Trainer, apply_live_settings
 
 IMAGE_SIZES = {"digits": 8, "mnist": 28, "fashion_mnist": 28}
 ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
@@ -108,11 +108,7 @@ class ImagesTask:
 
     def apply_settings(self, cfg: ImageRunConfig) -> ImageRunConfig:
         """Take the live settings (sampler, lr, alpha, batch size, reinit fraction) from cfg."""
-        t = replace(self.cfg.train, lr=cfg.train.lr, alpha=cfg.train.alpha, batch_size=cfg.train.batch_size,
-                    reinit_frac=cfg.train.reinit_frac)
-        self.cfg = replace(self.cfg, sampler=cfg.sampler, train=t)
-        self.trainer.set_sampler(cfg.sampler)
-        self.trainer.set_train(t)
+        self.cfg = apply_live_settings(self.trainer, self.cfg, cfg)
         return self.cfg
 
     def explain_divergence(self, log: StepLog) -> str | None:

@@ -8,7 +8,7 @@ plain-language reason when a step went wrong.
 import math
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from .checkpoint import build_model_2d
 from .config import RunConfig
 from .phases import PhaseRecord, cd_update_by_phase
 from .samplers import energy_and_grad
-from .training import StepLog, Trainer, make_trainer_2d
+from .training import StepLog, Trainer, apply_live_settings, make_trainer_2d
 
 ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
 GRID_EVERY_S = 0.25  # while training, the display grid is rebuilt at most this often
@@ -149,11 +149,7 @@ class Toy2DTask:
 
     def apply_settings(self, cfg: RunConfig) -> RunConfig:
         """Take the live settings (sampler, lr, alpha, batch size, reinit fraction) from cfg."""
-        t = replace(self.cfg.train, lr=cfg.train.lr, alpha=cfg.train.alpha, batch_size=cfg.train.batch_size,
-                    reinit_frac=cfg.train.reinit_frac)
-        self.cfg = replace(self.cfg, sampler=cfg.sampler, train=t)
-        self.trainer.set_sampler(cfg.sampler)
-        self.trainer.set_train(t)
+        self.cfg = apply_live_settings(self.trainer, self.cfg, cfg)
         return self.cfg
 
     def call_phase_step(self, *, record) -> PhaseRecord:

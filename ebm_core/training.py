@@ -238,6 +238,20 @@ class Trainer:
         self.step_count = state["step"]
 
 
+LIVE_TRAIN_SETTINGS = ("lr", "alpha", "batch_size", "reinit_frac")  # training settings a running trainer takes
+
+
+def apply_live_settings(trainer: Trainer, current, new):
+    """Give a running trainer the settings of config `new` that may change mid-run (the whole sampler
+    section and LIVE_TRAIN_SETTINGS); returns `current` with those settings taken from `new`."""
+    from dataclasses import replace
+
+    train = replace(current.train, **{k: getattr(new.train, k) for k in LIVE_TRAIN_SETTINGS})
+    trainer.set_sampler(new.sampler)
+    trainer.set_train(train)
+    return replace(current, sampler=new.sampler, train=train)
+
+
 @torch.no_grad()
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for pe, p in zip(ema.parameters(), model.parameters()):
