@@ -44,8 +44,10 @@ def curves_figure(snap: ImageSnapshot) -> go.Figure:
     h, d = snap.history, snap.diag_history
     if len(h["step"]):
         step, e_pos, e_neg = _thin(h["step"]), _thin(h["e_pos"]), _thin(h["e_neg"])
-        fig.add_scatter(x=step, y=e_pos, name="E(data batch)", line=dict(color=DATA, width=1.5), row=1, col=1)
-        fig.add_scatter(x=step, y=e_neg, name="E(negatives)", line=dict(color=NEG, width=1.5), row=1, col=1)
+        fig.add_scatter(x=step, y=e_pos, name="E(data batch)", mode="lines", line=dict(color=DATA, width=1.5),
+                        row=1, col=1)
+        fig.add_scatter(x=step, y=e_neg, name="E(negatives)", mode="lines", line=dict(color=NEG, width=1.5),
+                        row=1, col=1)
     if len(d.get("step", [])):
         fig.add_scatter(x=d["step"], y=d["e_test"], name="E(held-out digits)", mode="lines+markers",
                         line=dict(color=TEST, width=2, dash="dot"), row=1, col=1)
@@ -55,14 +57,14 @@ def curves_figure(snap: ImageSnapshot) -> go.Figure:
             q = np.atleast_2d(d[key])
             for lo, hi, alpha in ((0, 4, 0.15), (1, 3, 0.3)):
                 fig.add_scatter(x=np.r_[d["step"], d["step"][::-1]], y=np.r_[q[:, hi], q[::-1, lo]],
-                                fill="toself", fillcolor=_rgba(color, alpha), line=dict(width=0),
+                                mode="lines", fill="toself", fillcolor=_rgba(color, alpha), line=dict(width=0),
                                 hoverinfo="skip", showlegend=False, row=1, col=2)
-            fig.add_scatter(x=d["step"], y=q[:, len(QUANTILES) // 2], name=f"median E, {label}",
+            fig.add_scatter(x=d["step"], y=q[:, len(QUANTILES) // 2], name=f"median E, {label}", mode="lines",
                             line=dict(color=color, width=2), row=1, col=2)
     fig.update_xaxes(title_text="training step")
     fig.update_yaxes(title_text="energy", row=1, col=1)
-    fig.update_layout(height=330, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep",
-                      legend=dict(orientation="h", y=-0.3), font=dict(size=14))
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), uirevision="keep",
+                      legend=dict(orientation="h", y=-0.25), font=dict(size=14))
     return fig
 
 
