@@ -58,8 +58,8 @@ def sidebar() -> None:
     ss = st.session_state
     with st.sidebar:
         if not hidden("preset"):
-            st.selectbox("Lesson preset", [None, *presets.PRESETS], key="preset_pick", on_change=session.choose_preset,
-                         format_func=lambda k: "— choose a lesson —" if k is None else presets.PRESETS[k].label,
+            st.selectbox("Lesson preset", list(presets.PRESETS), key="preset_pick", on_change=session.choose_preset,
+                         format_func=lambda k: presets.PRESETS[k].label, placeholder="Choose a lesson…",
                          disabled=locked("preset"),
                          help="One click sets up a classic experiment; the box above the plot says what it shows.")
         if _header("data", "Data") and not hidden("dataset"):
