@@ -1,0 +1,489 @@
+"""A browserless Streamlit client: N sessions against one server, each behaving like a browser tab.
+
+    python bench/st_client.py http://127.0.0.1:8501 [--sessions 10] [--warmup 10] [--seconds 15]
+
+In a class every student's browser runs on their own laptop, so the server only sees WebSocket
+clients. This module is such a client, written against Streamlit 1.67's protocol (read in its
+installed source: web/server/starlette/starlette_websocket.py, runtime/, proto/, and the frontend
+bundle static/js/index.*.js). Streamlit 1.67 serves with Starlette/uvicorn and no longer ships
+tornado, so the socket is the `websockets` package that Streamlit itself depends on.
+
+What a tab does, and what `Session` does the same way:
+  - connect to ws://HOST/_stcore/stream offering the subprotocols ["streamlit", <xsrf token>];
+  - send one BackMsg.rerun_script with the page's query string, an empty page script hash and
+    page name (the main page), its context info and its widget states;
+  - handle the ForwardMsgs: new_session (remember page_script_hash; a full run, i.e. one whose
+    metadata names no fragment, clears every auto-rerun timer), deltas (the elements; here the
+    buttons by user key and the metrics by label), page_info_changed (the app rewrote the query
+    string: later reruns send the new one), script_finished;
+  - auto_rerun {fragment_id, interval}: start a timer that sends rerun_script{fragment_id,
+    is_auto_rerun} every `interval` seconds, as the frontend's setInterval does; a second message
+    with the same interval keeps the timer, another interval replaces it; stop_auto_rerun clears it.
+    Like setInterval, the timer fires whether or not the previous rerun has been answered;
+  - widget states: like the frontend's widget manager, it keeps a value for every input widget it
+    has been sent (the proto's value when set_value is true, else the kept value, else the default)
+    and sends all of them with every rerun; a full run drops the widgets it did not draw. Done for
+    the widget kinds this app uses: number_input (int_value / double_value), selectbox and radio
+    (string_value), multiselect (string_array_value), checkbox (bool_value); other kinds of widget
+    are listed in `untracked`, for a benchmark to warn about. This is needed: a rerun without them
+    resets those widgets to their defaults (measured: the Playground's settings fell back to their
+    minimum values and its run restarted from step 0). Checked against Chromium's own BackMsgs
+    (decoded from Playwright's websocket frames): the same 26 widget ids and value kinds;
+  - a button click is one rerun_script whose widget_states also hold trigger_value for the button;
+  - the forward-message cache: messages marked cacheable are kept and their hashes sent with every
+    rerun, so the server may answer with ref_hash messages; entries expire after
+    max_cached_message_age script runs, as in the frontend.
+
+Limits (what a real tab does that this does not):
+  - it renders nothing and runs no component JavaScript, and it never falls behind the way a
+    slow browser does: a busy browser's timers fire late (measured: Chromium on the loaded 2-core
+    box sent its 0.1 s fragment's reruns about once a second), this one's only when its own event
+    loop is busy. So it asks the server for more work than a struggling tab would;
+  - widget states only for the kinds above and buttons; no popover open state, no component
+    (bidi) state, no forms; it never changes a setting;
+  - it makes none of the tab's HTTP requests (page assets, /_stcore/host-config, /media/ files;
+    this app serves its pictures inside the WebSocket messages, so nothing is missed here);
+  - no reconnects, no heartbeats, no Origin header (the server allows a missing Origin).
+
+Reading the numbers (swarm): per fragment interval, reruns asked for (the timers), delivered
+(FINISHED_FRAGMENT_RUN_SUCCESSFULLY) and dropped (script_finished relabelled FINISHED_EARLY_FOR_RERUN:
+ForwardMsgQueue.clear does that when the next run of the same fragment starts before the previous
+run's messages were sent, so that run's output is discarded). A session that receives nothing for
+a whole window (0 kB/s) is a stalled server, not slow training. A session with fewer fragment
+timers than the others lost auto_rerun messages: those fragments stop refreshing.
+
+Both come from the server, and a browser would see the same. Measured with a patched server on the
+loaded 2-core box (Streamlit 1.67): every ScriptRunner event, including each ForwardMsg a run
+enqueues, is handed to the event loop with call_soon_threadsafe, and the loop discards events whose
+sender is no longer the session's current ScriptRunner (AppSession._handle_scriptrunner_event_on_
+event_loop). A run's ScriptRunner exits when no request is pending, so the next fragment-timer tick
+makes a new one; when the event loop lags (it also waits in ScriptRunner.start -> Thread.start for
+each new script thread to get the GIL, and the send loop yields after every message), the old
+run's still-queued events are thrown away: in one 60 s run with 14 sessions, 397 fragment runs,
+7 full runs and 8 auto_rerun registrations were discarded; a click's full run can be lost whole
+(its button never changes label).
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.NumberInput_pb2 import NumberInput
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from websockets.asyncio.client import connect
+
+FINISHED = ForwardMsg.ScriptFinishedStatus
+
+
+@dataclass
+class Button:
+    id: str
+    label: str
+    seen: float  # time.monotonic() when this label arrived
+
+
+@dataclass
+class FragmentTimer:
+    interval: float
+    task: asyncio.Task
+    sent: int = 0  # auto-reruns requested
+
+
+@dataclass
+class Stats:
+    msgs: int = 0
+    bytes: int = 0
+    refs: int = 0  # ref_hash messages answered from the cache
+    reruns_sent: int = 0
+    finished: dict[str, int] = field(default_factory=dict)  # status name -> count
+    fragment_runs: dict[str, int] = field(default_factory=dict)  # fragment id -> fragment runs delivered
+    # fragment id -> runs whose output the server dropped unsent: a newer run of the same fragment
+    # started before its messages were flushed (ForwardMsgQueue.clear relabels their script_finished
+    # FINISHED_EARLY_FOR_RERUN); a sign that the server's send loop is behind
+    fragment_dropped: dict[str, int] = field(default_factory=dict)
+    auto_sent: dict[str, int] = field(default_factory=dict)  # fragment id -> auto-reruns requested
+    round_trips: list[float] = field(default_factory=list)  # auto-rerun request -> its fragment run finished
+
+
+class Session:
+    """One browser tab's worth of protocol. Start with `await s.open()`, stop with `await s.close()`."""
+
+    def __init__(self, url: str, query: str = "", name: str = "tab"):
+        parts = urlsplit(url)
+        self.base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.ws_url = self.base.replace("http", "ws", 1) + "/_stcore/stream"
+        self.query = query or parts.query
+        self.name = name
+        self.page_script_hash = ""
+        self.session_id = ""
+        self.max_cached_age = 2
+        self.buttons: dict[str, Button] = {}  # user key -> newest button
+        self.metrics: dict[str, str] = {}  # label -> newest value text
+        self.steps: list[tuple[float, int]] = []  # (time.monotonic(), value of the "Step" metric)
+        self.timers: dict[str, FragmentTimer] = {}
+        self.widgets: dict[str, WidgetState] = {}  # widget id -> its value, sent with every rerun
+        self._drawn: set[str] = set()  # widget ids drawn since the last full run started
+        self.untracked: set[str] = set()  # kinds of widget seen whose state is not kept
+        self.stats = Stats()
+        self._cache: dict[str, list] = {}  # hash -> [run count when last used, fragment id, ForwardMsg]
+        self._run_count = 0
+        self._got_new_session = False
+        self._pending: dict[str, float] = {}  # fragment id -> time of its oldest unanswered auto-rerun
+        self._ws = None
+        self._reader: asyncio.Task | None = None
+        self._changed = asyncio.Condition()
+        self.error: BaseException | None = None
+
+    # ---- connection ------------------------------------------------------------------------------
+
+    async def open(self) -> "Session":
+        self.opened_at = time.monotonic()
+        self._ws = await connect(self.ws_url, subprotocols=["streamlit", "PLACEHOLDER_AUTH_TOKEN"],
+                                 max_size=None, open_timeout=60, ping_interval=None)
+        self._reader = asyncio.create_task(self._read(), name=f"{self.name}-read")
+        await self._rerun()  # the first run of the page, as a tab sends once connected
+        return self
+
+    async def close(self) -> None:
+        for t in self.timers.values():
+            t.task.cancel()
+        self.timers.clear()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def _read(self) -> None:
+        try:
+            async for data in self._ws:
+                self._handle(ForwardMsg.FromString(data), len(data))
+                async with self._changed:
+                    self._changed.notify_all()
+        except Exception as e:  # surfaced by wait()
+            self.error = e
+        finally:
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def wait(self, predicate, timeout: float) -> None:
+        """Until predicate(self) holds; raises TimeoutError (or the connection's error)."""
+        async def until():
+            async with self._changed:
+                while not predicate(self):
+                    if self.error is not None or (self._reader is not None and self._reader.done()):
+                        raise ConnectionError(f"{self.name}: connection ended: {self.error!r}")
+                    await self._changed.wait()
+        await asyncio.wait_for(until(), timeout)
+
+    # ---- sending ---------------------------------------------------------------------------------
+
+    async def _rerun(self, fragment_id: str = "", trigger: str | None = None, auto: bool = False) -> None:
+        msg = BackMsg()
+        rs = msg.rerun_script
+        rs.query_string = self.query
+        rs.page_script_hash = self.page_script_hash
+        rs.page_name = ""
+        rs.fragment_id = fragment_id
+        rs.is_auto_rerun = auto
+        rs.widget_states.SetInParent()
+        rs.widget_states.widgets.extend(self.widgets.values())
+        if trigger is not None:
+            rs.widget_states.widgets.add(id=trigger, trigger_value=True)
+        rs.cached_message_hashes.extend(self._cache)
+        ci = rs.context_info
+        ci.timezone, ci.timezone_offset, ci.locale = "UTC", 0, "en-US"
+        ci.url = self.base + "/" + (f"?{self.query}" if self.query else "")
+        ci.color_scheme = "light"
+        self._got_new_session = False
+        self.stats.reruns_sent += 1
+        await self._ws.send(msg.SerializeToString())
+
+    async def click(self, key: str) -> None:
+        """Press the button whose user key is `key` (outside any fragment: a full rerun)."""
+        await self._rerun(trigger=self.buttons[key].id)
+
+    async def _tick(self, fragment_id: str, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + interval
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            due = max(due + interval, loop.time())  # a late timer does not fire a burst to catch up
+            if fragment_id in self.timers:
+                self.timers[fragment_id].sent += 1
+            self.stats.auto_sent[fragment_id] = self.stats.auto_sent.get(fragment_id, 0) + 1
+            self._pending.setdefault(fragment_id, time.monotonic())
+            await self._rerun(fragment_id=fragment_id, auto=True)
+
+    # ---- receiving -------------------------------------------------------------------------------
+
+    def _handle(self, msg: ForwardMsg, size: int) -> None:
+        self.stats.msgs += 1
+        self.stats.bytes += size
+        kind = msg.WhichOneof("type")
+        if kind == "ref_hash":
+            entry = self._cache.get(msg.ref_hash)
+            if entry is None:
+                raise RuntimeError(f"cache miss for {msg.ref_hash}")
+            entry[0] = self._run_count
+            self.stats.refs += 1
+            cached = ForwardMsg()
+            cached.CopyFrom(entry[2])
+            cached.metadata.CopyFrom(msg.metadata)
+            msg, kind = cached, cached.WhichOneof("type")
+        elif msg.metadata.cacheable and msg.hash:
+            if msg.hash in self._cache:
+                self._cache[msg.hash][0] = self._run_count
+            else:
+                self._cache[msg.hash] = [self._run_count, msg.delta.fragment_id, msg]
+        fragments = list(msg.metadata.run.fragment_ids)
+        if kind == "new_session":
+            ns = msg.new_session
+            self._got_new_session = True
+            self.page_script_hash = ns.page_script_hash
+            if ns.HasField("initialize"):
+                self.session_id = ns.initialize.session_id
+            if ns.HasField("config") and ns.config.max_cached_message_age:
+                self.max_cached_age = ns.config.max_cached_message_age
+            if not fragments:  # a full run: the frontend drops every timer; the run re-registers them
+                for t in self.timers.values():
+                    t.task.cancel()
+                self.timers.clear()
+                self._drawn.clear()
+        elif kind == "auto_rerun":
+            fid, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+            old = self.timers.get(fid)
+            if old is None or old.interval != interval:
+                if old is not None:
+                    old.task.cancel()
+                task = asyncio.get_running_loop().create_task(self._tick(fid, interval))
+                self.timers[fid] = FragmentTimer(interval, task)
+        elif kind == "stop_auto_rerun":
+            for fid in msg.stop_auto_rerun.fragment_ids:
+                t = self.timers.pop(fid, None)
+                if t is not None:
+                    t.task.cancel()
+        elif kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            self._element(msg.delta.new_element)
+        elif kind == "script_finished":
+            status = FINISHED.Name(msg.script_finished)
+            self.stats.finished[status] = self.stats.finished.get(status, 0) + 1
+            if msg.script_finished == FINISHED.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+                now = time.monotonic()
+                for fid in fragments:
+                    self.stats.fragment_runs[fid] = self.stats.fragment_runs.get(fid, 0) + 1
+                    if fid in self._pending:
+                        self.stats.round_trips.append(now - self._pending.pop(fid))
+            elif msg.script_finished == FINISHED.FINISHED_EARLY_FOR_RERUN:
+                for fid in fragments:
+                    self.stats.fragment_dropped[fid] = self.stats.fragment_dropped.get(fid, 0) + 1
+            if msg.script_finished == FINISHED.FINISHED_SUCCESSFULLY:  # forget widgets no longer drawn
+                self.widgets = {k: v for k, v in self.widgets.items() if k in self._drawn}
+            if msg.script_finished != FINISHED.FINISHED_EARLY_FOR_RERUN and self._got_new_session:
+                self._expire_cache(fragments)
+
+    def _element(self, el) -> None:
+        kind = el.WhichOneof("type")
+        if kind == "button":
+            wid = el.button.id  # "$$ID-<hash>-<user key>" for keyed widgets
+            key = wid.split("-", 2)[2] if wid.startswith("$$ID-") and wid.count("-") >= 2 else wid
+            self.buttons[key] = Button(wid, el.button.label, time.monotonic())
+        elif kind == "metric":
+            self.metrics[el.metric.label] = el.metric.body
+            if el.metric.label == "Step":
+                try:
+                    self.steps.append((time.monotonic(), int(el.metric.body.replace(",", ""))))
+                except ValueError:
+                    pass
+        elif kind in ("number_input", "selectbox", "radio", "multiselect", "checkbox"):
+            self._widget(kind, getattr(el, kind))
+        elif kind not in ("bidi_component", "plotly_chart") and any(
+                f.name == "id" for f in getattr(el, kind).DESCRIPTOR.fields):
+            self.untracked.add(kind)
+
+    def _widget(self, kind: str, w) -> None:
+        """Keep the value this widget would hold in a tab (the frontend's useBasicWidgetState)."""
+        self._drawn.add(w.id)
+        if w.id in self.widgets and not w.set_value:
+            return
+        state = WidgetState(id=w.id)
+        if kind == "number_input":
+            v = w.value if w.set_value and w.HasField("value") else (w.default if w.HasField("default") else None)
+            if v is None:
+                return
+            if w.data_type == NumberInput.INT:
+                state.int_value = int(v)
+            else:
+                state.double_value = v
+        elif kind in ("selectbox", "radio"):
+            if w.set_value:
+                if not w.HasField("raw_value"):
+                    return
+                state.string_value = w.raw_value
+            elif w.options and w.HasField("default"):
+                state.string_value = w.options[w.default]
+            else:
+                return
+        elif kind == "multiselect":
+            values = w.raw_values if w.set_value else [w.options[i] for i in w.default]
+            state.string_array_value.data.extend(values)
+        else:  # checkbox
+            state.bool_value = w.value if w.set_value else w.default
+        self.widgets[w.id] = state
+
+    def _expire_cache(self, fragments: list[str]) -> None:
+        self._run_count += 1
+        for h, (used, fid, _) in list(self._cache.items()):
+            if fragments and (not fid or fid not in fragments):
+                continue  # a fragment run ages only that fragment's messages
+            if self._run_count - used > self.max_cached_age:
+                del self._cache[h]
+
+    # ---- what a benchmark reads ------------------------------------------------------------------
+
+    def step(self) -> int | None:
+        return self.steps[-1][1] if self.steps else None
+
+    def label(self, key: str) -> str | None:
+        b = self.buttons.get(key)
+        return b.label if b else None
+
+
+def rate_between(steps: list[tuple[float, int]], t0: float, t1: float) -> tuple[float, int]:
+    """Steps/s from the Step values received in [t0, t1] (their arrival times, not t0/t1: the metric
+    only refreshes every MEDIUM seconds), and how many distinct values arrived there."""
+    inside = [(t, s) for t, s in steps if t0 <= t <= t1]
+    before = [(t, s) for t, s in steps if t < t0]
+    pts = before[-1:] + inside
+    if len(pts) < 2 or pts[-1][0] == pts[0][0]:
+        return 0.0, len({s for _, s in inside})
+    return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0]), len({s for _, s in inside})
+
+
+def emit(event: str, **data) -> None:
+    print(json.dumps({"event": event, "wall": time.time(), **data}), flush=True)
+
+
+async def _timed(s: Session, predicate, timeout: float) -> float | None:
+    """Seconds until predicate(s) holds, or None if it did not within `timeout`."""
+    t = time.monotonic()
+    try:
+        await s.wait(predicate, timeout)
+    except asyncio.TimeoutError:
+        return None
+    return time.monotonic() - t
+
+
+async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float = 0.5,
+                query: str = "", timeout: float = 120) -> dict:
+    """n sessions open the page and press Train; after `warmup` s, every session's steps/s over
+    `seconds` s; then the latency of a Pause click in the first session. A session that does not
+    answer within `timeout` s is recorded as such (None), not waited for forever."""
+    sessions = [Session(url, query, f"s{i}") for i in range(n)]
+    for i, s in enumerate(sessions):  # students arrive a little apart
+        await s.open()
+        if i + 1 < n:
+            await asyncio.sleep(stagger)
+    async def load_time(s: Session) -> float | None:  # from the session's connect to its Train button
+        ok = await _timed(s, lambda s: s.label("train") is not None, 300)
+        return None if ok is None else time.monotonic() - s.opened_at
+
+    loaded = await asyncio.gather(*(load_time(s) for s in sessions))
+    emit("loaded", seconds=loaded)
+    for s in sessions:
+        if s.label("train") is not None:
+            await s.click("train")
+    train_latency = await asyncio.gather(*(_timed(s, lambda s: s.label("train") == "Pause", timeout)
+                                           for s in sessions))
+    emit("training", train_click_latency_s=train_latency)
+    await asyncio.sleep(warmup)
+    base = [(dict(s.stats.auto_sent), dict(s.stats.fragment_runs), dict(s.stats.fragment_dropped), s.stats.bytes,
+             len(s.stats.round_trips), {fid: t.interval for fid, t in s.timers.items()}) for s in sessions]
+    cpu0, t0 = time.process_time(), time.monotonic()
+    emit("window_start")
+    await asyncio.sleep(seconds)
+    t1 = time.monotonic()
+    emit("window_end")
+    client_cpu = (time.process_time() - cpu0) / (t1 - t0)
+    per = []
+    for s, (sent0, runs0, drop0, bytes0, rt0, intervals) in zip(sessions, base):
+        mid = (t0 + t1) / 2
+        rate, updates = rate_between(s.steps, t0, t1)
+        halves = [rate_between(s.steps, a, b)[0] for a, b in ((t0, mid), (mid, t1))]
+        by_interval: dict[str, dict] = {}
+        for fid, iv in intervals.items():
+            d = by_interval.setdefault(f"{iv:.3g}", {"fragments": 0, "requested_per_s": 0.0, "ran_per_s": 0.0,
+                                                     "dropped_per_s": 0.0})
+            d["fragments"] += 1
+            d["requested_per_s"] += (s.stats.auto_sent.get(fid, 0) - sent0.get(fid, 0)) / (t1 - t0)
+            d["ran_per_s"] += (s.stats.fragment_runs.get(fid, 0) - runs0.get(fid, 0)) / (t1 - t0)
+            d["dropped_per_s"] += (s.stats.fragment_dropped.get(fid, 0) - drop0.get(fid, 0)) / (t1 - t0)
+        rts = sorted(s.stats.round_trips[rt0:])
+        per.append({"steps_per_s": rate, "step_updates": updates, "halves_steps_per_s": halves,
+                    "advancing": all(h > 0 for h in halves),
+                    "fragments": by_interval, "kB_per_s": (s.stats.bytes - bytes0) / (t1 - t0) / 1e3,
+                    "rerun_round_trip_ms": {"median": 1e3 * statistics.median(rts) if rts else None,
+                                            "p90": 1e3 * rts[int(0.9 * len(rts))] if rts else None}})
+    # Pause in the first session while the others keep training
+    s = sessions[0]
+    pause_latency = stopped_at = None
+    if s.label("train") == "Pause":
+        await s.click("train")
+        pause_latency = await _timed(s, lambda s: s.label("train") == "Train", timeout)
+        stopped_at = s.step()
+        await asyncio.sleep(3)
+    out = {"n": n, "warmup_s": warmup, "window_s": t1 - t0, "sessions": per,
+           "load_s": loaded, "train_click_latency_s": train_latency,
+           "steps_per_s": [p["steps_per_s"] for p in per],
+           "all_advancing": all(p["advancing"] for p in per),
+           "pause_click_latency_s": pause_latency,
+           "paused_session_steps_after_3s": None if stopped_at is None else (s.step() or 0) - stopped_at,
+           "client_cpu_cores": client_cpu,
+           "untracked_widget_kinds": sorted(set().union(*(s.untracked for s in sessions))),
+           "errors": [repr(s.error) for s in sessions if s.error]}
+    await asyncio.gather(*(s.close() for s in sessions))
+    return out
+
+
+async def _one(url: str, seconds: float) -> None:
+    """Debug aid: one session, press Train, print what arrives."""
+    s = await Session(url).open()
+    await s.wait(lambda s: s.label("train") is not None, 300)
+    print("session", s.session_id, "buttons", {k: b.label for k, b in s.buttons.items()}, "query", s.query)
+    await s.click("train")
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        await asyncio.sleep(1)
+        print(f"{time.monotonic() - t0:5.1f}s step={s.step()} train={s.label('train')} "
+              f"timers={ {k[-8:]: t.interval for k, t in s.timers.items()} } msgs={s.stats.msgs} "
+              f"kB={s.stats.bytes / 1e3:.0f} refs={s.stats.refs} finished={s.stats.finished}", flush=True)
+    await s.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("url")
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("--warmup", type=float, default=10)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--stagger", type=float, default=0.5, help="seconds between sessions opening")
+    ap.add_argument("--query", default="", help="query string every session opens the page with")
+    ap.add_argument("--one", action="store_true", help="debug: one session, print what it sees")
+    args = ap.parse_args()
+    if args.one:
+        asyncio.run(_one(args.url, args.seconds))
+        return
+    res = asyncio.run(swarm(args.url, args.sessions, args.warmup, args.seconds, args.stagger, args.query))
+    emit("result", result=res)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
