@@ -18,10 +18,8 @@ leaves out time other jobs on a shared machine took the core.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +30,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from ebm_core import quality
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train import environment  # noqa: E402  (the same machine description as bench/train.py)
 from ebm_core.config import ImageRunConfig, to_dict
 from ebm_core.image_train import energy_of, generate, make_trainer_images
 from ebm_core.images import load_images, make_grid
@@ -110,19 +111,6 @@ def save_samples(buffer: torch.Tensor, fresh: torch.Tensor, path: Path, n: int =
     gap = np.full((left.shape[0], 6), 255, dtype=np.uint8)
     picture = Image.fromarray(np.concatenate([left, gap, right], axis=1))
     picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)
-
-
-def environment() -> dict:
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "torch_threads": torch.get_num_threads(),
-        "machine_cores": os.cpu_count(),
-        "loadavg_start": os.getloadavg(),
-    }
 
 
 def _first(curve: list[dict], key: str, level: float) -> str:
