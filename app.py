@@ -14,7 +14,7 @@ st.markdown(
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
     from ebm_core import figures, live, toy2d  # noqa: E402
-    from ui import controls, live_view, own_data, session  # noqa: E402
+    from ui import controls, frame_route, live_view, own_data, session  # noqa: E402
 
 session.init_from_url()
 for w in st.session_state["_url_warnings"]:
@@ -94,20 +94,26 @@ view, layers = controls.view_options()
 run.need(*(["field"] if layers.get("field") else []))
 
 
-# Three fragments refresh at their own pace: the canvas often (it updates in place), the numbers a
-# few times a second, the plotly figures slowly (they remount on every change: STREAMLIT_NOTES §3).
+# Fragments refresh at their own pace: the canvas often (it updates in place), the numbers a few
+# times a second, the plotly figures slowly (they remount on every change: STREAMLIT_NOTES §3).
 # Every refresh is a script run in this server process, so with many sessions training at once each
-# page polls less often and the server keeps answering clicks.
+# page polls less often and the server keeps answering clicks. Served by serve.py, the canvas
+# fetches its frames itself (ui/frame_route.py) and needs no refresh while training.
 _load = max(1.0, live.active_runs() / 3)
 FAST, MEDIUM, SLOW = (0.1 * _load, 0.5 * _load, 2.0 * _load) if ss.playing else (0.5 * _load, 0.5 * _load, None)
+STREAM = frame_route.served()
+INSPECT = not ss.playing and layers.get("inspect")
 
 
-@st.fragment(run_every=FAST)
+@st.fragment(run_every=None if STREAM and not INSPECT else FAST)
 def picture() -> None:
+    if STREAM and not INSPECT:
+        live_view.stream(run, view, layers)
+        return
     snap = run.latest()
     if snap is None:
         st.info("Building the model and the exact density grid…")
-    elif not ss.playing and layers.get("inspect"):
+    elif INSPECT:
         st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
     else:
         live_view.show_snapshot(snap, view, layers)

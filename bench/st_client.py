@@ -32,20 +32,46 @@ What a tab does, and what `Session` does the same way:
   - a button click is one rerun_script whose widget_states also hold trigger_value for the button;
   - the forward-message cache: messages marked cacheable are kept and their hashes sent with every
     rerun, so the server may answer with ref_hash messages; entries expire after
-    max_cached_message_age script runs, as in the frontend.
+    max_cached_message_age script runs, as in the frontend;
+  - the live canvas's own frame pulls (served by serve.py; ui/canvas.py's `poll` in _JS, the route
+    in ui/frame_route.py). When a bidi_component element arrives whose data (BidiComponent.json) is
+    a JSON object with "src", the session runs one frame-pull task, as the component's JS does:
+    GET <page URL joined with src>&after=<X-Frame-Key of the last frame it got, '' at first>; the
+    server holds the request until a newer frame exists (200 + the frame, X-Frame-Key) or answers
+    204 after 0.5 s, 404 when the run is gone. After a 200 the next request leaves no sooner than
+    83 ms after the previous one started, after a 204 (or another status) 250 ms later, after a
+    network error 2 s later; after a 404 it stops. Each arrival of the element (a full run, e.g. a
+    click) polls at once when no request is in flight (so a 404-stopped canvas resumes with the next
+    rerun), and a changed src starts again from after=''; a request answered after src changed is
+    followed at once by one for the new src; an element carrying bytes (the fragment-pushed canvas
+    of `streamlit run app.py`) stops the pulls, as `s.src = null` does.
+    HTTP/1.1 over one keep-alive connection per session (asyncio streams, h11 for the framing; h11
+    comes with uvicorn), like the one connection a tab would keep reusing. Counted in Stats: frames
+    (200s with a well-formed frame: magic, version and length checked against its header, and an
+    X-Frame-Key other than the one sent), bytes, 204s, 404s and errors by kind (network errors,
+    other statuses, malformed frames or keys).
 
 Limits (what a real tab does that this does not):
   - it renders nothing and runs no component JavaScript, and it never falls behind the way a
     slow browser does: a busy browser's timers fire late (measured: Chromium on the loaded 2-core
     box sent its 0.1 s fragment's reruns about once a second), this one's only when its own event
-    loop is busy. So it asks the server for more work than a struggling tab would;
+    loop is busy. So it asks the server for more work than a struggling tab would. The same for
+    frame pulls: the JS sends its next request only after the frame is drawn (an animation frame
+    later, longer when the tab is busy or hidden); this one draws nothing, so a pulled frame is
+    "drawn" at once and only the 83 ms spacing slows it down;
   - widget states only for the kinds above and buttons; no popover open state, no component
     (bidi) state, no forms; it never changes a setting;
-  - it makes none of the tab's HTTP requests (page assets, /_stcore/host-config, /media/ files;
-    this app serves its pictures inside the WebSocket messages, so nothing is missed here);
-  - no reconnects, no heartbeats, no Origin header (the server allows a missing Origin).
+  - of the tab's HTTP requests it makes only the canvas's frame pulls, none of the others (page
+    assets, /_stcore/host-config, /media/ files; this app serves its other pictures inside the
+    WebSocket messages). A request gets no timeout in a browser; here 30 s, counted as an error;
+    a keep-alive connection the server closed between requests is reopened and the request sent
+    again, as browsers do (counted as a reconnect, not an error);
+  - no WebSocket reconnects, no heartbeats, no Origin header (the server allows a missing Origin).
 
-Reading the numbers (swarm): per fragment interval, reruns asked for (the timers), delivered
+Reading the numbers (swarm): frames pulled per second per session (serve.py only; 0 with app.py,
+whose canvas is pushed: there frames_pushed counts the canvas frames with a new frame id) and
+their kB/s, 204s per second (no newer frame within 0.5 s: a paused run, or a server slower than the
+pulls) and errors. Per fragment interval, reruns asked for (the timers), delivered
 (FINISHED_FRAGMENT_RUN_SUCCESSFULLY) and dropped (script_finished relabelled FINISHED_EARLY_FOR_RERUN:
 ForwardMsgQueue.clear does that when the next run of the same fragment starts before the previous
 run's messages were sent, so that run's output is discarded). A session that receives nothing for
@@ -68,11 +94,13 @@ import argparse
 import asyncio
 import json
 import statistics
+import struct
 import sys
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
+import h11
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.NumberInput_pb2 import NumberInput
@@ -80,6 +108,10 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 
 FINISHED = ForwardMsg.ScriptFinishedStatus
+# the canvas's pull loop (ui/canvas.py, _JS): MINW, MAXW and the wait after a failed fetch
+PULL_MIN_GAP_S, PULL_NONE_WAIT_S, PULL_ERROR_WAIT_S = 0.083, 0.25, 2.0
+PULL_TIMEOUT_S = 30.0  # a browser's fetch has none; here a stalled server shows up as an error
+FRAME_HEADER = struct.Struct("<4sBBHIfffHHHHHH")  # ui/canvas.py's _HEADER (36 bytes)
 
 
 @dataclass
@@ -110,6 +142,92 @@ class Stats:
     fragment_dropped: dict[str, int] = field(default_factory=dict)
     auto_sent: dict[str, int] = field(default_factory=dict)  # fragment id -> auto-reruns requested
     round_trips: list[float] = field(default_factory=list)  # auto-rerun request -> its fragment run finished
+    # the canvas's frame pulls (serve.py); none with app.py, whose canvas frames come in the WebSocket
+    frame_requests: int = 0  # answered requests (any status)
+    frames: int = 0  # 200s carrying a well-formed, newer frame
+    frame_bytes: int = 0  # their bodies
+    frames_none: int = 0  # 204: nothing newer within the server's hold
+    frames_gone: int = 0  # 404: the run is gone; pulls stop until the element arrives again
+    frame_errors: dict[str, int] = field(default_factory=dict)  # kind -> count: network, other status, malformed
+    frame_waits: list[float] = field(default_factory=list)  # request sent -> its 200 answer read (s)
+    http_reconnects: int = 0  # keep-alive connection found closed by the server; reopened and sent again
+    frames_pushed: int = 0  # canvas frames received in the WebSocket (app.py), each with a new frame id
+
+
+class HttpConnection:
+    """GET over one keep-alive HTTP/1.1 connection (asyncio streams; h11 does the framing). A
+    connection the server closed while idle is reopened once and the request sent again, as a
+    browser does for a reused connection."""
+
+    def __init__(self, netloc: str, stats: Stats):
+        host, _, port = netloc.rpartition(":") if ":" in netloc.rsplit("]", 1)[-1] else (netloc, "", "80")
+        self.netloc, self.host, self.port, self.stats = netloc, host.strip("[]"), int(port), stats
+        self._reader = self._writer = self._h11 = None
+
+    async def get(self, target: str) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers with lower-case names, body) of GET target (path and query)."""
+        reused = self._writer is not None
+        try:
+            return await self._exchange(target)
+        except (OSError, h11.ProtocolError, EOFError):
+            await self.close()
+            if not reused:
+                raise
+            self.stats.http_reconnects += 1
+        try:
+            return await self._exchange(target)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _exchange(self, target: str) -> tuple[int, dict[str, str], bytes]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            self._h11 = h11.Connection(h11.CLIENT)
+        c = self._h11
+        self._writer.write(c.send(h11.Request(method="GET", target=target, headers=[
+            ("Host", self.netloc), ("Accept", "*/*"), ("Cache-Control", "no-store")])) + c.send(h11.EndOfMessage()))
+        await self._writer.drain()
+        status, headers, body = 0, {}, []
+        while True:
+            ev = c.next_event()
+            if ev is h11.NEED_DATA:
+                c.receive_data(await self._reader.read(1 << 16))  # b"": closed, h11 then ends or raises
+            elif isinstance(ev, h11.Response):
+                status = ev.status_code
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in ev.headers}
+            elif isinstance(ev, h11.Data):
+                body.append(bytes(ev.data))
+            elif isinstance(ev, h11.EndOfMessage):
+                break
+            elif isinstance(ev, h11.ConnectionClosed):
+                raise EOFError("connection closed before an answer")
+        if c.our_state is h11.DONE and c.their_state is h11.DONE:
+            c.start_next_cycle()  # keep-alive
+        else:  # the server said Connection: close
+            await self.close()
+        return status, headers, b"".join(body)
+
+    async def close(self) -> None:
+        w, self._reader, self._writer, self._h11 = self._writer, None, None, None
+        if w is not None:
+            w.close()
+            try:
+                await w.wait_closed()
+            except OSError:
+                pass
+
+
+def frame_problem(body: bytes) -> str | None:
+    """Why `body` is not a well-formed live-canvas frame (ui/canvas.py's format), or None if it is."""
+    if len(body) < FRAME_HEADER.size:
+        return "short frame"
+    magic, version, _, n, _, _, _, _, n_data, n_neg, c, t, f, n_title = FRAME_HEADER.unpack_from(body)
+    if magic != b"EBL1" or version != 1:
+        return "not an EBL1 frame"
+    if len(body) != FRAME_HEADER.size + n_title + n * n + 4 * (n_data + n_neg + c * t) + 8 * f:
+        return "frame length differs from its header"
+    return None
 
 
 class Session:
@@ -140,6 +258,15 @@ class Session:
         self._reader: asyncio.Task | None = None
         self._changed = asyncio.Condition()
         self.error: BaseException | None = None
+        # the canvas's frame pulls (ui/canvas.py, _JS `poll`): s.src, s.have and s.busy there
+        self.frame_src: str | None = None
+        self.frame_key = ""  # X-Frame-Key of the newest frame received, sent back as after=
+        self.frame_steps: list[tuple[float, int]] = []  # (time.monotonic(), step in X-Frame-Key) per frame
+        self._pull: asyncio.Task | None = None
+        self._pull_busy = False
+        self._pull_kick = asyncio.Event()
+        self._http: HttpConnection | None = None
+        self._pushed_id: int | None = None  # frame id of the last frame pushed in the WebSocket
 
     # ---- connection ------------------------------------------------------------------------------
 
@@ -155,6 +282,13 @@ class Session:
         for t in self.timers.values():
             t.task.cancel()
         self.timers.clear()
+        self.frame_src = None
+        if self._pull is not None:
+            self._pull.cancel()
+            await asyncio.gather(self._pull, return_exceptions=True)
+            self._pull = None
+        if self._http is not None:
+            await self._http.close()
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
@@ -166,7 +300,7 @@ class Session:
                 self._handle(ForwardMsg.FromString(data), len(data))
                 async with self._changed:
                     self._changed.notify_all()
-        except Exception as e:  # surfaced by wait()
+        except Exception as e:  # noqa: BLE001  # surfaced by wait()
             self.error = e
         finally:
             async with self._changed:
@@ -220,6 +354,93 @@ class Session:
             self.stats.auto_sent[fragment_id] = self.stats.auto_sent.get(fragment_id, 0) + 1
             self._pending.setdefault(fragment_id, time.monotonic())
             await self._rerun(fragment_id=fragment_id, auto=True)
+
+    # ---- the canvas's frame pulls ----------------------------------------------------------------
+
+    def _canvas_data(self, src: str | None, frame: bytes = b"") -> None:
+        """The canvas element arrived: with a frame source to poll, or (src None) with a pushed frame."""
+        if src is None:  # `s.src = null`: a request in flight is answered, then no more are sent
+            self.frame_src = None
+            frame_id = FRAME_HEADER.unpack_from(frame)[4] if len(frame) >= FRAME_HEADER.size else None
+            if frame_id != self._pushed_id:  # what the canvas's data-frame shows: distinct frames
+                self._pushed_id = frame_id
+                self.stats.frames_pushed += 1
+            return
+        if src != self.frame_src:
+            self.frame_src, self.frame_key = src, ""
+        if self._pull is None:
+            self._pull = asyncio.get_running_loop().create_task(self._pull_frames(), name=f"{self.name}-frames")
+        elif not self._pull_busy:  # `if (!s.busy) { clearTimeout(s.timer); poll(s); }`
+            self._pull_kick.set()
+
+    async def _pull_frames(self) -> None:
+        while True:
+            self._pull_kick.clear()
+            src = self.frame_src
+            if src is None:  # pushed frames: wait for a source
+                await self._pull_kick.wait()
+                continue
+            self._pull_busy = True
+            try:
+                delay = await self._pull_one(src)
+            finally:
+                self._pull_busy = False
+            try:  # the timer (None: none); the element arriving meanwhile polls at once
+                await asyncio.wait_for(self._pull_kick.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _pull_one(self, src: str) -> float | None:
+        """One request, counted; returns the wait before the next (None: until the element arrives again)."""
+        st, loop = self.stats, asyncio.get_running_loop()
+        t0 = loop.time()
+        parts = urlsplit(urljoin(self.base + "/", src + "&after=" + quote(self.frame_key, safe="")))
+        try:
+            if parts.scheme != "http":
+                raise ValueError(f"frame source {parts.geturl()}: only http:// is supported")
+            if self._http is None or self._http.netloc != parts.netloc:
+                if self._http is not None:
+                    await self._http.close()
+                self._http = HttpConnection(parts.netloc, st)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            status, headers, body = await asyncio.wait_for(self._http.get(target), PULL_TIMEOUT_S)
+        except (OSError, EOFError, h11.ProtocolError, ValueError) as e:  # TimeoutError is an OSError
+            kind = "timeout" if isinstance(e, TimeoutError) else type(e).__name__
+            st.frame_errors[kind] = st.frame_errors.get(kind, 0) + 1
+            if self._http is not None:
+                await self._http.close()
+            return PULL_ERROR_WAIT_S
+        answered = loop.time()
+        st.frame_requests += 1
+        key = headers.get("x-frame-key", "")
+        if status == 200:
+            problem = frame_problem(body)
+            if problem is None and not key:
+                problem = "200 without X-Frame-Key"
+            elif problem is None and key == self.frame_key:
+                problem = "200 with the key sent as after="
+            if problem is None:
+                st.frames += 1
+                st.frame_bytes += len(body)
+                st.frame_waits.append(answered - t0)
+                try:
+                    self.frame_steps.append((time.monotonic(), int(key.split(".")[0])))
+                except ValueError:
+                    pass
+            else:
+                st.frame_errors[problem] = st.frame_errors.get(problem, 0) + 1
+        elif status == 204:
+            st.frames_none += 1
+        elif status == 404:
+            st.frames_gone += 1
+        else:
+            st.frame_errors[f"HTTP {status}"] = st.frame_errors.get(f"HTTP {status}", 0) + 1
+        if src != self.frame_src:  # `if (src !== s.src) return next(0)`
+            return 0.0
+        if status == 200:
+            self.frame_key = key  # `s.have = key`
+            return max(0.0, PULL_MIN_GAP_S - (loop.time() - t0))  # drawn at once: nothing to draw here
+        return None if status == 404 else PULL_NONE_WAIT_S
 
     # ---- receiving -------------------------------------------------------------------------------
 
@@ -305,7 +526,18 @@ class Session:
                     pass
         elif kind in ("number_input", "selectbox", "radio", "multiselect", "checkbox"):
             self._widget(kind, getattr(el, kind))
-        elif kind not in ("bidi_component", "plotly_chart") and any(
+        elif kind == "bidi_component":  # the live canvas (other components: ignored)
+            which = el.bidi_component.WhichOneof("data")
+            if which == "bytes" and "ebm_live_canvas" in el.bidi_component.component_name:
+                self._canvas_data(None, el.bidi_component.bytes)
+            elif which == "json":
+                try:
+                    data = json.loads(el.bidi_component.json)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and isinstance(data.get("src"), str):
+                    self._canvas_data(data["src"])
+        elif kind != "plotly_chart" and any(
                 f.name == "id" for f in getattr(el, kind).DESCRIPTOR.fields):
             self.untracked.add(kind)
 
@@ -377,7 +609,7 @@ async def _timed(s: Session, predicate, timeout: float) -> float | None:
     t = time.monotonic()
     try:
         await s.wait(predicate, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
     return time.monotonic() - t
 
@@ -407,6 +639,7 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
     await asyncio.sleep(warmup)
     base = [(dict(s.stats.auto_sent), dict(s.stats.fragment_runs), dict(s.stats.fragment_dropped), s.stats.bytes,
              len(s.stats.round_trips), {fid: t.interval for fid, t in s.timers.items()}) for s in sessions]
+    frames0 = [frame_counts(s) for s in sessions]
     cpu0, t0 = time.process_time(), time.monotonic()
     emit("window_start")
     await asyncio.sleep(seconds)
@@ -414,7 +647,7 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
     emit("window_end")
     client_cpu = (time.process_time() - cpu0) / (t1 - t0)
     per = []
-    for s, (sent0, runs0, drop0, bytes0, rt0, intervals) in zip(sessions, base):
+    for s, (sent0, runs0, drop0, bytes0, rt0, intervals), f0 in zip(sessions, base, frames0):
         mid = (t0 + t1) / 2
         rate, updates = rate_between(s.steps, t0, t1)
         halves = [rate_between(s.steps, a, b)[0] for a, b in ((t0, mid), (mid, t1))]
@@ -431,7 +664,8 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
                     "advancing": all(h > 0 for h in halves),
                     "fragments": by_interval, "kB_per_s": (s.stats.bytes - bytes0) / (t1 - t0) / 1e3,
                     "rerun_round_trip_ms": {"median": 1e3 * statistics.median(rts) if rts else None,
-                                            "p90": 1e3 * rts[int(0.9 * len(rts))] if rts else None}})
+                                            "p90": 1e3 * rts[int(0.9 * len(rts))] if rts else None},
+                    **frame_rates(s, f0, frame_counts(s), t0, t1)})
     # Pause in the first session while the others keep training
     s = sessions[0]
     pause_latency = stopped_at = None
@@ -443,6 +677,9 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
     out = {"n": n, "warmup_s": warmup, "window_s": t1 - t0, "sessions": per,
            "load_s": loaded, "train_click_latency_s": train_latency,
            "steps_per_s": [p["steps_per_s"] for p in per],
+           "frames_pulled_per_s": [p["frames_pulled_per_s"] for p in per],
+           "frames_pushed_per_s": [p["frames_pushed_per_s"] for p in per],
+           "frame_sources": sum(1 for s in sessions if s.frame_src is not None),
            "all_advancing": all(p["advancing"] for p in per),
            "pause_click_latency_s": pause_latency,
            "paused_session_steps_after_3s": None if stopped_at is None else (s.step() or 0) - stopped_at,
@@ -451,6 +688,32 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
            "errors": [repr(s.error) for s in sessions if s.error]}
     await asyncio.gather(*(s.close() for s in sessions))
     return out
+
+
+def frame_counts(s: Session) -> dict:
+    """A snapshot of a session's frame counters, for frame_rates."""
+    st = s.stats
+    return {"frames": st.frames, "bytes": st.frame_bytes, "none": st.frames_none, "gone": st.frames_gone,
+            "errors": dict(st.frame_errors), "waits": len(st.frame_waits), "pushed": st.frames_pushed,
+            "reconnects": st.http_reconnects, "requests": st.frame_requests}
+
+
+def frame_rates(s: Session, a: dict, b: dict, t0: float, t1: float) -> dict:
+    """A session's frame pulls between two frame_counts snapshots taken at t0 and t1."""
+    dt = t1 - t0
+    waits = sorted(s.stats.frame_waits[a["waits"]:b["waits"]])
+    errors = {k: v - a["errors"].get(k, 0) for k, v in b["errors"].items() if v - a["errors"].get(k, 0)}
+    return {"frames_pulled_per_s": (b["frames"] - a["frames"]) / dt,
+            "frame_kB_per_s": (b["bytes"] - a["bytes"]) / dt / 1e3,
+            "frame_requests_per_s": (b["requests"] - a["requests"]) / dt,
+            "frames_204_per_s": (b["none"] - a["none"]) / dt,
+            "frames_404": b["gone"] - a["gone"], "frame_errors": errors,
+            "http_reconnects": b["reconnects"] - a["reconnects"],
+            "frame_wait_ms": {"median": 1e3 * statistics.median(waits) if waits else None,
+                              "p90": 1e3 * waits[int(0.9 * len(waits))] if waits else None},
+            "frame_steps_per_s": rate_between(s.frame_steps, t0, t1)[0],
+            "frames_pushed_per_s": (b["pushed"] - a["pushed"]) / dt,
+            "frame_source": s.frame_src is not None}
 
 
 async def _one(url: str, seconds: float) -> None:
@@ -464,7 +727,10 @@ async def _one(url: str, seconds: float) -> None:
         await asyncio.sleep(1)
         print(f"{time.monotonic() - t0:5.1f}s step={s.step()} train={s.label('train')} "
               f"timers={ {k[-8:]: t.interval for k, t in s.timers.items()} } msgs={s.stats.msgs} "
-              f"kB={s.stats.bytes / 1e3:.0f} refs={s.stats.refs} finished={s.stats.finished}", flush=True)
+              f"kB={s.stats.bytes / 1e3:.0f} refs={s.stats.refs} finished={s.stats.finished} "
+              f"frames pulled={s.stats.frames} ({s.stats.frame_bytes / 1e3:.0f} kB, key {s.frame_key!r}) "
+              f"204={s.stats.frames_none} 404={s.stats.frames_gone} errors={s.stats.frame_errors} "
+              f"pushed={s.stats.frames_pushed}", flush=True)
     await s.close()
 
 

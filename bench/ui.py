@@ -2,7 +2,13 @@
 open against headless speed, and many sessions at once.
 
     python bench/ui.py [--seconds 15] [--rounds 2] [--sessions 10] [--no-watch] [--code DIR]
-    python bench/ui.py --report-only        # rewrite ui.md from ui.json
+                       [--script serve.py|app.py] [--results DIR]
+    python bench/ui.py --report-only        # rewrite ui.md from ui.json (in --results)
+
+Every server is `streamlit run <--script>` in the measured code: serve.py (the default, what
+`make run` serves) lets the canvas fetch its frames itself over HTTP (ui/frame_route.py); app.py
+pushes them through a 0.1 s fragment, as before serve.py existed (runs whose ui.json records no
+script served app.py).
 
 While others edit the working tree, measure a frozen copy: `git archive HEAD | tar -x -C /tmp/snap`,
 then `--code /tmp/snap --code-label "git archive of <commit>"` (a server imports the ui modules once
@@ -16,18 +22,21 @@ but re-reads app.py on every run, so an edit mid-benchmark can break every new s
      Each placement measures
      - headless: a LiveRun nobody watches, steps/s over the window, in a process of its own with
        the same CPUs as the server gets (all, or CPU 0);
-     - watched: `streamlit run app.py` + Chromium, press Train, count distinct canvas frames drawn
-       per second (the canvas's data-frame attribute, sampled every animation frame) and the step
-       counter's rate. kept fraction = watched steps/s / headless steps/s (median of per-round
-       ratios: each watched window sits next to its own headless one).
+     - watched: the server + Chromium, press Train, count distinct canvas frames drawn per second
+       (the canvas's data-frame attribute, sampled every animation frame) and the step counter's
+       rate. kept fraction = watched steps/s / headless steps/s (median of per-round ratios: each
+       watched window sits next to its own headless one).
   2. Many sessions: N browserless clients (bench/st_client.py: the WebSocket protocol of a tab,
-     fragment timers included, no rendering) on one server all press Train; every session's
-     steps/s over the window must stay above zero in both halves of it; then one presses Pause and
+     fragment timers and, with serve.py, the canvas's frame pulls included, no rendering) on one
+     server all press Train; every session's steps/s over the window must stay above zero in both
+     halves of it, and each session's frames/s pulled is reported beside it (0 with app.py, whose
+     canvas frames arrive in the WebSocket: frames/s pushed there); then one presses Pause and
      we time the answer. Run twice: clients only, then (unless --no-watch) with one real Chromium
      tab also training, to see that a real page still draws.
 CPU use is read from /proc for process trees (server process, its training workers, the browser,
 the clients); "others" is everything else busy on the machine in the window (other people's jobs).
-Results go to bench/results/ui.json and bench/results/ui.md; a screenshot to ui_watched.png.
+Results go to ui.json and ui.md in --results (default bench/results; another directory for
+exploratory runs), a screenshot to ui_watched.png there.
 """
 
 import argparse
@@ -49,7 +58,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from browser import SERVER_PIDS, browser, descendants, streamlit_server  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
+RESULTS = ROOT / "bench" / "results"  # --results
 CODE = ROOT  # the checkout whose app.py and ebm_core are measured (--code)
 CLK = os.sysconf("SC_CLK_TCK")
 ALL_CPUS = frozenset(os.sched_getaffinity(0))
@@ -316,28 +325,38 @@ def main() -> None:
     ap.add_argument("--skip-single", action="store_true", help="only the many-session part")
     ap.add_argument("--code", type=Path, default=ROOT,
                     help="measure the app in this directory (e.g. a `git archive HEAD` copy while the working tree "
-                         "is being edited); results still go to this checkout's bench/results")
+                         "is being edited); results still go to --results")
     ap.add_argument("--code-label", help="what --code holds, for the report (e.g. 'git archive of 204b5fb')")
+    ap.add_argument("--script", default="serve.py",
+                    help="what every server runs, in --code: serve.py (canvas pulls its frames over HTTP) or app.py "
+                         "(frames pushed through a fragment, the old path)")
+    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results",
+                    help="directory for ui.json, ui.md and the screenshot (default bench/results; use another one for "
+                         "exploratory runs); --report-only reads and writes there too")
     ap.add_argument("--report-only", action="store_true", help="rewrite ui.md from ui.json, measure nothing")
     args = ap.parse_args()
+    global CODE, RESULTS
+    RESULTS = args.results.resolve()
     if args.report_only:
         res = json.loads((RESULTS / "ui.json").read_text())
         args.seconds, args.rounds = res["seconds"], res["rounds"]
         args.sessions = next((res[k]["n"] for k in ("many_clients", "many_clients_and_tab") if k in res), args.sessions)
         (RESULTS / "ui.md").write_text(report(res, args))
         return
-    global CODE
     CODE = args.code.resolve()
+    if not (CODE / args.script).is_file():
+        ap.error(f"--script: no {args.script} in {CODE}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     res: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
                  "cpus": len(ALL_CPUS), "seconds": args.seconds, "rounds": args.rounds,
-                 "loadavg_start": os.getloadavg(), "code": args.code_label or code_version(CODE)}
+                 "loadavg_start": os.getloadavg(), "code": args.code_label or code_version(CODE),
+                 "script": args.script}
     cpu0, cpu1 = frozenset({min(ALL_CPUS)}), frozenset(ALL_CPUS - {min(ALL_CPUS)}) or ALL_CPUS
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(streamlit_server(CODE / "app.py", cwd=CODE))
+        url = stack.enter_context(streamlit_server(CODE / args.script, cwd=CODE))
         if not args.skip_single:
             with affinity(cpu0):  # the pinned server and every process it starts stay on CPU 0
-                url_pinned = stack.enter_context(streamlit_server(CODE / "app.py", cwd=CODE))
+                url_pinned = stack.enter_context(streamlit_server(CODE / args.script, cwd=CODE))
             modes = {"shared": (url, ALL_CPUS, ALL_CPUS), "split": (url_pinned, cpu0, cpu1)}
             rounds = {m: [] for m in modes}
             for r in range(args.rounds):
@@ -377,6 +396,10 @@ def main() -> None:
             m["fragment_rates"] = summarize_fragments(m["sessions"])
             m["loadavg"] = os.getloadavg()
             res[f"many_{name}"] = m
+            print(f"  steps/s {', '.join(f'{x:.1f}' for x in m['steps_per_s'])}; frames/s pulled "
+                  f"{', '.join(f'{x:.1f}' for x in m['frames_pulled_per_s'])}, pushed "
+                  f"{', '.join(f'{x:.1f}' for x in m['frames_pushed_per_s'])}; all advancing {m['all_advancing']}",
+                  flush=True)
     try:  # keep a one-line summary of earlier runs: on a shared machine one run is not the whole story
         old = json.loads((RESULTS / "ui.json").read_text())
         res["earlier_runs"] = ([summary(old)] + old.get("earlier_runs", []))[:4]
@@ -390,7 +413,8 @@ def main() -> None:
 
 def summary(res: dict) -> dict:
     """The headline numbers of one run (for the history kept in ui.json)."""
-    out = {"date": res["date"], "code": res.get("code"), "loadavg_start": res.get("loadavg_start")}
+    out = {"date": res["date"], "code": res.get("code"), "script": res.get("script", "app.py"),
+           "loadavg_start": res.get("loadavg_start")}
     for m in ("shared", "split"):
         if m in res:
             out[m] = {k: res[m][k] for k in ("fps", "kept_fraction", "headless_steps_per_s", "watched_steps_per_s")}
@@ -401,16 +425,51 @@ def summary(res: dict) -> dict:
             out[name] = {"n": m["n"], "steps_per_s": [round(x, 1) for x in m["steps_per_s"]],
                          "all_advancing": m["all_advancing"], "pause_click_latency_s": m["pause_click_latency_s"],
                          "others_cores": m["cores_used"]["others"]}
+            if "frames_pulled_per_s" in m:
+                out[name]["frames_pulled_per_s"] = [round(x, 1) for x in m["frames_pulled_per_s"]]
     return out
+
+
+def frames_line(m: dict, script: str) -> str:
+    """The many-sessions report's line on canvas frames per session (serve.py: pulled over HTTP)."""
+    ss = m["sessions"]
+    pushed = ", ".join(f"{r:.1f}" for r in m.get("frames_pushed_per_s", []))
+    if not m.get("frame_sources") and any(m.get("frames_pushed_per_s", [])):
+        return f"- canvas frames/s per session, pushed in the WebSocket (no frame pulls): {pushed}"
+    line = (f"- canvas frames/s pulled per session: {', '.join(f'{r:.1f}' for r in m['frames_pulled_per_s'])} "
+            f"(median {_f(median(m['frames_pulled_per_s']), '.1f')}, at most 12 by the canvas's 83 ms spacing; "
+            f"{median([s['frame_kB_per_s'] for s in ss]):.0f} kB/s per session; answered in "
+            f"{_f(median([s['frame_wait_ms']['median'] for s in ss]), '.0f')} ms median; "
+            f"{median([s['frames_204_per_s'] for s in ss]):.1f} 204s/s)")
+    errors: dict[str, int] = {}
+    for s in ss:
+        for k, v in s["frame_errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    gone = sum(s["frames_404"] for s in ss)
+    if errors or gone:
+        line += (f"; **{', '.join(f'{v} {k}' for k, v in errors.items()) or 'no errors'}, {gone} 404s** "
+                 "in the window")
+    if script != "app.py" and m.get("frame_sources", m["n"]) < m["n"]:
+        line += f"; **only {m['frame_sources']} of {m['n']} sessions got a frame source**"
+    if any(m.get("frames_pushed_per_s", [])):
+        line += f"; frames/s pushed in the WebSocket per session: {pushed}"
+    return line
 
 
 def _f(x, fmt=".2f"):
     return "n/a" if x is None else format(x, fmt)
 
 
+SCRIPTS = {"serve.py": "the canvas fetches its frames itself over HTTP, ui/frame_route.py",
+           "app.py": "canvas frames pushed through a 0.1 s fragment"}
+
+
 def report(res: dict, args) -> str:
+    script = res.get("script", "app.py")
     md = [f"# Live UI benchmark ({res['date']}, {res['machine']}, {res['cpus']} CPUs, {args.seconds:g} s windows)", "",
-          f"Code measured: {res['code']}.", "",
+          f"Code measured: {res['code']}, served as `streamlit run {script}` ({SCRIPTS.get(script, 'see --script')})"
+          + ("" if "script" in res else "; not recorded in this ui.json: runs before --script existed served app.py")
+          + ".", "",
           f"Load average at the start {', '.join(f'{x:.1f}' for x in res['loadavg_start'])}: the machine is shared "
           "with other people's jobs, so every number is a median of interleaved runs and \"others\" below is the "
           "CPU they took in the window.", ""]
@@ -454,13 +513,16 @@ def report(res: dict, args) -> str:
         md += [f"## {m['n']} sessions training at once ({title})", "",
                f"- steps/s per session: {', '.join(f'{r:.1f}' for r in m['steps_per_s'])} "
                f"(sum {sum(m['steps_per_s']):.0f}); every session advancing in both halves of the window: "
-               f"**{m['all_advancing']}**",
-               f"- Train pressed in all sessions at once: answered in {_f(median(clicks), '.1f')} s median, "
+               f"**{m['all_advancing']}**"]
+        if "frames_pulled_per_s" in m:  # not in runs before st_client pulled frames
+            md.append(frames_line(m, script))
+        md += [f"- Train pressed in all sessions at once: answered in {_f(median(clicks), '.1f')} s median, "
                f"{_f(max(clicks) if clicks else None, '.1f')} s worst; {m['n'] - len(clicks)} not within 120 s",
                f"- then a Pause click in one session answered in **{_f(m['pause_click_latency_s'])} s** "
                f"(its step counter then moved {m['paused_session_steps_after_3s']} steps in 3 s)",
                f"- fragment reruns per session (median): {frag}; auto-rerun round trip median "
-               f"{_f(median(rt), '.0f')} ms; {median([s['kB_per_s'] for s in m['sessions']]):.0f} kB/s per session",
+               f"{_f(median(rt), '.0f')} ms; {median([s['kB_per_s'] for s in m['sessions']]):.0f} kB/s per session "
+               "in the WebSocket",
                f"- cores busy: server process {c['server']:.2f} ({m['server_cpu_ms_per_session_s']:.0f} ms per "
                f"session per second), training workers {c['workers']:.2f}, clients {c['clients']:.2f}, "
                f"browser {c['browser']:.2f}, others {c['others']:.2f}"]
@@ -483,7 +545,8 @@ def report(res: dict, args) -> str:
     if res.get("earlier_runs"):
         md += ["## Earlier runs (same benchmark; the machine's other load differs from run to run)", ""]
         for e in res["earlier_runs"]:
-            parts = [f"{e['date']} (load {e['loadavg_start'][0]:.1f}, code {e.get('code')})"]
+            script = e.get("script", "app.py")
+            parts = [f"{e['date']} (load {e['loadavg_start'][0]:.1f}, code {e.get('code')}, {script})"]
             for m in ("shared", "split"):
                 if m in e:
                     parts.append(f"{m}: kept {e[m]['kept_fraction']:.2f}, {e[m]['fps']:.1f} fps, "
@@ -492,7 +555,9 @@ def report(res: dict, args) -> str:
                 if name in e:
                     c = e[name]
                     parts.append(f"{c['n']} sessions ({name.replace('_', ' ')}): steps/s {c['steps_per_s']}, "
-                                 f"all advancing {c['all_advancing']}, pause {_f(c['pause_click_latency_s'])} s")
+                                 + (f"frames/s pulled {c['frames_pulled_per_s']}, " if "frames_pulled_per_s" in c
+                                    else "")
+                                 + f"all advancing {c['all_advancing']}, pause {_f(c['pause_click_latency_s'])} s")
             md.append("- " + "; ".join(parts))
         md.append("")
     return "\n".join(md)

@@ -15,8 +15,9 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def app_url():
-    """`streamlit run app.py` on a free local port for the tests of one module (browser tests)."""
+    """`streamlit run serve.py` (as `make run` starts the app) on a free local port for the tests of
+    one module (browser tests)."""
     from browser import streamlit_server
 
-    with streamlit_server(ROOT / "app.py") as url:
+    with streamlit_server(ROOT / "serve.py") as url:
         yield url

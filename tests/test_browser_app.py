@@ -1,16 +1,24 @@
-"""The Playground in a real browser: `streamlit run app.py` on 127.0.0.1 driven by Chromium.
+"""The Playground in a real browser: `streamlit run serve.py` on 127.0.0.1 driven by Chromium.
 
-Train advances the step counter and the canvas redraws; a step size typed during training reaches
-the running thread; Pause freezes the counter; a shared link reproduces its settings; no exception
-element ever shows. Screenshots go to tests/artifacts/.
+Train advances the step counter and the canvas redraws, with frames fetched over the frame route
+(and pushed through reruns under a plain `streamlit run app.py`); a paused run sends no frames; a step
+size typed during training reaches the running thread; Pause freezes the counter; a shared link
+reproduces its settings; no exception element ever shows. Screenshots go to tests/artifacts/.
 """
 
 import re
 import time
 
 import pytest
-
-from browser import ARTIFACTS, CANVAS_SAMPLE_JS, SERVER_PIDS, browser, descendants
+from browser import (
+    ARTIFACTS,
+    CANVAS_SAMPLE_JS,
+    ROOT,
+    SERVER_PIDS,
+    browser,
+    descendants,
+    streamlit_server,
+)
 
 CANVAS = ".st-key-live_canvas canvas[data-frame]"
 
@@ -61,6 +69,41 @@ def test_train_advances_steps_and_redraws_the_plot(page, app_url):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "playground_training.png"), full_page=True)
     click(page, "train")  # pause before the next test
+
+
+def test_frames_come_over_http_while_training_and_stop_when_paused(page, app_url):
+    frames = []  # (time, status) of every answer of the frame route
+    page.on("response", lambda r: "/api/ebm/frame/" in r.url and frames.append((time.monotonic(), r.status)))
+    open_app(page, app_url)
+    click(page, "train")
+    wait_for_steps(page, 20)
+    t0 = time.monotonic()
+    stats = page.locator(CANVAS).evaluate(CANVAS_SAMPLE_JS, 3000)
+    got = [s for t, s in frames if t >= t0 and s == 200]
+    assert len(got) >= 6 and stats["distinct"] >= 6, (len(got), stats)  # at least 2 frames/s, fetched
+    assert stats["mounts"] == "1", stats
+    click(page, "train")
+    page.locator(".st-key-train button:visible").filter(has_text="Train").first.wait_for(timeout=20_000)
+    page.wait_for_timeout(1500)  # the last frames of the run (Playwright reports events while it waits)
+    t0 = time.monotonic()
+    page.wait_for_timeout(3000)
+    after = [s for t, s in frames if t >= t0]
+    assert after.count(200) == 0 and 0 < len(after) <= 12, after  # a few held requests, answered 204
+
+
+def test_plain_streamlit_run_pushes_frames_through_reruns():
+    """Without serve.py's route the page falls back to fragment reruns, and still animates."""
+    with streamlit_server(ROOT / "app.py") as url, browser() as ctx:
+        page = ctx.new_page()
+        frames = []
+        page.on("request", lambda r: "/api/ebm/frame/" in r.url and frames.append(r.url))
+        open_app(page, url)
+        click(page, "train")
+        wait_for_steps(page, 20)
+        stats = page.locator(CANVAS).evaluate(CANVAS_SAMPLE_JS, 2000)
+        assert stats["distinct"] >= 4 and stats["changed"] and stats["mounts"] == "1", stats
+        assert frames == []
+        assert page.locator("[data-testid=stException]").count() == 0
 
 
 def test_step_size_change_reaches_the_running_thread(page, app_url):

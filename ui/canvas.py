@@ -180,7 +180,10 @@ def decode_frame(frame: bytes) -> DecodedFrame:
 # canvas was built for this Streamlit key on this page (stays 1 while updates arrive in place);
 # `data-draws` counts redraws and `data-frame` is the frame id drawn last.
 
-_CSS = ".ebm-live-canvas{width:100%;height:100%;display:flex;justify-content:center}canvas{display:block}"
+# (more than one line: Streamlit takes a one-line string with "[" in it for a file path)
+_CSS = (".ebm-live-canvas{width:100%;height:100%;display:flex;justify-content:center}canvas{display:block}\n"
+        ".ebm-live-canvas[data-empty]::before{content:'Building the model and the exact density grid…';"
+        "align-self:center;opacity:.7}")
 
 _JS = r"""
 const MAGIC = 0x314c4245, MISS = -32768, LEVELS = 10;
@@ -204,15 +207,45 @@ function lut(hex) {
 }
 export default function ({ data, parentElement: p }) {
   const s = p.__ebm || (p.__ebm = mount(p));
-  if (data && data.byteLength) {
+  if (data && data.byteLength) {  // a pushed frame
+    s.src = null;
     s.frame = data;
     if (!s.raf) s.raf = requestAnimationFrame(() => { s.raf = 0; draw(s); });
+  } else if (data && data.src) {  // a frame source to poll; a rerun (a click) polls again at once
+    if (data.src !== s.src) { s.src = data.src; s.have = ''; }
+    if (!s.busy) { clearTimeout(s.timer); poll(s); }
   }
-  return () => { if (!s.root.isConnected) s.ro.disconnect(); };
+  return () => { if (!s.root.isConnected) { s.ro.disconnect(); s.src = null; clearTimeout(s.timer); } };
+}
+// Pull loop: the next request leaves once the last frame is drawn (so a slow or hidden tab asks for
+// less) and at most every MINW ms. The server holds a request until it has a newer frame, or
+// answers 204 after half a second; then the next request leaves after MAXW ms.
+const MINW = 83, MAXW = 250;
+function poll(s) {
+  const src = s.src, t0 = performance.now();
+  s.timer = 0;
+  if (!src || !s.root.isConnected) return;
+  s.busy = true;
+  const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
+  let key = '';
+  fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store' })
+    .then(r => { key = r.headers.get('X-Frame-Key') || ''; return r.status === 200 ? r.arrayBuffer() : r.status; })
+    .then(b => {
+      if (src !== s.src) return next(0);
+      if (typeof b === 'number') {  // 204: no newer frame; 404: the run is gone (a rerun brings the next)
+        if (b === 404) { s.busy = false; return; }
+        return next(MAXW);
+      }
+      s.frame = new Uint8Array(b);
+      s.have = key;
+      requestAnimationFrame(() => { draw(s); next(Math.max(0, MINW - (performance.now() - t0))); });
+    })
+    .catch(() => next(2000));
 }
 function mount(p) {
   const root = document.createElement('div'), cv = document.createElement('canvas');
   root.className = 'ebm-live-canvas';
+  root.dataset.empty = 1;
   cv.setAttribute('role', 'img');
   const h = p.host || p, el = h.closest && h.closest('[class*="st-key-"]');  // per Streamlit key
   const id = el ? [...el.classList].find(c => c.startsWith('st-key-')) : '', m = globalThis.__ebmLiveMounts ||= {};
@@ -388,6 +421,7 @@ function draw(s) {
   }
   cv.setAttribute('aria-label', title || 'energy landscape');
   cv.dataset.frame = id;
+  delete s.root.dataset.empty;
   cv.dataset.draws = ++s.draws;
 }
 """
@@ -412,3 +446,9 @@ def _component():
 def live_canvas(frame: bytes, *, key: str, height: int = 520) -> None:
     """Mount the live canvas on the first call for `key`; later calls with new frames only redraw it."""
     _component()(key=key, data=frame, height=height)
+
+
+def live_canvas_stream(src: str, *, key: str, height: int = 520) -> None:
+    """Mount the live canvas and let it fetch frames from `src` itself (see ui/frame_route.py): GET
+    src + "&after=<frame id>" answers a frame, or 204 when nothing is newer."""
+    _component()(key=key, data={"src": src}, height=height)

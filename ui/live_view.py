@@ -2,12 +2,12 @@
 
 from ebm_core import figures
 from ebm_core.live_toy2d import Snapshot
-from ui import canvas
+from ui import canvas, frame_route
 
 
-def show_snapshot(snap: Snapshot, view: str, layers: dict[str, bool], *, key: str = "live_canvas") -> None:
+def frame_bytes(snap: Snapshot, view: str, layers: dict[str, bool]) -> bytes:
     grid, vmin, vmax = figures.view_grid(snap, view)
-    frame = canvas.encode_frame(
+    return canvas.encode_frame(
         grid=grid, extent=snap.extent, mode=view, vmin=vmin, vmax=vmax,
         data=snap.x_data if layers.get("data") else None,
         negatives=snap.x_neg if layers.get("negatives") else None,
@@ -16,4 +16,13 @@ def show_snapshot(snap: Snapshot, view: str, layers: dict[str, bool], *, key: st
         frame_id=snap.seq,
         title=f"step {snap.step}",
     )
-    canvas.live_canvas(frame, key=key)
+
+
+def show_snapshot(snap: Snapshot, view: str, layers: dict[str, bool], *, key: str = "live_canvas") -> None:
+    """Push one frame to the canvas (a fragment rerun per frame)."""
+    canvas.live_canvas(frame_bytes(snap, view, layers), key=key)
+
+
+def stream(run, view: str, layers: dict[str, bool], *, key: str = "live_canvas") -> None:
+    """Let the canvas fetch the run's frames itself (needs serve.py's route: frame_route.served())."""
+    canvas.live_canvas_stream(frame_route.source(run, view, layers), key=key)
