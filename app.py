@@ -62,22 +62,22 @@ def _phase_step() -> None:
 
 top = st.columns([1, 1, 1.45, 1, 1.3, 2.6])
 top[0].button("Pause" if ss.playing else "Train", key="train", on_click=_toggle_play, type="primary",
-              icon=":material/pause:" if ss.playing else ":material/play_arrow:", use_container_width=True,
+              icon=":material/pause:" if ss.playing else ":material/play_arrow:", width="stretch",
               help="Start or pause training in the background")
 if not controls.hidden("step"):
-    top[1].button("Step", key="step", on_click=_step, icon=":material/skip_next:", use_container_width=True,
+    top[1].button("Step", key="step", on_click=_step, icon=":material/skip_next:", width="stretch",
                   help="One training update, then pause", disabled=controls.locked("step"))
 if not controls.hidden("phase"):
     top[2].button("Step by phase", key="phase", on_click=_phase_step, icon=":material/school:",
-                  use_container_width=True, disabled=controls.locked("phase"),
+                  width="stretch", disabled=controls.locked("phase"),
                   help="One update taken apart: the data, the push down, the Langevin negatives, the push up, "
                        "and how the surface changed")
 if not controls.hidden("reset"):
     top[3].button("Reset", key="reset", on_click=session.reset_run, icon=":material/restart_alt:",
-                  use_container_width=True, help="New network with the current settings and seed",
+                  width="stretch", help="New network with the current settings and seed",
                   disabled=controls.locked("reset"))
 if not controls.hidden("share"):
-    with top[4].popover("Share", icon=":material/link:", use_container_width=True, key="share",
+    with top[4].popover("Share", icon=":material/link:", width="stretch", key="share",
                         disabled=controls.locked("share")):
         st.caption("This link opens the Playground with exactly these settings and seed:")
         st.code(session.share_url(query), language=None)
@@ -98,18 +98,24 @@ run.need(*(["field"] if layers.get("field") else []))
 # times a second, the plotly figures slowly (they remount on every change: STREAMLIT_NOTES §3).
 # Every refresh is a script run in this server process, so with many sessions training at once each
 # page polls less often and the server keeps answering clicks. Served by serve.py, the canvas
-# fetches its frames itself (ui/frame_route.py) and needs no refresh while training.
+# fetches its frames itself (ui/frame_route.py) and needs no refresh while training. Under load
+# Streamlit can lose a fragment's timer (its auto_rerun message is dropped when a newer script run
+# has started: bench/st_client.py); the fragments report each run to the frame route, which tells
+# the canvas when one went quiet, and the canvas then reruns the page, which restarts the timers.
 _load = max(1.0, live.active_runs() / 3)
 FAST, MEDIUM, SLOW = (0.1 * _load, 0.5 * _load, 2.0 * _load) if ss.playing else (0.5 * _load, 0.5 * _load, None)
 STREAM = frame_route.served()
 INSPECT = not ss.playing and layers.get("inspect")
 
 
-@st.fragment(run_every=None if STREAM and not INSPECT else FAST)
 def picture() -> None:
-    if STREAM and not INSPECT:
-        live_view.stream(run, view, layers)
-        return
+    """The canvas; with serve.py's route it fetches its own frames and lives outside any fragment, so
+    its "refresh" signal (a fragment timer went quiet: frame_route.beat) reruns the whole page."""
+    live_view.stream(run, view, layers)
+
+
+@st.fragment(run_every=FAST)
+def picture_pushed() -> None:
     snap = run.latest()
     if snap is None:
         st.info("Building the model and the exact density grid…")
@@ -123,12 +129,13 @@ def picture() -> None:
 def surface() -> None:
     snap = run.latest()
     if snap is not None:
-        st.plotly_chart(figures.surface_figure(snap), key="surface", use_container_width=True)
+        st.plotly_chart(figures.surface_figure(snap), key="surface", width="stretch")
         st.caption("Drag to turn the surface; it refreshes every two seconds while training.")
 
 
 @st.fragment(run_every=MEDIUM)
 def numbers() -> None:
+    frame_route.beat(run, "numbers")
     snap = run.latest()
     if snap is None:
         return
@@ -141,17 +148,21 @@ def numbers() -> None:
 
 @st.fragment(run_every=SLOW)
 def curves() -> None:
+    frame_route.beat(run, "curves")
     snap = run.latest()
     if snap is not None:
-        st.plotly_chart(figures.curves_figure(snap), key="curves", use_container_width=True)
+        st.plotly_chart(figures.curves_figure(snap), key="curves", width="stretch")
 
 
 left, right = st.columns([1.25, 1])
 with left:
     if view == "surface":
         surface()
-    else:
+    elif STREAM and not INSPECT:
+        frame_route.expect(run, numbers=MEDIUM, curves=SLOW)
         picture()
+    else:
+        picture_pushed()
 with right:
     numbers()
 curves()

@@ -81,13 +81,13 @@ def _step() -> None:
 playing = ss[P.key("playing")]
 top = st.columns([1, 1, 1, 1.3, 4])
 top[0].button("Pause" if playing else "Train", key="img_train", on_click=_toggle_play, type="primary",
-              icon=":material/pause:" if playing else ":material/play_arrow:", use_container_width=True,
+              icon=":material/pause:" if playing else ":material/play_arrow:", width="stretch",
               help="Start or pause training in the background")
-top[1].button("Step", key="img_step", on_click=_step, icon=":material/skip_next:", use_container_width=True,
+top[1].button("Step", key="img_step", on_click=_step, icon=":material/skip_next:", width="stretch",
               help="One training update, then pause")
 top[2].button("Reset", key="img_reset", on_click=session.reset_run, args=(P,), icon=":material/restart_alt:",
-              use_container_width=True, help="New network with the current settings and seed")
-with top[3].popover("Share", icon=":material/link:", use_container_width=True, key="img_share"):
+              width="stretch", help="New network with the current settings and seed")
+with top[3].popover("Share", icon=":material/link:", width="stretch", key="img_share"):
     st.caption("This link opens the Images page with exactly these settings and seed:")
     st.code(session.share_url(query), language=None)
 
@@ -158,8 +158,8 @@ def curves_panel() -> None:
     if snap is None:
         return
     left, right = st.columns([2.2, 1])
-    left.plotly_chart(figs.curves_figure(snap), key="img_curves", use_container_width=True)
-    right.plotly_chart(figs.histogram_figure(snap), key="img_hist", use_container_width=True)
+    left.plotly_chart(figs.curves_figure(snap), key="img_curves", width="stretch")
+    right.plotly_chart(figs.histogram_figure(snap), key="img_hist", width="stretch")
 
 
 def sampler_ui(key: str, default_steps: int) -> tuple[int, float, float]:
@@ -203,7 +203,7 @@ def animation(frames: np.ndarray, steps: list[int], energies: np.ndarray, nrow: 
     scale = 1 if nrow > 1 else 4
     tiled = np.stack([figs.tile(f, nrow, scale=scale) for f in frames])
     st.plotly_chart(figs.animation_figure(tiled, labels=[f"step {s}" for s in steps], energies=energies,
-                                          height=height), key=key, use_container_width=nrow > 1)
+                                          height=height), key=key, width="stretch" if nrow > 1 else "content")
 
 
 if section == "train":
@@ -221,7 +221,7 @@ elif section == "chain":
         with left:
             animation(r["traj"], r["steps"], r["energies"], 1, "img_chain_anim", 460)
         right.plotly_chart(figs.energy_trace_figure(r["steps"], r["energies"]), key="img_chain_energy",
-                           use_container_width=True)
+                           width="stretch")
         st.caption(f"Model of training step {r['at_step']:,}.")
 elif section == "generate":
     st.markdown("Fresh chains from noise with the K and step size you choose: short chains give rough "

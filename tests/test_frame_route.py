@@ -94,3 +94,40 @@ def test_a_stopped_or_collected_run_is_forgotten():
     gc.collect()
     frame_route.token(LiveRun(config.RunConfig()))  # making a token sweeps dead entries
     assert token not in frame_route._runs
+
+
+def test_a_quiet_fragment_timer_is_reported_while_training(run, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(frame_route.time, "monotonic", lambda: clock[0])
+    t = frame_route.token(run)
+    frame_route.expect(run, numbers=0.5, curves=2.0, surface=None)
+    frame_route.beat(run, "numbers")
+    clock[0] += 3.4
+    assert frame_route.stale(t) == []  # within 3 intervals + 2 s of the full run
+    clock[0] += 0.2
+    assert frame_route.stale(t) == ["numbers"]
+    frame_route.beat(run, "numbers")
+    clock[0] += 3.0
+    frame_route.beat(run, "numbers")
+    clock[0] += 1.5
+    assert frame_route.stale(t) == ["curves"]  # 8.1 s since the full run: > 3 * 2 + 2
+    frame_route.expect(run, numbers=0.5, curves=2.0)  # a full run restarts every timer
+    assert frame_route.stale(t) == []
+
+
+def test_the_stale_header_comes_only_while_training(run, monkeypatch):
+    t = frame_route.token(run)
+    frame_route.expect(run, ghost=0.01)  # a fragment that never reports
+    time.sleep(2.1)
+    assert frame_route.stale(t) == ["ghost"]
+    run.wait_for(lambda s: s.status == "paused")
+    status, headers, _ = get(t, "view=energy")
+    assert status == 200 and "x-stale" not in headers
+    run.play()
+    try:
+        snap = run.wait_for(lambda s: s.status == "running" and s.step > 3)
+        status, headers, _ = get(t, f"view=energy&after={frame_route.frame_key(snap)}")
+        assert status == 200 and headers["x-stale"] == "ghost"
+    finally:
+        run.pause()
+        run.wait_for(lambda s: s.status == "paused")

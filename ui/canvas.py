@@ -205,8 +205,9 @@ function lut(hex) {
   }
   return o;
 }
-export default function ({ data, parentElement: p }) {
+export default function ({ data, parentElement: p, setTriggerValue }) {
   const s = p.__ebm || (p.__ebm = mount(p));
+  s.trigger = setTriggerValue;
   if (data && data.byteLength) {  // a pushed frame
     s.src = null;
     s.frame = data;
@@ -229,7 +230,15 @@ function poll(s) {
   const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
   let key = '';
   fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store' })
-    .then(r => { key = r.headers.get('X-Frame-Key') || ''; return r.status === 200 ? r.arrayBuffer() : r.status; })
+    .then(r => {
+      key = r.headers.get('X-Frame-Key') || '';
+      const now = performance.now();
+      if (r.headers.get('X-Stale') && s.trigger && !(now - s.healed < 15000)) {  // a fragment timer went quiet
+        s.healed = now;
+        s.trigger('stale', r.headers.get('X-Stale'));
+      }
+      return r.status === 200 ? r.arrayBuffer() : r.status;
+    })
     .then(b => {
       if (src !== s.src) return next(0);
       if (typeof b === 'number') {  // 204: no newer frame; 404: the run is gone (a rerun brings the next)
@@ -448,7 +457,10 @@ def live_canvas(frame: bytes, *, key: str, height: int = 520) -> None:
     _component()(key=key, data=frame, height=height)
 
 
-def live_canvas_stream(src: str, *, key: str, height: int = 520) -> None:
+def live_canvas_stream(src: str, *, key: str, height: int = 520, on_stale=None) -> None:
     """Mount the live canvas and let it fetch frames from `src` itself (see ui/frame_route.py): GET
-    src + "&after=<frame id>" answers a frame, or 204 when nothing is newer."""
-    _component()(key=key, data={"src": src}, height=height)
+    src + "&after=<X-Frame-Key>" answers a frame, or 204 when nothing is newer. When an answer carries
+    X-Stale, the canvas fires its "stale" trigger (at most every 15 s), which reruns the script that
+    drew it; `on_stale` is that trigger's callback (None: the trigger is not registered)."""
+    kwargs = {"on_stale_change": on_stale} if on_stale is not None else {}
+    _component()(key=key, data={"src": src}, height=height, **kwargs)

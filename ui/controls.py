@@ -237,13 +237,13 @@ def phase_panel(rec) -> None:
         head = st.columns([5, 1, 1, 1])
         head[0].markdown(f"#### CD, one step at a time · {i + 1}/{len(PHASES)}: {title}")
         head[1].button("Back", key="phase_back", on_click=go, args=(i - 1,), disabled=i == 0,
-                       icon=":material/arrow_back:", use_container_width=True)
+                       icon=":material/arrow_back:", width="stretch")
         head[2].button("Next", key="phase_next", on_click=go, args=(i + 1,), disabled=i == len(PHASES) - 1,
-                       icon=":material/arrow_forward:", use_container_width=True, type="primary")
+                       icon=":material/arrow_forward:", width="stretch", type="primary")
         head[3].button("Close", key="phase_close", on_click=go, args=(None,), icon=":material/close:",
-                       use_container_width=True)
+                       width="stretch")
         st.markdown(sentence)
-        st.plotly_chart(phase_figure(rec, key), key=f"phase_fig_{key}", use_container_width=True)
+        st.plotly_chart(phase_figure(rec, key), key=f"phase_fig_{key}", width="stretch")
         st.caption(f"Update {rec.step} of this run. The live view below already shows the weights after it.")
 
 

@@ -12,6 +12,11 @@ frame as soon as it has drawn the last one (at most 12 per second), and no rerun
   the X-Frame-Key of the frame the canvas has (see `frame_key`). The request is held until a newer
   frame exists, or answered 204 (no body) after HOLD_S, so a paused run costs about 1.3 tiny requests
   per second.
+- Streamlit can lose a fragment's timer under load (an auto_rerun message dropped because a newer
+  script run had started; measured with bench/st_client.py): that fragment then never refreshes
+  again. The page's fragments report every run (`beat`), each full run says which to expect
+  (`expect`), and a frame answered while training carries `X-Stale: <names>` when one went quiet;
+  the canvas then reruns the page, which restarts every timer.
 - Without the route (plain `streamlit run app.py`, AppTest), `served()` is False and the page pushes
   frames through a fragment as before.
 
@@ -32,12 +37,15 @@ VIEWS = ("energy", "density")
 LAYERS = ("data", "negatives", "trails", "field")
 _HEADERS = {"Cache-Control": "no-store"}
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
+STALE_HEADER = "X-Stale"  # names the page's fragments whose timer went quiet (see `stale`)
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
 POLL_S = 0.015  # how often a held request looks for a newer snapshot (a dict read)
 
 _lock = threading.Lock()
 _runs: dict[str, weakref.ref] = {}  # token -> run
 _tokens: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # run -> token
+_expected: dict[str, tuple[float, dict[str, float]]] = {}  # token -> (full run time, fragment -> interval)
+_beats: dict[str, dict[str, float]] = {}  # token -> fragment -> its last run
 _served = False
 
 
@@ -62,6 +70,8 @@ def token(run: Any) -> str:
         if t is None:
             for k in [k for k, r in _runs.items() if r() is None]:
                 del _runs[k]
+                _expected.pop(k, None)
+                _beats.pop(k, None)
             t = secrets.token_urlsafe(18)
             _tokens[run] = t
             _runs[t] = weakref.ref(run)
@@ -72,6 +82,31 @@ def source(run: Any, view: str, layers: dict[str, bool]) -> str:
     """The URL path the canvas polls for this run drawn with these options."""
     chosen = ",".join(k for k in LAYERS if layers.get(k))
     return PATH.format(token=token(run)) + f"?view={view}&layers={chosen}"
+
+
+def expect(run: Any, **intervals: float | None) -> None:
+    """A full run of the page: these fragments (name=run_every, None for no timer) should report each
+    run through `beat` from now on."""
+    t = token(run)
+    with _lock:
+        _expected[t] = (time.monotonic(), {k: v for k, v in intervals.items() if v})
+
+
+def beat(run: Any, name: str) -> None:
+    """A run of the fragment `name` (see `expect`)."""
+    t = token(run)
+    with _lock:
+        _beats.setdefault(t, {})[name] = time.monotonic()
+
+
+def stale(t: str) -> list[str]:
+    """Fragments expected to refresh whose timer went quiet: no run for 3 intervals + 2 s since the
+    later of their last run and the page's last full run."""
+    now = time.monotonic()
+    with _lock:
+        since, intervals = _expected.get(t, (now, {}))
+        beats = _beats.get(t, {})
+        return [k for k, every in intervals.items() if now - max(since, beats.get(k, since)) > 3 * every + 2]
 
 
 def frame_key(snap: Any) -> str:
@@ -115,4 +150,8 @@ async def _frame(request):
             return Response(status_code=204, headers=_HEADERS)
         await asyncio.sleep(POLL_S)
     body = await run_in_threadpool(encode, snap, view, layers)  # numpy work off the event loop
-    return Response(body, media_type="application/octet-stream", headers={**_HEADERS, KEY_HEADER: frame_key(snap)})
+    headers = {**_HEADERS, KEY_HEADER: frame_key(snap)}
+    quiet = stale(request.path_params["token"]) if snap.status == "running" else []
+    if quiet:
+        headers[STALE_HEADER] = ",".join(quiet)
+    return Response(body, media_type="application/octet-stream", headers=headers)
