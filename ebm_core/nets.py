@@ -113,7 +113,9 @@ class EnergyConvNet(nn.Module):
 @torch.no_grad()
 def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """Re-draw every weight and bias of Linear/Conv layers from `generator` (PyTorch's default
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in))), so a seed fixes the net without touching global RNG state."""
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in))), so a seed fixes the net without touching global RNG state.
+    Spectral norm's power-iteration vectors (drawn from the global RNG when the layer was wrapped)
+    are re-drawn from `generator` too, and iterated on the new weights."""
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
@@ -121,4 +123,10 @@ def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
             nn.init.uniform_(w, -bound, bound, generator=generator)
             if m.bias is not None:
                 nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+            for p in getattr(getattr(m, "parametrizations", None), "weight", ()):
+                if hasattr(p, "_u") and hasattr(p, "_v"):  # torch's _SpectralNorm
+                    for buf in (p._u, p._v):
+                        u = torch.randn(buf.shape, generator=generator, dtype=buf.dtype, device=generator.device)
+                        buf.copy_(nn.functional.normalize(u, dim=0, eps=p.eps))
+                    p._power_method(p._reshape_weight_to_matrix(w), 15)
     return model
