@@ -6,7 +6,6 @@ replay buffer, per-sample energies) and the slower diagnostics (energy of held-o
 noise, spread of the energies over time).
 """
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +14,9 @@ import torch
 from . import images
 from .config import ImageRunConfig
 from .image_train import build_image_model, energy_of, make_trainer_images
-from .training import StepLog, Trainer, apply_live_settings
+from .training import StepLog, Trainer, apply_live_settings, explain_energies
 
 IMAGE_SIZES = {"digits": 8, "mnist": 28, "fashion_mnist": 28}
-ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
 GAP_LIMIT = 1.0  # |E(neg) - E(data)| beyond this: the chains can no longer reach the data's energy
 # (healthy digit runs keep |gap| below about 0.01; runs whose learning rate was too high jumped to ~10
 # and never came back, showing noise while every number stayed finite)
@@ -70,12 +68,9 @@ def explain_divergence(log: StepLog, x_neg: torch.Tensor, cfg: ImageRunConfig) -
     if not bool(torch.isfinite(x_neg).all()):
         return (f"The Langevin chains produced non-numbers (step size {s.step_size:g}, gradient clip "
                 f"{s.grad_clip:g}). Set a gradient clip (the image recipe uses 0.03) or lower the step size.")
-    if not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg)):
-        return (f"The weights stopped being finite numbers (learning rate {t.lr:g}). Lower the learning "
-                "rate, or raise alpha to keep energies bounded.")
-    if max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT:
-        return (f"The energies ran away (mean E of data {log.e_pos:.3g}, of negatives {log.e_neg:.3g}). "
-                f"Raise alpha (now {t.alpha:g}) so energies stay near zero, or lower the learning rate.")
+    reason = explain_energies(log, t)
+    if reason:
+        return reason
     if abs(log.gap) > GAP_LIMIT:
         return (f"The model split apart: real images sit at energy {log.e_pos:.3g} and the chains' images at "
                 f"{log.e_neg:.3g}, a gap the Langevin chains can no longer cross, so what they draw stops looking "

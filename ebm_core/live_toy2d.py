@@ -18,9 +18,15 @@ from .checkpoint import build_model_2d
 from .config import RunConfig
 from .phases import PhaseRecord, cd_update_by_phase
 from .samplers import energy_and_grad
-from .training import StepLog, Trainer, apply_live_settings, make_trainer_2d
+from .training import (
+    StepLog,
+    Trainer,
+    apply_live_settings,
+    energies_broken,
+    explain_energies,
+    make_trainer_2d,
+)
 
-ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
 GRID_EVERY_S = 0.25  # while training, the display grid is rebuilt at most this often
 
 
@@ -95,26 +101,16 @@ def dataset_for(cfg: RunConfig, points: np.ndarray | None) -> toy2d.Dataset:
 
 def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: RunConfig) -> str | None:
     """None when the step looks healthy, else a plain-language reason naming the likely setting."""
-    s, t = cfg.sampler, cfg.train
+    s = cfg.sampler
     chains_ok = bool(torch.isfinite(x_neg).all())
     far = float((x_neg.abs() > 10 * extent).any(dim=1).float().mean()) if chains_ok else 1.0
-    energies_bad = (not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg))
-                    or max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT)
     # Chains that fly off reach energies the net was never trained on: when some of them are far out
     # and the energies blow up, the step size is the cause, not alpha or the learning rate.
-    if not chains_ok or far > 0.5 or (energies_bad and far > 0.02):
+    if not chains_ok or far > 0.5 or (energies_broken(log) and far > 0.02):
         return (f"The Langevin chains exploded: {far:.0%} of them flew far outside the box (step size "
                 f"{s.step_size:g}, {s.n_steps} steps). Each step overshot the valley it aimed for. Lower the "
                 "step size (try half), or set a gradient clip.")
-    if not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg)):
-        return (f"The weights stopped being finite numbers (learning rate {t.lr:g}). Updates were too big "
-                "for the network. Lower the learning rate, or raise alpha to keep energies bounded.")
-    if max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT:
-        return (f"The energies ran away (mean E of data {log.e_pos:.3g}, of negatives {log.e_neg:.3g}). "
-                f"Raise alpha (now {t.alpha:g}) so energies stay near zero, or lower the learning rate.")
-    return None
-
-
+    return explain_energies(log, cfg.train)
 
 
 class Toy2DTask:

@@ -13,6 +13,7 @@ The trainer never touches any UI: it yields `StepLog` records; `ebm_core.live` w
 """
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -61,6 +62,27 @@ class StepLog:
     acceptance: float  # MALA acceptance over the chains (1 for ULA)
     seconds: float
     finite: bool
+
+
+ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
+
+
+def energies_broken(log: StepLog) -> bool:
+    """Non-finite weights or energies, or mean energies beyond ENERGY_LIMIT."""
+    return (not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg))
+            or max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT)
+
+
+def explain_energies(log: StepLog, train: TrainConfig) -> str | None:
+    """The divergence checks every live task shares, in plain words naming the likely setting: the
+    weights stopped being finite, or the energies ran away. None when neither happened."""
+    if not log.finite or not (math.isfinite(log.e_pos) and math.isfinite(log.e_neg)):
+        return (f"The weights stopped being finite numbers (learning rate {train.lr:g}). Updates were too big "
+                "for the network. Lower the learning rate, or raise alpha to keep energies bounded.")
+    if max(abs(log.e_pos), abs(log.e_neg)) > ENERGY_LIMIT:
+        return (f"The energies ran away (mean E of data {log.e_pos:.3g}, of negatives {log.e_neg:.3g}). "
+                f"Raise alpha (now {train.alpha:g}) so energies stay near zero, or lower the learning rate.")
+    return None
 
 
 class ReplayBuffer:
