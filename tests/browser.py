@@ -86,6 +86,15 @@ def browser(width: int = 1500, height: int = 1000, device_scale_factor: float = 
             b.close()
 
 
+@contextmanager
+def checked_page(width: int = 1500, height: int = 1000):
+    """A fresh page in a fresh browser; on leaving, asserts that no Streamlit exception element showed."""
+    with browser(width=width, height=height) as ctx:
+        pg = ctx.new_page()
+        yield pg
+        assert pg.locator("[data-testid=stException]").count() == 0, "an exception element appeared"
+
+
 # Samples a live canvas's data-frame on every animation frame for `ms`, and whether its pixels changed.
 CANVAS_SAMPLE_JS = """(cv, ms) => new Promise(done => {
   const seen = new Set(), t0 = performance.now(), shot0 = cv.toDataURL();

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from browser import ARTIFACTS, browser
+from browser import ARTIFACTS, checked_page
 from test_browser_app import click, step_count, wait_for_steps
 
 GRID = "[data-testid=stImage] img"
@@ -14,10 +14,8 @@ GRID = "[data-testid=stImage] img"
 
 @pytest.fixture
 def page(app_url):
-    with browser(height=1100) as ctx:
-        pg = ctx.new_page()
+    with checked_page(height=1100) as pg:
         yield pg
-        assert pg.locator("[data-testid=stException]").count() == 0, "an exception element appeared"
 
 
 def grid_src(page) -> str:

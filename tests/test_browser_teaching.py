@@ -3,7 +3,7 @@ Screenshots go to tests/artifacts/."""
 
 import pytest
 
-from browser import ARTIFACTS, browser
+from browser import ARTIFACTS, checked_page
 from test_browser_app import CANVAS, click, step_count, wait_for_steps
 from test_browser_own_data import stroke
 
@@ -12,10 +12,8 @@ PAD = ".st-key-own_pad canvas.top"
 
 @pytest.fixture
 def page(app_url):
-    with browser(height=1200) as ctx:
-        pg = ctx.new_page()
+    with checked_page(height=1200) as pg:
         yield pg
-        assert pg.locator("[data-testid=stException]").count() == 0, "an exception element appeared"
 
 
 def test_draw_points_and_train_on_them(page, app_url):

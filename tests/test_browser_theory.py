@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from browser import ARTIFACTS, browser
+from browser import ARTIFACTS, checked_page
 from ebm_core import theory
 
 EDITOR = ".st-key-th_curve"
@@ -20,10 +20,8 @@ PLOT = ".st-key-th_boltzmann_fig .js-plotly-plot"
 
 @pytest.fixture
 def page(app_url):
-    with browser(width=1500, height=1000) as ctx:
-        pg = ctx.new_page()
+    with checked_page(width=1500, height=1000) as pg:
         yield pg
-        assert pg.locator("[data-testid=stException]").count() == 0, "an exception element appeared"
 
 
 def z_shown(page) -> str:
