@@ -102,10 +102,18 @@ run.need(*(["field"] if layers.get("field") else []))
 # Streamlit can lose a fragment's timer (its auto_rerun message is dropped when a newer script run
 # has started: bench/st_client.py); the fragments report each run to the frame route, which tells
 # the canvas when one went quiet, and the canvas then reruns the page, which restarts the timers.
-_load = max(1.0, live.active_runs() / 3)
-FAST, MEDIUM, SLOW = (0.1 * _load, 0.5 * _load, 2.0 * _load) if ss.playing else (0.5 * _load, 0.5 * _load, None)
+# While the canvas streams, the numbers (1 s) and the plotly curves (4 s) are most of the browser's
+# work: measured in headless Chromium, 0.2 cores each at 0.5 s and 2 s (bench/results/ui.md).
 STREAM = frame_route.served()
 INSPECT = not ss.playing and layers.get("inspect")
+_load = max(1.0, live.active_runs() / 3)
+if not ss.playing:
+    FAST, MEDIUM, SLOW = 0.5 * _load, 0.5 * _load, None
+elif STREAM:
+    FAST, MEDIUM, SLOW = 0.1 * _load, 1.0 * _load, 4.0 * _load
+else:
+    FAST, MEDIUM, SLOW = 0.1 * _load, 0.5 * _load, 2.0 * _load
+SURFACE = 2.0 * _load if ss.playing else None
 
 
 def picture() -> None:
@@ -125,7 +133,7 @@ def picture_pushed() -> None:
         live_view.show_snapshot(snap, view, layers)
 
 
-@st.fragment(run_every=SLOW)
+@st.fragment(run_every=SURFACE)
 def surface() -> None:
     snap = run.latest()
     if snap is not None:
