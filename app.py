@@ -150,8 +150,9 @@ def numbers() -> None:
     if ss.playing and snap.status in ("diverged", "paused", "stopped") and snap.step > 0 and snap.message:
         ss.playing = False  # the run paused itself: redraw the Train button
         st.rerun()
-    controls.status_panel(snap, run)
-    controls.metrics_panel(snap)
+    controls.status_panel(snap, run)  # shown even with the numbers hidden: it holds the divergence guard
+    if not controls.hidden("numbers"):
+        controls.metrics_panel(snap)
 
 
 @st.fragment(run_every=SLOW)
@@ -167,11 +168,12 @@ with left:
     if view == "surface":
         surface()
     elif STREAM and not INSPECT:
-        frame_route.expect(run, numbers=MEDIUM, curves=SLOW)
+        frame_route.expect(run, numbers=MEDIUM, curves=None if controls.hidden("curves") else SLOW)
         picture()
     else:
         picture_pushed()
 with right:
     numbers()
-curves()
+if not controls.hidden("curves"):
+    curves()
 controls.explainer(controls.dataset_label(cfg.data.dataset), toy2d.extent(cfg.data.dataset))

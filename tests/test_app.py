@@ -168,3 +168,13 @@ def test_step_size_too_large_preset_trips_the_guard():
     at.button(key="step").click().run()
     at = wait_until(at, lambda a: any("step size" in e.value for e in a.error), timeout=60)
     assert any(b.key == "rollback" for b in at.button)
+
+
+def test_hidden_panels_leave_the_picture_and_keep_the_guard():
+    at = open_app({"preset": "step_too_large", "step_size": "2.0", "hide": "panels"})
+    assert not at.exception and not at.warning
+    at.button(key="step").click().run()
+    at = wait_until(at, lambda a: any("step size" in e.value for e in a.error), timeout=60)
+    assert any(b.key == "rollback" for b in at.button)  # the divergence guard still speaks
+    assert not at.metric and not at.get("plotly_chart")  # no numbers, no curves
+    assert [e for e in at.get("bidi_component") if e.proto.component_name.endswith("ebm_live_canvas")]  # the canvas

@@ -28,6 +28,7 @@ CONTROL_GROUPS = {
     "network": ("width", "depth", "activation", "spectral_norm", "confine", "buffer_size", "beta1", "ema", "seed"),
     "buttons": ("step", "phase", "reset", "share"),
     "views": ("view", "layers"),
+    "panels": ("numbers", "curves"),  # the live numbers beside the picture, the curves below it
     "lesson": ("preset",),
 }
 CLASSROOM_PARAMS = ("hide", "lock")
