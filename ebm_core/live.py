@@ -307,11 +307,14 @@ class _Worker:
             if self._stop:
                 break
             busy = self._running or self._pending > 0
+            want_frame = False
             if busy:
+                # A frame shows the chains of the update just made, so decide before the update: a
+                # running run publishes only after an update that recorded its chains.
                 want_frame = self._want and time.perf_counter() - last_pub >= 1 / self.max_fps
                 t0 = time.perf_counter()
                 last_of_steps = not self._running and self._pending == 1
-                log = self.trainer.step(record_every=1 if want_frame or last_of_steps else 0)
+                log = self.trainer.step(record_every=1 if want_frame or last_of_steps or changed else 0)
                 self._train_seconds += time.perf_counter() - t0
                 rate_n += 1
                 self._pending = max(0, self._pending - 1)
@@ -336,7 +339,8 @@ class _Worker:
                 self._rate, rate_t, rate_n = rate_n / (now - rate_t), now, 0
             if not (self._running or self._pending):
                 self._rate = 0.0
-            if (self._want or changed) and (changed or now - last_pub >= 1 / self.max_fps):
+            frame_due = want_frame if busy else self._want and now - last_pub >= 1 / self.max_fps
+            if changed or frame_due:
                 if changed or now - self._diag_at >= self.diag_every_s:
                     self._refresh_diagnostics()
                 self._publish()

@@ -21,6 +21,8 @@ from browser import (
     streamlit_server,
 )
 
+from ui.canvas import decode_frame
+
 CANVAS = ".st-key-live_canvas canvas[data-frame]"
 
 
@@ -71,8 +73,9 @@ def test_train_advances_steps_and_redraws_the_plot(page, app_url):
 
 
 def test_frames_come_over_http_while_training_and_stop_when_paused(page, app_url):
-    frames = []  # (time, status) of every answer of the frame route
-    page.on("response", lambda r: "/api/ebm/frame/" in r.url and frames.append((time.monotonic(), r.status)))
+    frames, answers = [], []  # (time, status) of every answer of the frame route; the answers
+    page.on("response", lambda r: "/api/ebm/frame/" in r.url and (frames.append((time.monotonic(), r.status)),
+                                                                     answers.append(r)))
     open_app(page, app_url)
     click(page, "train")
     wait_for_steps(page, 20)
@@ -81,6 +84,8 @@ def test_frames_come_over_http_while_training_and_stop_when_paused(page, app_url
     got = [s for t, s in frames if t >= t0 and s == 200]
     assert len(got) >= 6 and stats["distinct"] >= 6, (len(got), stats)  # at least 2 frames/s, fetched
     assert stats["mounts"] == "1", stats
+    decoded = [decode_frame(r.body()) for r in answers[-20:] if r.status == 200]
+    assert decoded and all(f.trails.size and len(f.negatives) and len(f.data) for f in decoded)  # every layer drawn
     click(page, "train")
     page.locator(".st-key-train button:visible").filter(has_text="Train").first.wait_for(timeout=20_000)
     page.wait_for_timeout(1500)  # the last frames of the run (Playwright reports events while it waits)

@@ -144,3 +144,18 @@ def test_guard_blames_the_step_size_when_some_chains_fly_off_and_energies_blow_u
     x[:10] = 1e3  # a tenth of the chains far out
     reason = explain_divergence(runaway, x, 3.0, cfg)
     assert "step size" in reason and "10%" in reason
+
+
+def test_every_frame_of_a_running_run_shows_its_chains(run):
+    # A page that asks again as soon as it got a frame (the canvas's frame route does) must still get
+    # the trails: each running snapshot comes from an update that recorded its chains.
+    run.wait_for(lambda s: s.status == "paused")
+    run.play()
+    seen, deadline = {}, time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        s = run.latest()
+        if s is not None and s.status == "running" and s.step > 0:
+            seen[s.seq] = s.trails.size
+        time.sleep(0.002)
+    run.pause()
+    assert len(seen) >= 10 and all(seen.values()), seen
