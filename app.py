@@ -103,7 +103,7 @@ run.need(*(["field"] if layers.get("field") else []))
 # has started: bench/st_client.py); the fragments report each run to the frame route, which tells
 # the canvas when one went quiet, and the canvas then reruns the page, which restarts the timers.
 # While the canvas streams, the numbers (1 s) and the plotly curves (4 s) are most of the browser's
-# work: measured in headless Chromium, 0.2 cores each at 0.5 s and 2 s (bench/results/ui.md).
+# work: measured in headless Chromium, 0.2 cores each at 0.5 s and 2 s (bench/ui_profile.py).
 STREAM = frame_route.served()
 INSPECT = not ss.playing and layers.get("inspect")
 _load = max(1.0, live.active_runs() / 3)
