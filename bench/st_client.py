@@ -50,6 +50,19 @@ What a tab does, and what `Session` does the same way:
     (200s with a well-formed frame: magic, version and length checked against its header, and an
     X-Frame-Key other than the one sent), bytes, 204s, 404s and errors by kind (network errors,
     other statuses, malformed frames or keys).
+    Self-healing: a frame answer (of any status: the JS reads headers before the status) whose
+    X-Stale header is non-empty names page fragments whose auto-rerun timer went quiet while training
+    (ui/frame_route.py: `stale`, `expect`, `beat`). If the session has not healed in the last 15 s
+    (or never), it does what the canvas's `setTriggerValue('stale', <header value>)` makes the
+    frontend do (streamlit/static/static/js: BidiComponent.*.js builds the trigger, index.*.js's
+    WidgetStateManager.setTriggerValue and scheduleFlush send it): one rerun_script with every
+    widget state plus WidgetState{id: "$$STREAMLIT_INTERNAL_KEY_<canvas element id>__events",
+    json_trigger_value: '[{"event":"stale","value":<header value>}]'} (JSON.stringify, so no
+    spaces), and the fragment id the canvas element was drawn in: none with serve.py's app.py, i.e.
+    a full run, which re-registers every fragment timer. The server decodes that id and list in
+    components/v2/bidi_component/main.py (_make_trigger_id, the "events" aggregator widget,
+    deserialize_trigger_list). Counted in Stats.heals (with their times and header values in
+    Stats.heal_log). The trigger is sent once: like the frontend, later reruns do not repeat it.
 
 Limits (what a real tab does that this does not):
   - it renders nothing and runs no component JavaScript, and it never falls behind the way a
@@ -59,8 +72,8 @@ Limits (what a real tab does that this does not):
     frame pulls: the JS sends its next request only after the frame is drawn (an animation frame
     later, longer when the tab is busy or hidden); this one draws nothing, so a pulled frame is
     "drawn" at once and only the 83 ms spacing slows it down;
-  - widget states only for the kinds above and buttons; no popover open state, no component
-    (bidi) state, no forms; it never changes a setting;
+  - widget states only for the kinds above, buttons and the canvas's "stale" trigger; no popover
+    open state, no other component (bidi) state or trigger, no forms; it never changes a setting;
   - of the tab's HTTP requests it makes only the canvas's frame pulls, none of the others (page
     assets, /_stcore/host-config, /media/ files; this app serves its other pictures inside the
     WebSocket messages). A request gets no timeout in a browser; here 30 s, counted as an error;
@@ -76,7 +89,8 @@ pulls) and errors. Per fragment interval, reruns asked for (the timers), deliver
 ForwardMsgQueue.clear does that when the next run of the same fragment starts before the previous
 run's messages were sent, so that run's output is discarded). A session that receives nothing for
 a whole window (0 kB/s) is a stalled server, not slow training. A session with fewer fragment
-timers than the others lost auto_rerun messages: those fragments stop refreshing.
+timers than the others lost auto_rerun messages: those fragments stop refreshing; with serve.py the
+page notices (X-Stale on a frame) and `heals` per session counts the full reruns sent to restart them.
 
 Both come from the server, and a browser would see the same. Measured with a patched server on the
 loaded 2-core box (Streamlit 1.67): every ScriptRunner event, including each ForwardMsg a run
@@ -106,11 +120,15 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.NumberInput_pb2 import NumberInput
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 FINISHED = ForwardMsg.ScriptFinishedStatus
 # the canvas's pull loop (ui/canvas.py, _JS): MINW, MAXW and the wait after a failed fetch
 PULL_MIN_GAP_S, PULL_NONE_WAIT_S, PULL_ERROR_WAIT_S = 0.083, 0.25, 2.0
 PULL_TIMEOUT_S = 30.0  # a browser's fetch has none; here a stalled server shows up as an error
+HEAL_GAP_S = 15.0  # the canvas fires its "stale" trigger at most this often (`s.healed` in _JS)
+STALE_HEADER = "x-stale"  # ui/frame_route.py's STALE_HEADER, lower-cased as HttpConnection.get returns it
+TRIGGER_PREFIX, TRIGGER_EVENTS = "$$STREAMLIT_INTERNAL_KEY_", "__events"  # a bidi component's trigger widget id
 FRAME_HEADER = struct.Struct("<4sBBHIfffHHHHHH")  # ui/canvas.py's _HEADER (36 bytes)
 
 
@@ -152,6 +170,9 @@ class Stats:
     frame_waits: list[float] = field(default_factory=list)  # request sent -> its 200 answer read (s)
     http_reconnects: int = 0  # keep-alive connection found closed by the server; reopened and sent again
     frames_pushed: int = 0  # canvas frames received in the WebSocket (app.py), each with a new frame id
+    # full reruns sent for the canvas's "stale" trigger (a frame answer named quiet fragment timers)
+    heals: int = 0
+    heal_log: list[tuple[float, str]] = field(default_factory=list)  # (time.monotonic(), X-Stale value) each
 
 
 class HttpConnection:
@@ -265,8 +286,12 @@ class Session:
         self._pull: asyncio.Task | None = None
         self._pull_busy = False
         self._pull_kick = asyncio.Event()
+        self._closed = False  # close() was called: the pull loop ends
         self._http: HttpConnection | None = None
         self._pushed_id: int | None = None  # frame id of the last frame pushed in the WebSocket
+        self.canvas_id = ""  # the canvas element's id ("$$ID-<hash>-<key>"): its trigger widget's base
+        self.canvas_fragment = ""  # the fragment it was drawn in ('' outside fragments): its trigger's rerun
+        self._healed_at: float | None = None  # loop time of the last "stale" trigger (`s.healed`)
 
     # ---- connection ------------------------------------------------------------------------------
 
@@ -284,7 +309,11 @@ class Session:
         self.timers.clear()
         self.frame_src = None
         if self._pull is not None:
+            # Python 3.11's wait_for can swallow a cancel that lands as its awaitable completes: the loop
+            # would then wait for a source forever; the flag and the kick end it anyway
+            self._closed = True
             self._pull.cancel()
+            self._pull_kick.set()
             await asyncio.gather(self._pull, return_exceptions=True)
             self._pull = None
         if self._http is not None:
@@ -318,7 +347,8 @@ class Session:
 
     # ---- sending ---------------------------------------------------------------------------------
 
-    async def _rerun(self, fragment_id: str = "", trigger: str | None = None, auto: bool = False) -> None:
+    async def _rerun(self, fragment_id: str = "", trigger: str | None = None, auto: bool = False,
+                     extra: WidgetState | None = None) -> None:
         msg = BackMsg()
         rs = msg.rerun_script
         rs.query_string = self.query
@@ -330,6 +360,8 @@ class Session:
         rs.widget_states.widgets.extend(self.widgets.values())
         if trigger is not None:
             rs.widget_states.widgets.add(id=trigger, trigger_value=True)
+        if extra is not None:  # a component's trigger, sent once (the frontend then deletes it)
+            rs.widget_states.widgets.append(extra)
         rs.cached_message_hashes.extend(self._cache)
         ci = rs.context_info
         ci.timezone, ci.timezone_offset, ci.locale = "UTC", 0, "en-US"
@@ -342,6 +374,20 @@ class Session:
     async def click(self, key: str) -> None:
         """Press the button whose user key is `key` (outside any fragment: a full rerun)."""
         await self._rerun(trigger=self.buttons[key].id)
+
+    async def _heal(self, stale: str) -> None:
+        """The canvas's `setTriggerValue('stale', stale)`: a rerun of the script part that drew it."""
+        if not self.canvas_id or self._ws is None:
+            return
+        state = WidgetState(id=TRIGGER_PREFIX + self.canvas_id + TRIGGER_EVENTS,
+                            json_trigger_value=json.dumps([{"event": "stale", "value": stale}],  # as JSON.stringify
+                                                         separators=(",", ":"), ensure_ascii=False))
+        self.stats.heals += 1
+        self.stats.heal_log.append((time.monotonic(), stale))
+        try:
+            await self._rerun(fragment_id=self.canvas_fragment, extra=state)
+        except ConnectionClosed:  # the reader reports the lost connection
+            pass
 
     async def _tick(self, fragment_id: str, interval: float) -> None:
         loop = asyncio.get_running_loop()
@@ -374,7 +420,7 @@ class Session:
             self._pull_kick.set()
 
     async def _pull_frames(self) -> None:
-        while True:
+        while not self._closed:
             self._pull_kick.clear()
             src = self.frame_src
             if src is None:  # pushed frames: wait for a source
@@ -412,6 +458,10 @@ class Session:
             return PULL_ERROR_WAIT_S
         answered = loop.time()
         st.frame_requests += 1
+        stale = headers.get(STALE_HEADER, "")
+        if stale and (self._healed_at is None or answered - self._healed_at >= HEAL_GAP_S):
+            self._healed_at = answered  # `s.healed = now`, before the status is looked at
+            await self._heal(stale)
         key = headers.get("x-frame-key", "")
         if status == 200:
             problem = frame_problem(body)
@@ -493,7 +543,7 @@ class Session:
         elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-            self._element(msg.delta.new_element)
+            self._element(msg.delta.new_element, msg.delta.fragment_id)
         elif kind == "script_finished":
             status = FINISHED.Name(msg.script_finished)
             self.stats.finished[status] = self.stats.finished.get(status, 0) + 1
@@ -511,7 +561,7 @@ class Session:
             if msg.script_finished != FINISHED.FINISHED_EARLY_FOR_RERUN and self._got_new_session:
                 self._expire_cache(fragments)
 
-    def _element(self, el) -> None:
+    def _element(self, el, fragment_id: str = "") -> None:
         kind = el.WhichOneof("type")
         if kind == "button":
             wid = el.button.id  # "$$ID-<hash>-<user key>" for keyed widgets
@@ -529,6 +579,7 @@ class Session:
         elif kind == "bidi_component":  # the live canvas (other components: ignored)
             which = el.bidi_component.WhichOneof("data")
             if which == "bytes" and "ebm_live_canvas" in el.bidi_component.component_name:
+                self.canvas_id, self.canvas_fragment = el.bidi_component.id, fragment_id
                 self._canvas_data(None, el.bidi_component.bytes)
             elif which == "json":
                 try:
@@ -536,6 +587,7 @@ class Session:
                 except ValueError:
                     data = None
                 if isinstance(data, dict) and isinstance(data.get("src"), str):
+                    self.canvas_id, self.canvas_fragment = el.bidi_component.id, fragment_id
                     self._canvas_data(data["src"])
         elif kind != "plotly_chart" and any(
                 f.name == "id" for f in getattr(el, kind).DESCRIPTOR.fields):
@@ -663,6 +715,7 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
         per.append({"steps_per_s": rate, "step_updates": updates, "halves_steps_per_s": halves,
                     "advancing": all(h > 0 for h in halves),
                     "fragments": by_interval, "kB_per_s": (s.stats.bytes - bytes0) / (t1 - t0) / 1e3,
+                    "heals": s.stats.heals,  # since the session opened, not only in the window
                     "rerun_round_trip_ms": {"median": 1e3 * statistics.median(rts) if rts else None,
                                             "p90": 1e3 * rts[int(0.9 * len(rts))] if rts else None},
                     **frame_rates(s, f0, frame_counts(s), t0, t1)})
@@ -730,7 +783,7 @@ async def _one(url: str, seconds: float) -> None:
               f"kB={s.stats.bytes / 1e3:.0f} refs={s.stats.refs} finished={s.stats.finished} "
               f"frames pulled={s.stats.frames} ({s.stats.frame_bytes / 1e3:.0f} kB, key {s.frame_key!r}) "
               f"204={s.stats.frames_none} 404={s.stats.frames_gone} errors={s.stats.frame_errors} "
-              f"pushed={s.stats.frames_pushed}", flush=True)
+              f"pushed={s.stats.frames_pushed} heals={s.stats.heals}", flush=True)
     await s.close()
 
 

@@ -453,6 +453,12 @@ def frames_line(m: dict, script: str) -> str:
         line += f"; **only {m['frame_sources']} of {m['n']} sessions got a frame source**"
     if any(m.get("frames_pushed_per_s", [])):
         line += f"; frames/s pushed in the WebSocket per session: {pushed}"
+    heals = [s.get("heals", 0) for s in ss]  # not in runs before st_client healed
+    if any(heals):
+        line += (f"; **heals (full reruns for a quiet fragment timer, X-Stale) per session: "
+                 f"{', '.join(map(str, heals))}**")
+    elif ss and "heals" in ss[0]:
+        line += "; no heals (no fragment timer went quiet)"
     return line
 
 
