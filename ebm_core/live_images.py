@@ -14,7 +14,7 @@ import torch
 from . import images
 from .config import ImageRunConfig
 from .image_train import build_image_model, energy_of, make_trainer_images
-from .training import StepLog, Trainer, apply_live_settings, explain_energies
+from .training import StepLog, Trainer, apply_live_settings, explain_energies, to_numpy
 
 IMAGE_SIZES = {"digits": 8, "mnist": 28, "fashion_mnist": 28}
 GAP_LIMIT = 1.0  # |E(neg) - E(data)| beyond this: the chains can no longer reach the data's energy
@@ -136,7 +136,7 @@ class ImagesTask:
         return ImageSnapshot(
             **common, image_size=IMAGE_SIZES[self.cfg.data.dataset], negatives=_pixels(x_neg),
             buffer=_pixels(buffer), buffer_age=age.cpu().numpy(), data=_pixels(x_pos),
-            e_data=_np(e[: len(x_pos)]), e_neg=_np(e[len(x_pos):]), diagnostics=self.diag,
+            e_data=to_numpy(e[: len(x_pos)]), e_neg=to_numpy(e[len(x_pos):]), diagnostics=self.diag,
         )
 
 
@@ -144,7 +144,3 @@ def _pixels(x: torch.Tensor) -> np.ndarray:
     """(N, 1, H, W) in [-1, 1] -> (N, H, W) uint8; NaN shows as mid-grey."""
     x = torch.nan_to_num(x.detach()[:, 0].float().cpu(), nan=0.0).clamp(-1, 1)
     return ((x + 1) * 127.5).round().to(torch.uint8).numpy()
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().cpu().numpy()

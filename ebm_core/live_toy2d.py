@@ -25,6 +25,7 @@ from .training import (
     energies_broken,
     explain_energies,
     make_trainer_2d,
+    to_numpy,
 )
 
 GRID_EVERY_S = 0.25  # while training, the display grid is rebuilt at most this often
@@ -201,10 +202,6 @@ class Toy2DTask:
         return Snapshot(
             **common, extent=self.extent, energy=energy, log_z_display=log_z_display,
             density_max=float(self.data.prob.max() / self.grid.cell_area),
-            x_data=self.x_data.numpy(), x_pos=_np(x_pos), x_neg=_np(x_neg), trails=_np(trails), field=_np(field),
+            x_data=self.x_data.numpy(), x_pos=to_numpy(x_pos), x_neg=to_numpy(x_neg), trails=to_numpy(trails), field=to_numpy(field),
             diagnostics=self.diag, data_entropy=self.data.entropy,
         )
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().cpu().numpy()

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from . import density
-from .training import StepLog, Trainer, cd_loss
+from .training import StepLog, Trainer, cd_loss, to_numpy
 
 # (key, title, what happens and why), in the order a teacher walks through one update
 PHASES: list[tuple[str, str, str]] = [
@@ -133,20 +133,16 @@ def cd_update_by_phase(trainer: Trainer, grid: density.Grid, *, n_show: int = 64
     change = density.evaluate(live_after, grid.points) - density.evaluate(live_before, grid.points) - shift
     return PhaseRecord(
         step=trainer.step_count, method=trainer.cfg.method,
-        x_pos=_np(x_pos), e_pos=_np(e_before[:n]), e_pos_after=_np(e_after[:n]), de_pos=_np(de[:n]),
-        x0=_np(x0), trajectory=_np(traj), x_neg=_np(x_neg), e_neg=_np(e_before[n:]), e_neg_after=_np(e_after[n:]),
-        de_neg=_np(de[n:]),
+        x_pos=to_numpy(x_pos), e_pos=to_numpy(e_before[:n]), e_pos_after=to_numpy(e_after[:n]), de_pos=to_numpy(de[:n]),
+        x0=to_numpy(x0), trajectory=to_numpy(traj), x_neg=to_numpy(x_neg), e_neg=to_numpy(e_before[n:]), e_neg_after=to_numpy(e_after[n:]),
+        de_neg=to_numpy(de[n:]),
         loss=log.loss, e_pos_mean=log.e_pos, e_neg_mean=log.e_neg, regulariser=log.loss - (log.e_pos - log.e_neg),
         loss_after=loss_after, gap_after=float(e_live[b:].mean() - e_live[:b].mean()),
-        extent=grid.extent, xs=_np(grid.xs), energy_before=_np(surface_before), energy_after=_np(surface_after),
-        energy_change=_np(change.view(g, g)), energy_shift=shift, log=log,
+        extent=grid.extent, xs=to_numpy(grid.xs), energy_before=to_numpy(surface_before), energy_after=to_numpy(surface_after),
+        energy_change=to_numpy(change.view(g, g)), energy_shift=shift, log=log,
     )
 
 
 def _frozen(model: nn.Module) -> nn.Module:
     """A copy to evaluate: eval mode, no gradients; the trainer's own module is never run here."""
     return copy.deepcopy(model).eval().requires_grad_(False)
-
-
-def _np(t: torch.Tensor) -> np.ndarray:
-    return t.detach().float().cpu().numpy()

@@ -64,6 +64,11 @@ class StepLog:
     finite: bool
 
 
+def to_numpy(t: Tensor):
+    """A float32 numpy copy of a tensor on any device (for snapshots and records sent to a page)."""
+    return t.detach().float().cpu().numpy()
+
+
 ENERGY_LIMIT = 1e4  # |mean energy| beyond this counts as exploding
 
 
