@@ -14,7 +14,7 @@ st.markdown(
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
     from ebm_core import figures, live, toy2d  # noqa: E402
-    from ui import controls, frame_route, live_view, own_data, session  # noqa: E402
+    from ui import controls, frame_route, live_panel, live_view, own_data, session  # noqa: E402
 
 session.init_from_url()
 for w in st.session_state["_url_warnings"]:
@@ -34,25 +34,19 @@ if cfg.data.dataset == toy2d.CUSTOM:
                 icon=":material/draw:")
         st.stop()
 run = session.live_run(cfg, points=points)
+playing = run.running  # what the worker does, or will once it has read the last click (LiveRun.running)
 
 
 def _toggle_play() -> None:
-    ss.playing = not ss.playing
     ss.phase_record = None
-    if ss.playing:
-        run.play()
-    else:
+    if run.running:
         run.pause()
-
-
-def _step() -> None:
-    ss.playing = False
-    run.step_once(1)
+    else:
+        run.play()
 
 
 def _phase_step() -> None:
     """One update, recorded phase by phase; the panel below walks through it."""
-    ss.playing = False
     try:
         ss.phase_record, ss.phase_idx, ss.phase_error = run.call("phase_step", timeout=60), 0, None
         ss.phase_run = id(run)
@@ -61,11 +55,11 @@ def _phase_step() -> None:
 
 
 top = st.columns([1, 1, 1.45, 1, 1.3, 2.6])
-top[0].button("Pause" if ss.playing else "Train", key="train", on_click=_toggle_play, type="primary",
-              icon=":material/pause:" if ss.playing else ":material/play_arrow:", width="stretch",
+top[0].button("Pause" if playing else "Train", key="train", on_click=_toggle_play, type="primary",
+              icon=":material/pause:" if playing else ":material/play_arrow:", width="stretch",
               help="Start or pause training in the background")
 if not controls.hidden("step"):
-    top[1].button("Step", key="step", on_click=_step, icon=":material/skip_next:", width="stretch",
+    top[1].button("Step", key="step", on_click=run.step_once, icon=":material/skip_next:", width="stretch",
                   help="One training update, then pause", disabled=controls.locked("step"))
 if not controls.hidden("phase"):
     top[2].button("Step by phase", key="phase", on_click=_phase_step, icon=":material/school:",
@@ -84,96 +78,101 @@ if not controls.hidden("share"):
         controls.classroom_link_builder(query)
         controls.preset_links(cfg)
 preset = session.active_preset(cfg)
-if preset is not None:
+if preset is not None and not controls.hidden("preset"):
     controls.preset_banner(preset)
 if ss.get("phase_error"):
     st.error(f"Step by phase did not finish: {ss.phase_error}", icon=":material/error:")
-if ss.get("phase_record") is not None and ss.get("phase_run") == id(run) and not ss.playing:
+if ss.get("phase_record") is not None and ss.get("phase_run") == id(run) and not playing:
     controls.phase_panel(ss.phase_record)
 view, layers = controls.view_options()
 run.need(*(["field"] if layers.get("field") else []))
 
-
-# Fragments refresh at their own pace: the canvas often (it updates in place), the numbers a few
-# times a second, the plotly figures slowly (they remount on every change: STREAMLIT_NOTES §3).
-# Every refresh is a script run in this server process, so with many sessions training at once each
-# page polls less often and the server keeps answering clicks. Served by serve.py, the canvas
-# fetches its frames itself (ui/frame_route.py) and needs no refresh while training. Under load
-# Streamlit can lose a fragment's timer (its auto_rerun message is dropped when a newer script run
-# has started: bench/st_client.py); the fragments report each run to the frame route, which tells
-# the canvas when one went quiet, and the canvas then reruns the page, which restarts the timers.
-# While the canvas streams, the numbers (1 s) and the plotly curves (4 s) are most of the browser's
-# work: measured in headless Chromium, 0.2 cores each at 0.5 s and 2 s (bench/ui_profile.py).
+# Served by serve.py, nothing on this page reruns by itself: the canvas fetches its frames and the live
+# panels (numbers, curves, 3D surface) their content over HTTP (ui/frame_route.py, ui/live_panel.py),
+# so every script run is a click and no click competes with a timer. The numbers panel also watches
+# the run's state and reruns the page when it no longer matches what was drawn (the run diverged or
+# paused itself, or the worker answered a click). Under plain `streamlit run app.py` (and AppTest) the
+# same content comes through fragments. Either way, with many sessions training at once each page
+# refreshes less often and the server keeps answering clicks.
 STREAM = frame_route.served()
-INSPECT = not ss.playing and layers.get("inspect")
+INSPECT = not playing and layers.get("inspect")
 _load = max(1.0, live.active_runs() / 3)
-if not ss.playing:
-    FAST, MEDIUM, SLOW = 0.5 * _load, 0.5 * _load, None
-elif STREAM:
-    FAST, MEDIUM, SLOW = 0.1 * _load, 1.0 * _load, 4.0 * _load
-else:
-    FAST, MEDIUM, SLOW = 0.1 * _load, 0.5 * _load, 2.0 * _load
-SURFACE = 2.0 * _load if ss.playing else None
+NUMBERS_S, CURVES_S, SURFACE_S = 1.0 * _load, 4.0 * _load, 2.0 * _load
+SURFACE_NOTE = ("Drag to turn the surface; it stays turned while it refreshes. Data, negatives and chain trails "
+                "are drawn at their energy on it.")
 
 
-def picture() -> None:
-    """The canvas; with serve.py's route it fetches its own frames and lives outside any fragment, so
-    its "refresh" signal (a fragment timer went quiet: frame_route.beat) reruns the whole page."""
-    live_view.stream(run, view, layers)
+def streamed_panels(left, right) -> None:
+    state = frame_route.state_key(run)  # what this run of the page shows
+    with left:
+        if view == "surface":
+            live_panel.live_panel(frame_route.panel_source(run, "surface", layers), kind="plotly",
+                                  every_s=SURFACE_S, rendered=state, key="surface_panel", height=520)
+            st.caption(SURFACE_NOTE)
+        elif INSPECT:
+            snap = run.latest()
+            if snap is not None:
+                st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
+        else:
+            live_view.stream(run, view, layers)
+    with right:
+        snap = run.latest()
+        if snap is not None:
+            controls.status_panel(snap, run)  # shown even with the numbers hidden: it holds the divergence guard
+        live_panel.live_panel(frame_route.panel_source(run, "numbers", empty=controls.hidden("numbers")),
+                              kind="html", every_s=NUMBERS_S, rendered=state, key="numbers_panel")
+    if not controls.hidden("curves"):
+        live_panel.live_panel(frame_route.panel_source(run, "curves"), kind="plotly", every_s=CURVES_S,
+                              rendered=state, key="curves_panel", height=300)
 
 
-@st.fragment(run_every=FAST)
-def picture_pushed() -> None:
-    snap = run.latest()
-    if snap is None:
-        st.info("Building the model and the exact density grid…")
-    elif INSPECT:
-        st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
-    else:
-        live_view.show_snapshot(snap, view, layers)
+def pushed_panels(left, right) -> None:
+    """The same content through fragment reruns (no frame route)."""
+    state = frame_route.state_key(run)
+    fast, medium, slow = (0.1 * _load, 0.5 * _load, 2.0 * _load) if playing else (0.5 * _load, 0.5 * _load, None)
+
+    @st.fragment(run_every=fast)
+    def picture() -> None:
+        snap = run.latest()
+        if snap is None:
+            st.info("Building the model and the exact density grid…")
+        elif INSPECT:
+            st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
+        else:
+            live_view.show_snapshot(snap, view, layers)
+
+    @st.fragment(run_every=SURFACE_S if playing else None)
+    def surface() -> None:
+        snap = run.latest()
+        if snap is not None:
+            st.plotly_chart(figures.surface_figure(snap, {k for k, v in layers.items() if v}), key="surface",
+                            width="stretch")
+            st.caption(SURFACE_NOTE)
+
+    @st.fragment(run_every=medium)
+    def numbers() -> None:
+        snap = run.latest()
+        if snap is None:
+            return
+        if frame_route.state_key(run) != state:
+            st.rerun()  # the run paused itself, diverged or answered a click: redraw the buttons
+        controls.status_panel(snap, run)
+        if not controls.hidden("numbers"):
+            controls.metrics_panel(snap)
+
+    @st.fragment(run_every=slow)
+    def curves() -> None:
+        snap = run.latest()
+        if snap is not None:
+            st.plotly_chart(figures.curves_figure(snap), key="curves", width="stretch")
+
+    with left:
+        surface() if view == "surface" else picture()
+    with right:
+        numbers()
+    if not controls.hidden("curves"):
+        curves()
 
 
-@st.fragment(run_every=SURFACE)
-def surface() -> None:
-    snap = run.latest()
-    if snap is not None:
-        st.plotly_chart(figures.surface_figure(snap), key="surface", width="stretch")
-        st.caption("Drag to turn the surface; it refreshes every two seconds while training.")
-
-
-@st.fragment(run_every=MEDIUM)
-def numbers() -> None:
-    frame_route.beat(run, "numbers")
-    snap = run.latest()
-    if snap is None:
-        return
-    if ss.playing and snap.status in ("diverged", "paused", "stopped") and snap.step > 0 and snap.message:
-        ss.playing = False  # the run paused itself: redraw the Train button
-        st.rerun()
-    controls.status_panel(snap, run)  # shown even with the numbers hidden: it holds the divergence guard
-    if not controls.hidden("numbers"):
-        controls.metrics_panel(snap)
-
-
-@st.fragment(run_every=SLOW)
-def curves() -> None:
-    frame_route.beat(run, "curves")
-    snap = run.latest()
-    if snap is not None:
-        st.plotly_chart(figures.curves_figure(snap), key="curves", width="stretch")
-
-
-left, right = st.columns([1.25, 1])
-with left:
-    if view == "surface":
-        surface()
-    elif STREAM and not INSPECT:
-        frame_route.expect(run, numbers=MEDIUM, curves=None if controls.hidden("curves") else SLOW)
-        picture()
-    else:
-        picture_pushed()
-with right:
-    numbers()
-if not controls.hidden("curves"):
-    curves()
+(streamed_panels if STREAM else pushed_panels)(*st.columns([1.25, 1]))
 controls.explainer(controls.dataset_label(cfg.data.dataset), toy2d.extent(cfg.data.dataset))

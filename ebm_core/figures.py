@@ -73,17 +73,52 @@ def curves_figure(snap: Snapshot) -> go.Figure:
     return fig
 
 
-def surface_figure(snap: Snapshot) -> go.Figure:
-    """The energy as a 3D surface over the box (clipped ENERGY_SPAN above its minimum)."""
+def _on_surface(snap: Snapshot, xy: np.ndarray, z_grid: np.ndarray, lift: float) -> np.ndarray:
+    """(k, 3) points at their height on the drawn surface (bilinear in the grid of cell centres),
+    lifted a little so they show above it; points outside the box or not finite are dropped."""
+    n = z_grid.shape[0]
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    ok = np.isfinite(xy).all(axis=1) & (np.abs(xy) <= snap.extent).all(axis=1)
+    xy = xy[ok]
+    u = np.clip((xy + snap.extent) / (2 * snap.extent) * n - 0.5, 0, n - 1)  # grid index coordinates (x, y)
+    i0 = np.minimum(u.astype(int), n - 2)
+    f = u - i0
+    col, row = i0[:, 0], i0[:, 1]  # the grid is row = y, column = x
+    z = (z_grid[row, col] * (1 - f[:, 0]) * (1 - f[:, 1]) + z_grid[row, col + 1] * f[:, 0] * (1 - f[:, 1])
+         + z_grid[row + 1, col] * (1 - f[:, 0]) * f[:, 1] + z_grid[row + 1, col + 1] * f[:, 0] * f[:, 1])
+    return np.column_stack([xy, z + lift])
+
+
+def surface_figure(snap: Snapshot, layers: set[str] | frozenset[str] = frozenset()) -> go.Figure:
+    """The energy as a 3D surface over the box (clipped ENERGY_SPAN above its minimum), with the
+    layers named in `layers` ("data", "negatives", "trails") drawn on it at their energy."""
     n = snap.energy.shape[0]
     xs = np.linspace(-snap.extent, snap.extent, n + 1)[:-1] + snap.extent / n
     e = np.nan_to_num(snap.energy.astype(np.float64), nan=0.0)
     z = np.minimum(e - e.min(), ENERGY_SPAN)
     fig = go.Figure(go.Surface(x=xs, y=xs, z=z.astype(np.float32), colorscale="Viridis", showscale=False,
-                               contours=dict(z=dict(show=True, usecolormap=True, project_z=True))))
+                               contours=dict(z=dict(show=True, usecolormap=True, project_z=True)), name="energy",
+                               hoverinfo="skip"))
+    lift = 0.03 * ENERGY_SPAN
+    for key, name, colour, size in [("data", "data", "white", 3.5), ("negatives", "negatives", "#ff7a1a", 4)]:
+        if key in layers:
+            pts = _on_surface(snap, snap.x_data if key == "data" else snap.x_neg, z, lift).astype(np.float32)
+            fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", name=name,
+                                       marker=dict(size=size, color=colour, line=dict(width=0.5, color="#111"))))
+    if "trails" in layers and snap.trails.size:
+        xyz = []  # one polyline per chain, separated by gaps (None) so one trace draws them all
+        for chain in snap.trails:
+            p = _on_surface(snap, chain, z, lift)
+            xyz += [p, np.full((1, 3), np.nan)]
+        p = np.concatenate(xyz).astype(np.float32)
+        fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="lines", name="chains",
+                                   line=dict(color="#ff2d95", width=4), connectgaps=False))
     fig.update_layout(height=520, margin=dict(l=0, r=0, t=10, b=0), uirevision="surface",
+                      legend=dict(orientation="h", y=0.02, x=0.02, bgcolor="rgba(255,255,255,0.8)"),
                       scene=dict(xaxis_title="x", yaxis_title="y", zaxis_title="E(x) - min E",
-                                 camera=dict(eye=dict(x=1.4, y=-1.4, z=1.0))))
+                                 xaxis=dict(range=[-snap.extent, snap.extent]),
+                                 yaxis=dict(range=[-snap.extent, snap.extent]),
+                                 camera=dict(eye=dict(x=1.2, y=-1.2, z=1.6))))  # from above: valleys show
     return fig
 
 

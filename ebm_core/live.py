@@ -132,6 +132,8 @@ class LiveRun:
         self._snap: Any = None  # the task's newest snapshot
         self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
         self._send_lock = threading.Lock()
+        self._cmd_seq = 0  # number of the last command sent; the worker's snapshots carry the last it handled
+        self._intent_seq, self._intent_running = 0, False  # the last play/pause/step/rollback/call sent
         self._want_sent = False
         self._needs: tuple[str, ...] = ()
         self._reply: list = []  # the worker's answer to the request in flight (copy_model, call)
@@ -153,28 +155,45 @@ class LiveRun:
 
     # ---- commands (any thread; never block) -----------------------------------------------------
 
-    def _send(self, *cmd: Any) -> None:
+    def _send(self, *cmd: Any, running: bool | None = None) -> None:
+        """Send one command, numbered; `running` says whether training runs once the worker has
+        handled it (None: the command does not change that)."""
         try:
             with self._send_lock:
-                self._conn.send(cmd)
+                self._cmd_seq += 1
+                if running is not None:
+                    self._intent_seq, self._intent_running = self._cmd_seq, running
+                self._conn.send((self._cmd_seq, cmd))
         except (OSError, ValueError):
             pass  # the worker is gone; the page shows the last snapshot
 
+    @property
+    def running(self) -> bool:
+        """Whether the run trains now, as the page should show it: what the last play/pause/step/
+        rollback asked for until the worker has answered it, then what the worker reports (it pauses
+        itself on divergence or after its time limit). A snapshot older than the last click never
+        overrides that click."""
+        snap = self._snap
+        with self._send_lock:
+            if snap is not None and snap.ack >= self._intent_seq:
+                return snap.status == "running"
+            return self._intent_running
+
     def play(self) -> None:
-        self._send("play")
+        self._send("play", running=True)
 
     def pause(self) -> None:
-        self._send("pause")
+        self._send("pause", running=False)
 
     def step_once(self, n: int = 1) -> None:
-        self._send("step", n)
+        self._send("step", n, running=False)
 
     def update(self, cfg: RunConfig) -> None:
         """New live settings (sampler, lr, alpha, batch size, reinit fraction); others are ignored."""
         self._send("update", cfg)
 
     def rollback(self) -> None:
-        self._send("rollback")
+        self._send("rollback", running=False)
 
     def request_stop(self) -> None:
         """Ask the worker to exit; returns at once (safe to call from the server's event loop)."""
@@ -199,7 +218,7 @@ class LiveRun:
         with self._request_lock:
             self._reply_ready.clear()
             self._reply.clear()
-            self._send(*cmd)
+            self._send(*cmd, running=False if cmd[0] == "call" else None)  # a call pauses training first
             if not self._reply_ready.wait(timeout) or not self._reply:
                 return False, None
             return True, self._reply.pop()
@@ -267,6 +286,7 @@ class _Worker:
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
+        self._ack = 0  # number of the last command handled (LiveRun.running)
         self._needs: tuple[str, ...] = ()
         self._seq, self._sent = 0, 0
 
@@ -351,7 +371,7 @@ class _Worker:
     def _drain_commands(self) -> bool:
         changed = False
         while self.conn.poll():
-            cmd = self.conn.recv()
+            self._ack, cmd = self.conn.recv()
             kind = cmd[0]
             if kind == "want":
                 self._want = True
@@ -422,7 +442,7 @@ class _Worker:
         step = self.trainer.step_count
         snap = self.task.snapshot(
             self._needs,
-            run_id=self.run_id, seq=self._seq, config=self.cfg, status=self._status, message=self._message,
+            run_id=self.run_id, seq=self._seq, ack=self._ack, config=self.cfg, status=self._status, message=self._message,
             step=step, steps_per_s=self._rate, device=str(self.device), history=hist, history_start=start,
             diag_history=diag_hist, can_rollback=self._status == "diverged" or step > self._good_step,
             rollback_step=self._good_step,

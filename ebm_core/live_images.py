@@ -60,6 +60,7 @@ class ImageSnapshot:
     e_neg: np.ndarray  # (N,) energies of `negatives` now
     diagnostics: ImageDiagnostics | None
     history_start: int = 0  # index of the first history row carried
+    ack: int = 0  # number of the last command the worker had handled (LiveRun.running)
 
 
 def explain_divergence(log: StepLog, x_neg: torch.Tensor, cfg: ImageRunConfig) -> str | None:

@@ -71,6 +71,7 @@ class Snapshot:
     can_rollback: bool
     rollback_step: int
     history_start: int = 0  # index of the first history row carried
+    ack: int = 0  # number of the last command the worker had handled (LiveRun.running)
 
 
 _DATA_CACHE: dict[tuple[str, int], density.DataDensity] = {}

@@ -20,7 +20,7 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core import image_figures as figs  # noqa: E402
     from ebm_core import image_train, images, live, quality  # noqa: E402
     from ebm_core.live_images import IMAGE_SIZES  # noqa: E402
-    from ui import image_controls, session  # noqa: E402
+    from ui import frame_route, image_controls, session  # noqa: E402
 
 P = session.IMAGES
 ss = st.session_state
@@ -66,24 +66,19 @@ def reference_classifier(name: str) -> quality.Classifier:
 
 
 def _toggle_play() -> None:
-    ss[P.key("playing")] = not ss[P.key("playing")]
-    if ss[P.key("playing")]:
-        run.play()
-    else:
+    if run.running:
         run.pause()
+    else:
+        run.play()
 
 
-def _step() -> None:
-    ss[P.key("playing")] = False
-    run.step_once(1)
-
-
-playing = ss[P.key("playing")]
+playing = run.running  # what the worker does, or will once it has read the last click (LiveRun.running)
+state = frame_route.state_key(run)  # what this run of the page shows
 top = st.columns([1, 1, 1, 1.3, 4])
 top[0].button("Pause" if playing else "Train", key="img_train", on_click=_toggle_play, type="primary",
               icon=":material/pause:" if playing else ":material/play_arrow:", width="stretch",
               help="Start or pause training in the background")
-top[1].button("Step", key="img_step", on_click=_step, icon=":material/skip_next:", width="stretch",
+top[1].button("Step", key="img_step", on_click=run.step_once, icon=":material/skip_next:", width="stretch",
               help="One training update, then pause")
 top[2].button("Reset", key="img_reset", on_click=session.reset_run, args=(P,), icon=":material/restart_alt:",
               width="stretch", help="New network with the current settings and seed")
@@ -119,9 +114,8 @@ def live_panel() -> None:
     if snap is None:
         st.info("Building the network and loading the images…")
         return
-    if ss[P.key("playing")] and snap.status in ("diverged", "paused", "stopped") and snap.step > 0 and snap.message:
-        ss[P.key("playing")] = False  # the run paused itself: redraw the Train button
-        st.rerun()
+    if frame_route.state_key(run) != state:
+        st.rerun()  # the run paused itself, diverged or answered a click: redraw the buttons
     if snap.status == "diverged":
         st.error(snap.message, icon=":material/error:")
         st.button(f"Roll back to step {snap.rollback_step}", key="img_rollback", on_click=run.rollback,
@@ -165,9 +159,11 @@ def curves_panel() -> None:
 def sampler_ui(key: str, default_steps: int) -> tuple[int, float, float]:
     c = st.columns(3)
     s = cfg.sampler
-    k = c[0].number_input("Langevin steps K", 1, 2000, default_steps, 10, key=f"img_{key}_k")
-    eta = c[1].number_input("Step size η", 1e-4, 100.0, float(s.step_size), format="%.3f", key=f"img_{key}_eta")
-    noise = c[2].number_input("Noise scale", 0.0, 10.0, float(s.noise_scale), format="%.4f", key=f"img_{key}_noise")
+    for name, value in (("k", default_steps), ("eta", float(s.step_size)), ("noise", float(s.noise_scale))):
+        ss.setdefault(f"img_{key}_{name}", value)  # widget values live in the session state (session.keep)
+    k = c[0].number_input("Langevin steps K", 1, 2000, step=10, key=f"img_{key}_k")
+    eta = c[1].number_input("Step size η", 1e-4, 100.0, format="%.3f", key=f"img_{key}_eta")
+    noise = c[2].number_input("Noise scale", 0.0, 10.0, format="%.4f", key=f"img_{key}_noise")
     return int(k), float(eta), float(noise)
 
 
@@ -226,7 +222,8 @@ elif section == "chain":
 elif section == "generate":
     st.markdown("Fresh chains from noise with the K and step size you choose: short chains give rough "
                 "sketches, longer ones sharper digits. The replay buffer cheats by starting from earlier chains.")
-    n = st.select_slider("Chains", [16, 36, 64], value=36, key="img_gen_n")
+    ss.setdefault("img_gen_n", 36)
+    n = st.select_slider("Chains", [16, 36, 64], key="img_gen_n")
     k, eta, noise = sampler_ui("gen", max(200, 4 * cfg.sampler.n_steps))
     if st.button("Generate", key="img_gen_run", type="primary", icon=":material/auto_awesome:"):
         chains_from_noise("gen", n, k, eta, noise)
@@ -250,8 +247,10 @@ else:
     if mode == "mask":
         kind = c[1].selectbox("Hidden region", list(image_train.MASKS), key="img_inp_mask")
     else:
-        std = c[1].slider("Noise std", 0.1, 1.0, 0.5, 0.05, key="img_inp_std")
-    first = c[2].number_input(f"First test image (of {len(test):,})", 0, len(test) - 8, 0, 8, key="img_inp_first")
+        ss.setdefault("img_inp_std", 0.5)
+        std = c[1].slider("Noise std", 0.1, 1.0, step=0.05, key="img_inp_std")
+    ss.setdefault("img_inp_first", 0)
+    first = c[2].number_input(f"First test image (of {len(test):,})", 0, len(test) - 8, step=8, key="img_inp_first")
     k, eta, noise = sampler_ui("inp", max(100, 2 * cfg.sampler.n_steps))
     if st.button("Fill in", key="img_inp_run", type="primary", icon=":material/healing:"):
         model = trained_model()

@@ -1,6 +1,7 @@
 """The Playground page in AppTest: defaults render, every dataset renders, bad links warn and fall
 back, Step advances the counter, settings reach the running thread."""
 
+import re
 import threading
 import time
 
@@ -34,6 +35,15 @@ def metric(at, label):
     return next(m.value for m in at.metric if m.label == label)
 
 
+def shown_step(at) -> int | None:
+    """The step the live numbers show (their HTML block carries it as data-step), or None."""
+    for el in at.get("html"):
+        m = re.search(r"data-step='(\d+)'", el.proto.body)
+        if m:
+            return int(m.group(1))
+    return None
+
+
 def wait_until(at, predicate, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -47,8 +57,8 @@ def wait_until(at, predicate, timeout=30):
 def test_defaults_render_with_the_landscape_and_numbers():
     at = open_app()
     assert not at.exception
-    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
-    assert metric(at, "Step") == "0"
+    at = wait_until(at, lambda a: shown_step(a) is not None)
+    assert shown_step(at) == 0
     assert at.button(key="train").label.endswith("Train")
     assert at.session_state["dataset"] == "eight_gaussians"
     assert not at.warning
@@ -59,7 +69,7 @@ def test_defaults_render_with_the_landscape_and_numbers():
 def test_each_dataset_renders(name):
     at = open_app()
     at.selectbox(key="dataset").set_value(name)
-    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at = wait_until(at, lambda a: shown_step(a) is not None)
     assert not at.exception
     assert at.query_params["dataset"] == [name] or at.query_params["dataset"] == name
 
@@ -83,11 +93,11 @@ def test_link_settings_are_applied():
 
 def test_step_advances_the_step_counter():
     at = open_app()
-    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at = wait_until(at, lambda a: shown_step(a) is not None)
     at.button(key="step").click().run()
-    at = wait_until(at, lambda a: metric(a, "Step") == "1")
+    at = wait_until(at, lambda a: shown_step(a) == 1)
     at.button(key="step").click().run()
-    wait_until(at, lambda a: metric(a, "Step") == "2")
+    wait_until(at, lambda a: shown_step(a) == 2)
 
 
 def test_surface_view_and_hover_inspection():
@@ -110,9 +120,9 @@ def test_classroom_link_hides_and_locks_controls():
     assert at.selectbox(key="dataset").disabled and at.number_input(key="step_size").disabled
     assert at.number_input(key="step_size").value == 0.02 and not at.number_input(key="lr").disabled
     assert at.query_params["hide"] in (["network,reset,layers"], "network,reset,layers")  # the link survives reruns
-    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at = wait_until(at, lambda a: shown_step(a) is not None)
     at.button(key="step").click().run()
-    wait_until(at, lambda a: metric(a, "Step") == "1")
+    wait_until(at, lambda a: shown_step(a) == 1)
 
 
 def test_classroom_link_with_an_unknown_control_warns():
@@ -126,7 +136,7 @@ def test_step_by_phase_walks_through_one_real_update():
     from ebm_core.phases import PHASES
 
     at = open_app()
-    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at = wait_until(at, lambda a: shown_step(a) is not None)
     at.button(key="phase").click().run()
     assert not at.exception and not at.error
     seen = []
@@ -139,7 +149,7 @@ def test_step_by_phase_walks_through_one_real_update():
             assert not at.exception
     assert len(set(seen)) == len(PHASES)  # a different picture for every phase
     assert '"heatmap"' in seen[-1] and "frames" in seen[2]  # the change map; the chains animate
-    wait_until(at, lambda a: metric(a, "Step") == "1")  # exactly one update was made
+    wait_until(at, lambda a: shown_step(a) == 1)  # exactly one update was made
     at.button(key="phase_close").click().run()
     assert not [b for b in at.button if b.key == "phase_next"]
 
@@ -164,7 +174,7 @@ def test_each_lesson_preset_applies_its_settings_and_says_what_it_shows(key):
 
 def test_step_size_too_large_preset_trips_the_guard():
     at = open_app({"preset": "step_too_large", "step_size": "2.0"})
-    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric))
+    at = wait_until(at, lambda a: shown_step(a) is not None)
     at.button(key="step").click().run()
     at = wait_until(at, lambda a: any("step size" in e.value for e in a.error), timeout=60)
     assert any(b.key == "rollback" for b in at.button)
@@ -176,5 +186,5 @@ def test_hidden_panels_leave_the_picture_and_keep_the_guard():
     at.button(key="step").click().run()
     at = wait_until(at, lambda a: any("step size" in e.value for e in a.error), timeout=60)
     assert any(b.key == "rollback" for b in at.button)  # the divergence guard still speaks
-    assert not at.metric and not at.get("plotly_chart")  # no numbers, no curves
+    assert shown_step(at) is None and not at.get("plotly_chart")  # no numbers, no curves
     assert [e for e in at.get("bidi_component") if e.proto.component_name.endswith("ebm_live_canvas")]  # the canvas

@@ -4,6 +4,7 @@ comes; a paused run's repeated snapshots are not sent again; unknown tokens and 
 
 import asyncio
 import gc
+import json
 import time
 
 import numpy as np
@@ -96,38 +97,72 @@ def test_a_stopped_or_collected_run_is_forgotten():
     assert token not in frame_route._runs
 
 
-def test_a_quiet_fragment_timer_is_reported_while_training(run, monkeypatch):
-    clock = [1000.0]
-    monkeypatch.setattr(frame_route.time, "monotonic", lambda: clock[0])
-    t = frame_route.token(run)
-    frame_route.expect(run, numbers=0.5, curves=2.0, surface=None)
-    frame_route.beat(run, "numbers")
-    clock[0] += 3.4
-    assert frame_route.stale(t) == []  # within 3 intervals + 2 s of the full run
-    clock[0] += 0.2
-    assert frame_route.stale(t) == ["numbers"]
-    frame_route.beat(run, "numbers")
-    clock[0] += 3.0
-    frame_route.beat(run, "numbers")
-    clock[0] += 1.5
-    assert frame_route.stale(t) == ["curves"]  # 8.1 s since the full run: > 3 * 2 + 2
-    frame_route.expect(run, numbers=0.5, curves=2.0)  # a full run restarts every timer
-    assert frame_route.stale(t) == []
+def get_panel(token: str, name: str, query: str = "") -> tuple[int, dict]:
+    """Call the panel route's handler as the server would for GET /api/ebm/panel/<token>/<name>?<query>."""
+    from starlette.requests import Request
+
+    async def receive():
+        await asyncio.sleep(3600)
+
+    scope = {"type": "http", "method": "GET", "path": frame_route.PANEL_PATH.format(token=token, name=name),
+             "headers": [], "query_string": query.encode(), "path_params": {"token": token, "name": name}}
+    response = asyncio.run(frame_route._panel(Request(scope, receive)))
+    body = bytes(response.body)
+    return response.status_code, json.loads(body) if response.status_code == 200 else body
 
 
-def test_the_stale_header_comes_only_while_training(run, monkeypatch):
+def test_the_numbers_panel_carries_the_numbers_and_the_runs_state(run):
+    run.step_once(1)
+    snap = run.wait_for(lambda s: s.status == "paused" and s.step >= 1 and s.ack >= run._intent_seq)
     t = frame_route.token(run)
-    frame_route.expect(run, ghost=0.01)  # a fragment that never reports
-    time.sleep(2.1)
-    assert frame_route.stale(t) == ["ghost"]
+    status, j = get_panel(t, "numbers")
+    assert status == 200 and j["state"] == frame_route.state_key(run) and j["state"].startswith("0|")
+    assert f"data-step='{snap.step}'" in j["html"] and "KL to data" in j["html"]
+    t0 = time.monotonic()
+    status, _ = get_panel(t, "numbers", f"after={j['key']}&rendered={j['state']}")
+    assert status == 204 and time.monotonic() - t0 >= frame_route.HOLD_S * 0.9  # nothing newer: held, then 204
+    status, j2 = get_panel(t, "numbers", "empty=1")
+    assert status == 200 and j2["html"] == ""  # numbers hidden: the panel only watches the state
+
+
+def test_a_click_is_a_new_state_at_once_even_before_the_worker_answers(run):
+    t = frame_route.token(run)
     run.wait_for(lambda s: s.status == "paused")
-    status, headers, _ = get(t, "view=energy")
-    assert status == 200 and "x-stale" not in headers
+    status, j = get_panel(t, "numbers")
+    shown = j["state"]
     run.play()
-    try:
-        snap = run.wait_for(lambda s: s.status == "running" and s.step > 3)
-        status, headers, _ = get(t, f"view=energy&after={frame_route.frame_key(snap)}")
-        assert status == 200 and headers["x-stale"] == "ghost"
-    finally:
-        run.pause()
-        run.wait_for(lambda s: s.status == "paused")
+    assert frame_route.state_key(run).startswith("1|")  # the click counts before the worker read it
+    t0 = time.monotonic()
+    status, j = get_panel(t, "numbers", f"every=5000&rendered={shown}&after={j['key']}")
+    assert status == 200 and j["state"].startswith("1|") and time.monotonic() - t0 < 2  # not held for 5 s
+    run.pause()
+    run.wait_for(lambda s: s.status == "paused" and s.ack >= run._intent_seq)
+    assert not run.running
+
+
+def test_curves_and_surface_panels_are_plotly_figures_with_the_asked_layers(run):
+    run.step_once(3)
+    snap = run.wait_for(lambda s: s.step >= 3 and s.status == "paused")
+    t = frame_route.token(run)
+    status, j = get_panel(t, "curves")
+    assert status == 200 and {tr["name"] for tr in j["fig"]["data"]} >= {"loss", "KL(data || model)"}
+    status, j = get_panel(t, "surface", "layers=data,negatives,trails")
+    names = [tr.get("name") for tr in j["fig"]["data"]]
+    assert status == 200 and names[0] == "energy" and {"data", "negatives", "chains"} <= set(names)
+    assert j["fig"]["layout"]["uirevision"] == "surface"  # Plotly.react keeps a turned camera
+    status, j = get_panel(t, "surface", "layers=")
+    assert [tr.get("name") for tr in j["fig"]["data"]] == ["energy"]
+    assert get_panel(t, "nope")[0] == 400 and get_panel(t, "numbers", "every=soon")[0] == 400
+    assert get_panel("not-a-token", "numbers")[0] == 404
+
+
+def test_layers_on_the_surface_lie_on_it(run):
+    snap = run.wait_for(lambda s: s.step >= 1)
+    fig = figures.surface_figure(snap, {"data", "trails"})
+    surface, data = fig.data[0], fig.data[1]
+    n = snap.energy.shape[0]
+    z = np.asarray(surface.z, dtype=np.float64)
+    xs = np.asarray(surface.x, dtype=np.float64)
+    for x, y, h in zip(data.x[:50], data.y[:50], data.z[:50]):  # near the nearest grid node's height, lifted
+        i, j = np.abs(xs - y).argmin(), np.abs(xs - x).argmin()
+        assert abs(h - z[i, j] - 0.03 * figures.ENERGY_SPAN) < np.ptp(z) / n * 8 + 0.5

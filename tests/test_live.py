@@ -62,18 +62,26 @@ def test_live_settings_reach_the_thread_without_reset(run):
 def test_divergence_pauses_explains_and_rolls_back(run):
     run.wait_for(lambda s: s.status == "paused")
     run.play()
+    assert run.running  # the click counts at once, before the worker has read it
     run.wait_for(lambda s: s.step >= 60)
     run.update(config.RunConfig().replace(**SMALL, step_size=3.0))  # far beyond the wall's stable step
     s = run.wait_for(lambda s: s.status == "diverged")
     assert "step size" in s.message and "exploded" in s.message
+    assert not run.running  # the worker paused itself, after the last click: the page shows Train
     good = s.rollback_step
     assert good >= 50 and s.can_rollback
     run.update(config.RunConfig().replace(**SMALL))
     run.rollback()
     s = run.wait_for(lambda s: "Rolled back" in s.message)
-    assert s.step == good and s.status == "paused" and s.history["step"][-1] == good
+    assert s.step == good and s.status == "paused" and s.history["step"][-1] == good and not run.running
     run.play()
+    assert run.running  # the snapshot still says "paused" (it came before the click); the click wins
     run.wait_for(lambda s: s.step > good + 5 and s.status == "running")
+    assert run.running
+    run.pause()
+    assert not run.running
+    run.wait_for(lambda s: s.status == "paused" and s.ack >= run._intent_seq)
+    assert not run.running
 
 
 def test_copy_model_returns_the_evaluated_weights(run):

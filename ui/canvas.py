@@ -178,7 +178,8 @@ def decode_frame(frame: bytes) -> DecodedFrame:
 # Browser side. State lives on parentElement (a ShadowRoot), so updates only redraw. Drawing waits for
 # the next animation frame and uses only the newest frame. `data-mounts` on the canvas counts how often a
 # canvas was built for this Streamlit key on this page (stays 1 while updates arrive in place);
-# `data-draws` counts redraws and `data-frame` is the frame id drawn last.
+# `data-draws` counts redraws, `data-frame` is the frame id drawn last, `data-mode` its view and `data-src`
+# the URL it was fetched from (empty for a pushed frame).
 
 # (more than one line: Streamlit takes a one-line string with "[" in it for a file path)
 _CSS = (".ebm-live-canvas{width:100%;height:100%;display:flex;justify-content:center}canvas{display:block}\n"
@@ -205,11 +206,10 @@ function lut(hex) {
   }
   return o;
 }
-export default function ({ data, parentElement: p, setTriggerValue }) {
+export default function ({ data, parentElement: p }) {
   const s = p.__ebm || (p.__ebm = mount(p));
-  s.trigger = setTriggerValue;
   if (data && data.byteLength) {  // a pushed frame
-    s.src = null;
+    s.src = s.frameSrc = null;
     s.frame = data;
     if (!s.raf) s.raf = requestAnimationFrame(() => { s.raf = 0; draw(s); });
   } else if (data && data.src) {  // a frame source to poll; a rerun (a click) polls again at once
@@ -232,11 +232,6 @@ function poll(s) {
   fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store' })
     .then(r => {
       key = r.headers.get('X-Frame-Key') || '';
-      const now = performance.now();
-      if (r.headers.get('X-Stale') && s.trigger && !(now - s.healed < 15000)) {  // a fragment timer went quiet
-        s.healed = now;
-        s.trigger('stale', r.headers.get('X-Stale'));
-      }
       return r.status === 200 ? r.arrayBuffer() : r.status;
     })
     .then(b => {
@@ -246,6 +241,7 @@ function poll(s) {
         return next(MAXW);
       }
       s.frame = new Uint8Array(b);
+      s.frameSrc = src;
       s.have = key;
       requestAnimationFrame(() => { draw(s); next(Math.max(0, MINW - (performance.now() - t0))); });
     })
@@ -430,6 +426,8 @@ function draw(s) {
   }
   cv.setAttribute('aria-label', title || 'energy landscape');
   cv.dataset.frame = id;
+  cv.dataset.mode = mode ? 'density' : 'energy';
+  cv.dataset.src = s.frameSrc || '';  // the source of the frame drawn (a new run has a new token)
   delete s.root.dataset.empty;
   cv.dataset.draws = ++s.draws;
 }
@@ -457,10 +455,7 @@ def live_canvas(frame: bytes, *, key: str, height: int = 520) -> None:
     _component()(key=key, data=frame, height=height)
 
 
-def live_canvas_stream(src: str, *, key: str, height: int = 520, on_stale=None) -> None:
+def live_canvas_stream(src: str, *, key: str, height: int = 520) -> None:
     """Mount the live canvas and let it fetch frames from `src` itself (see ui/frame_route.py): GET
-    src + "&after=<X-Frame-Key>" answers a frame, or 204 when nothing is newer. When an answer carries
-    X-Stale, the canvas fires its "stale" trigger (at most every 15 s), which reruns the script that
-    drew it; `on_stale` is that trigger's callback (None: the trigger is not registered)."""
-    kwargs = {"on_stale_change": on_stale} if on_stale is not None else {}
-    _component()(key=key, data={"src": src}, height=height, **kwargs)
+    src + "&after=<X-Frame-Key>" answers a frame, or 204 when nothing is newer."""
+    _component()(key=key, data={"src": src}, height=height)

@@ -126,7 +126,9 @@ def view_options() -> tuple[str, dict[str, bool]]:
         return view, {k: ss.get(f"layer_{k}", v) for k, v in defaults.items()}
     with cols[1]:
         boxes = st.columns(len(LAYERS))
-        layers = {k: boxes[i].checkbox(label, value=defaults[k], key=f"layer_{k}", disabled=locked("layers"))
+        for k, v in defaults.items():
+            ss.setdefault(f"layer_{k}", v)  # the value lives in the session state (see session.keep)
+        layers = {k: boxes[i].checkbox(label, key=f"layer_{k}", disabled=locked("layers"))
                   for i, (k, label) in enumerate(LAYERS.items())}
     return view, layers
 
@@ -155,8 +157,18 @@ def classroom_link_builder(query: dict[str, str]) -> None:
     st.code(session.share_url(q), language=None)
 
 
-def _fmt(v: float, digits: int = 3) -> str:
-    return "—" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+def fmt_number(v: float | None, digits: int = 3) -> str:
+    """A number in a few characters whatever its size: 0.123, −4.560, 1.23e+31, 4.00e−05, inf, nan;
+    "—" when there is none. A diverging run's loss must not push the table off the screen."""
+    if v is None:
+        return "—"
+    v = float(v)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "−inf"
+    text = f"{v:.{digits - 1}e}" if v != 0 and not 1e-3 <= abs(v) < 1e5 else f"{v:.{digits}f}"
+    return text.replace("-", "−")
 
 
 def status_panel(snap: Snapshot, run: LiveRun) -> None:
@@ -168,39 +180,62 @@ def status_panel(snap: Snapshot, run: LiveRun) -> None:
         st.info(snap.message)
 
 
-_TABLE_CSS = """<style>
-table.ebm-metrics { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
-table.ebm-metrics td, table.ebm-metrics th { padding: 0.3rem 0.5rem; border-bottom: 1px solid #e5e7eb; }
-table.ebm-metrics td { color: #4b5563; } table.ebm-metrics th { text-align: right; font-weight: 600; }
+# The live numbers are one HTML block, drawn the same way by the fragment (plain `streamlit run`) and by
+# the live panel that fetches it (ui/live_panel.py). Fixed column widths and cells that cut long text
+# keep the layout when a value is odd.
+_NUMBERS_CSS = """<style>
+.ebm-numbers { font-size: 0.95rem; }
+.ebm-numbers .cards { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.75rem;
+  margin-bottom: 0.75rem; }
+.ebm-numbers .card { border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; padding: 0.55rem 0.8rem;
+  min-width: 0; }
+.ebm-numbers .card .label { font-size: 0.85rem; color: #4b5563; }
+.ebm-numbers .card .value { font-size: 1.9rem; line-height: 1.25; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.ebm-numbers table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+.ebm-numbers td, .ebm-numbers th { padding: 0.3rem 0.5rem; border-bottom: 1px solid #e5e7eb; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }
+.ebm-numbers td { color: #4b5563; width: 31%; } .ebm-numbers th { text-align: right; font-weight: 600; width: 19%; }
+.ebm-numbers .note { font-size: 0.85rem; color: #6b7280; margin-top: 0.5rem; }
 </style>"""
 
 
-def metrics_panel(snap: Snapshot) -> None:
+def numbers_html(snap: Snapshot) -> str:
+    """The live numbers of a snapshot: step, rate and KL as cards, the rest in a table."""
     h, d = snap.history, snap.diagnostics
     last = {k: float(v[-1]) for k, v in h.items()} if len(h["step"]) else {}
-    c = st.columns(3)
-    c[0].metric("Step", f"{snap.step:,}", border=True)
-    c[1].metric("Steps/s", f"{snap.steps_per_s:.0f}", border=True)
-    c[2].metric("KL to data", _fmt(d.kl if d else None), border=True,
-                help="Exact, on the grid: how many nats the model's density is from the data's. 0 is perfect.")
+    ok = d is not None
+    ce = d.kl + snap.data_entropy if ok else None  # exact cross-entropy: it minus the data entropy is the KL
+    mala = snap.config.sampler.sampler == "mala"
+    cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", f"{snap.steps_per_s:.0f}", ""),
+             ("KL to data", fmt_number(d.kl if ok else None), "title='Exact, on the grid: how many nats the model’s "
+              "density is from the data’s. 0 is perfect.'")]
     rows = [
         ("Device", snap.device, "Status", snap.status),
-        ("Loss", _fmt(last.get("loss")), "Energy gap", _fmt(last.get("gap"))),
-        ("mean E(data)", _fmt(last.get("e_pos")), "mean E(neg)", _fmt(last.get("e_neg"))),
-        ("log Z (exact)", _fmt(d.log_z if d else None), "Test NLL", _fmt(d.nll if d else None)),
-        ("Sampler bias", _fmt(d.bias if d else None), "Mass off screen", "—" if not d or not math.isfinite(d.mass_outside)
-         else f"{d.mass_outside:.1%}"),
-        ("MALA acceptance" if snap.config.sampler.sampler == "mala" else "Temperature",
-         _fmt(last.get("acceptance"), 2) if snap.config.sampler.sampler == "mala"
-         else f"{snap.config.sampler.temperature:.3g}", "Data entropy", _fmt(snap.data_entropy)),
+        ("Loss", fmt_number(last.get("loss")), "Energy gap", fmt_number(last.get("gap"))),
+        ("mean E(data)", fmt_number(last.get("e_pos")), "mean E(neg)", fmt_number(last.get("e_neg"))),
+        ("log Z (exact)", fmt_number(d.log_z if ok else None), "Sampler bias", fmt_number(d.bias if ok else None)),
+        ("Cross-entropy", fmt_number(ce), "Data entropy", fmt_number(snap.data_entropy)),
+        ("Test NLL (sampled)", fmt_number(d.nll if ok else None), "Mass off screen",
+         "—" if not ok or not math.isfinite(d.mass_outside) else f"{d.mass_outside:.1%}"),
+        ("MALA acceptance" if mala else "Temperature",
+         fmt_number(last.get("acceptance"), 2) if mala else fmt_number(snap.config.sampler.temperature), "", ""),
     ]
-    cells = "".join(f"<tr><td>{a}</td><th>{b}</th><td>{c_}</td><th>{d_}</th></tr>" for a, b, c_, d_ in rows)
-    st.html(f"<table class='ebm-metrics'>{cells}</table>" + _TABLE_CSS)
     s = snap.config.sampler
-    st.caption(f"In use: **{s.sampler.upper()}**, step size **{s.step_size:g}**, K = **{s.n_steps}**, "
-               f"noise **{s.noise_scale:g}**, lr **{snap.config.train.lr:g}**", help="What the training thread runs now.")
-    st.caption("Test NLL ≥ data entropy; their difference is the KL. Sampler bias: KL between the replay buffer's "
-               "histogram and the exact model density (how well the chains sample the model).")
+    card_html = "".join(f"<div class='card' {attr}><div class='label'>{label}</div><div class='value'>{value}</div>"
+                        "</div>" for label, value, attr in cards)
+    cells = "".join(f"<tr><td>{a}</td><th>{b}</th><td>{c}</td><th>{e}</th></tr>" for a, b, c, e in rows)
+    return (f"<div class='ebm-numbers' data-step='{snap.step}'><div class='cards'>{card_html}</div><table>{cells}</table>"
+            f"<div class='note'>In use: <b>{s.sampler.upper()}</b>, step size <b>{s.step_size:g}</b>, "
+            f"K = <b>{s.n_steps}</b>, noise <b>{s.noise_scale:g}</b>, lr <b>{snap.config.train.lr:g}</b>.</div>"
+            "<div class='note'>Cross-entropy − data entropy = KL, all three exact on the grid. The test NLL averages "
+            "−log p over held-out data samples, so it differs from the cross-entropy by sampling noise. Sampler "
+            "bias: KL between the replay buffer's histogram and the exact model density (how well the chains "
+            f"sample the model).</div></div>{_NUMBERS_CSS}")
+
+
+def metrics_panel(snap: Snapshot) -> None:
+    st.html(numbers_html(snap))
 
 
 def explainer(label: str, extent: float) -> None:

@@ -1,24 +1,26 @@
-"""Live frames over plain HTTP: the Playground's canvas fetches the newest frame itself.
+"""Live content over plain HTTP: the Playground's canvas and panels fetch the newest version themselves.
 
 Pushing every frame through a fragment rerun costs a script run on the server and a React pass in
 the browser (the renderer's main thread spent ~1 core at 8 frames/s, most of it in React and
-styling, not in drawing), and under load Streamlit drops fragment output. So when the app is served
-by `serve.py` (an `st.App` with the route below), the canvas asks `GET /api/ebm/frame/<token>` for a
-frame as soon as it has drawn the last one (at most 12 per second), and no rerun is involved.
+styling, not in drawing), and a timer-driven script run competes with the user's clicks: Streamlit
+replaces one run by the next and, under load, dropped fragment output, fragment timers and with them
+clicks (bench/st_client.py; issue notes). So when the app is served by `serve.py` (an `st.App` with
+the routes below) nothing on the Playground reruns by itself: the canvas and the live panels
+(ui/live_panel.py) ask for their content, and every script run is a click.
 
-- The token is a random 24-character string handed to the page in the component's data; it maps to
+- `GET /api/ebm/frame/<token>?view=energy|density&layers=data,negatives,trails,field&after=<key>`:
+  the canvas's binary frame (ui/canvas.py). `after` is the X-Frame-Key of the frame the canvas has
+  (see `frame_key`).
+- `GET /api/ebm/panel/<token>/<name>?after=<key>` with name `numbers` (the live numbers as HTML),
+  `curves` (the training curves) or `surface` (the 3D energy surface, `&layers=` as for frames):
+  JSON `{"key", "state", "html" | "fig"}`, where `state` is the run's `state_key`.
+- Both hold a request until something newer exists, or answer 204 (no body) after HOLD_S, so a
+  paused run costs about 1.3 tiny requests per second per element.
+- The token is a random 24-character string handed to the page in the elements' data; it maps to
   the session's LiveRun through a weak reference, so a released run answers 404 and is not kept.
-- `?view=energy|density&layers=data,negatives,trails,field&after=<key>`: the drawing options, and
-  the X-Frame-Key of the frame the canvas has (see `frame_key`). The request is held until a newer
-  frame exists, or answered 204 (no body) after HOLD_S, so a paused run costs about 1.3 tiny requests
-  per second.
-- Streamlit can lose a fragment's timer under load (an auto_rerun message dropped because a newer
-  script run had started; measured with bench/st_client.py): that fragment then never refreshes
-  again. The page's fragments report every run (`beat`), each full run says which to expect
-  (`expect`), and a frame answered while training carries `X-Stale: <names>` when one went quiet;
-  the canvas then reruns the page, which restarts every timer.
-- Without the route (plain `streamlit run app.py`, AppTest), `served()` is False and the page pushes
-  frames through a fragment as before.
+- `GET /api/ebm/static/plotly.min.js`: plotly.js from the plotly package, for the panels' figures.
+- Without the routes (plain `streamlit run app.py`, AppTest), `served()` is False and the page
+  draws the same content through fragments.
 
 Imports no torch at module level: `serve.py` loads this before the first visitor arrives.
 """
@@ -26,6 +28,8 @@ Imports no torch at module level: `serve.py` loads this before the first visitor
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import secrets
 import threading
 import time
@@ -33,19 +37,19 @@ import weakref
 from typing import Any
 
 PATH = "/api/ebm/frame/{token}"
+PANEL_PATH = "/api/ebm/panel/{token}/{name}"
+PLOTLY_PATH = "/api/ebm/static/plotly.min.js"
 VIEWS = ("energy", "density")
 LAYERS = ("data", "negatives", "trails", "field")
+PANELS = ("numbers", "curves", "surface")
 _HEADERS = {"Cache-Control": "no-store"}
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
-STALE_HEADER = "X-Stale"  # names the page's fragments whose timer went quiet (see `stale`)
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
 POLL_S = 0.015  # how often a held request looks for a newer snapshot (a dict read)
 
 _lock = threading.Lock()
 _runs: dict[str, weakref.ref] = {}  # token -> run
 _tokens: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # run -> token
-_expected: dict[str, tuple[float, dict[str, float]]] = {}  # token -> (full run time, fragment -> interval)
-_beats: dict[str, dict[str, float]] = {}  # token -> fragment -> its last run
 _served = False
 
 
@@ -55,7 +59,8 @@ def routes() -> list:
 
     global _served
     _served = True
-    return [Route(PATH, _frame, methods=["GET"])]
+    return [Route(PATH, _frame, methods=["GET"]), Route(PANEL_PATH, _panel, methods=["GET"]),
+            Route(PLOTLY_PATH, _plotly_js, methods=["GET"])]
 
 
 def served() -> bool:
@@ -70,8 +75,6 @@ def token(run: Any) -> str:
         if t is None:
             for k in [k for k, r in _runs.items() if r() is None]:
                 del _runs[k]
-                _expected.pop(k, None)
-                _beats.pop(k, None)
             t = secrets.token_urlsafe(18)
             _tokens[run] = t
             _runs[t] = weakref.ref(run)
@@ -84,29 +87,25 @@ def source(run: Any, view: str, layers: dict[str, bool]) -> str:
     return PATH.format(token=token(run)) + f"?view={view}&layers={chosen}"
 
 
-def expect(run: Any, **intervals: float | None) -> None:
-    """A full run of the page: these fragments (name=run_every, None for no timer) should report each
-    run through `beat` from now on."""
-    t = token(run)
-    with _lock:
-        _expected[t] = (time.monotonic(), {k: v for k, v in intervals.items() if v})
+def panel_source(run: Any, name: str, layers: dict[str, bool] | None = None, *, empty: bool = False) -> str:
+    """The URL path a live panel polls for this run (`layers` for the surface; `empty`: numbers
+    hidden, the panel only watches the run's state)."""
+    if name not in PANELS:
+        raise ValueError(f"panel must be one of {', '.join(PANELS)}, got {name!r}")
+    chosen = ",".join(k for k in LAYERS if (layers or {}).get(k))
+    return PANEL_PATH.format(token=token(run), name=name) + f"?layers={chosen}" + ("&empty=1" if empty else "")
 
 
-def beat(run: Any, name: str) -> None:
-    """A run of the fragment `name` (see `expect`)."""
-    t = token(run)
-    with _lock:
-        _beats.setdefault(t, {})[name] = time.monotonic()
-
-
-def stale(t: str) -> list[str]:
-    """Fragments expected to refresh whose timer went quiet: no run for 3 intervals + 2 s since the
-    later of their last run and the page's last full run."""
-    now = time.monotonic()
-    with _lock:
-        since, intervals = _expected.get(t, (now, {}))
-        beats = _beats.get(t, {})
-        return [k for k, every in intervals.items() if now - max(since, beats.get(k, since)) > 3 * every + 2]
+def state_key(run: Any) -> str:
+    """What the page's buttons and messages depend on: training or not (`LiveRun.running`, which
+    follows the user's last command until the worker has answered it), and the status message
+    shown. A panel that sees a newer state than the page was drawn with reruns the page."""
+    snap = run.latest()
+    if snap is None:
+        return f"{int(run.running)}|starting|"
+    shown = snap.status == "diverged" or bool(snap.message)
+    return f"{int(run.running)}|{snap.status if snap.status == 'diverged' else ''}|" + (
+        hashlib.sha1(snap.message.encode()).hexdigest()[:12] if shown else "")
 
 
 def frame_key(snap: Any) -> str:
@@ -128,6 +127,23 @@ def encode(snap: Any, view: str, layers: set[str]) -> bytes:
     return live_view.frame_bytes(snap, view, {k: k in layers for k in LAYERS})
 
 
+async def _held(run: Any, key_of, after: str | None, *, least_s: float = 0.0,
+                urgent=lambda: False) -> tuple[Any, str] | None:
+    """The newest snapshot and its key once the key differs from `after` and `least_s` has passed
+    (at once when `urgent()`); None when nothing newer came within max(HOLD_S, least_s)."""
+    t0 = time.monotonic()
+    deadline = t0 + max(HOLD_S, least_s)
+    while True:  # a long poll: no phase beat with the worker
+        snap = run.latest()  # never blocks: the newest snapshot received, and asks the worker for a fresh one
+        if snap is not None:
+            key = key_of(snap)
+            if key != after and (time.monotonic() - t0 >= least_s or urgent()):
+                return snap, key
+        if time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(POLL_S)
+
+
 async def _frame(request):
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import Response
@@ -140,18 +156,73 @@ async def _frame(request):
     if view not in VIEWS:
         return Response(f"view must be one of {', '.join(VIEWS)}", status_code=400, headers=_HEADERS)
     layers = {k for k in q.get("layers", "").split(",") if k in LAYERS}
-    after = q.get("after")
-    deadline = time.monotonic() + HOLD_S
-    while True:  # hold the request until a newer frame exists (a long poll: no phase beat with the worker)
-        snap = run.latest()  # never blocks: the newest snapshot received, and asks the worker for a fresh one
-        if snap is not None and frame_key(snap) != after:
-            break
-        if time.monotonic() >= deadline:
-            return Response(status_code=204, headers=_HEADERS)
-        await asyncio.sleep(POLL_S)
+    held = await _held(run, frame_key, q.get("after"))
+    if held is None:
+        return Response(status_code=204, headers=_HEADERS)
+    snap, key = held
     body = await run_in_threadpool(encode, snap, view, layers)  # numpy work off the event loop
-    headers = {**_HEADERS, KEY_HEADER: frame_key(snap)}
-    quiet = stale(request.path_params["token"]) if snap.status == "running" else []
-    if quiet:
-        headers[STALE_HEADER] = ",".join(quiet)
-    return Response(body, media_type="application/octet-stream", headers=headers)
+    return Response(body, media_type="application/octet-stream", headers={**_HEADERS, KEY_HEADER: key})
+
+
+def panel_key(name: str, snap: Any) -> str:
+    """What a panel's content depends on: the step and the diagnostics shown, and for the numbers also
+    the status, the rate and the settings in use (a paused run's repeated snapshots are not sent again)."""
+    key = f"{snap.step}.{len(snap.diag_history.get('step', ()))}"
+    if name == "numbers":
+        key += f".{snap.status}.{snap.steps_per_s:.0f}.{hash(snap.config)}"
+    return key
+
+
+def render_panel(name: str, snap: Any, layers: set[str], empty: bool = False) -> dict:
+    """A panel's content for one snapshot: {"html": ...} or {"fig": plotly figure as a dict}; `empty`:
+    the numbers are hidden (a classroom link) and the panel only watches the run's state."""
+    from ebm_core import figures
+    from ui import controls
+
+    if name == "numbers":
+        return {"html": "" if empty else controls.numbers_html(snap)}
+    fig = figures.curves_figure(snap) if name == "curves" else figures.surface_figure(snap, layers)
+    return {"fig": json.loads(fig.to_json())}
+
+
+async def _panel(request):
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+
+    run = lookup(request.path_params["token"])
+    if run is None:
+        return Response("no such live run (it was reset or its tab closed)", status_code=404, headers=_HEADERS)
+    name = request.path_params["name"]
+    if name not in PANELS:
+        return Response(f"panel must be one of {', '.join(PANELS)}", status_code=400, headers=_HEADERS)
+    q = request.query_params
+    layers = {k for k in q.get("layers", "").split(",") if k in LAYERS}
+    after = q.get("after") or ""
+    try:
+        least_s = min(10.0, max(0.0, float(q.get("every", "0")) / 1000))
+    except ValueError:
+        return Response("every must be a number of milliseconds", status_code=400, headers=_HEADERS)
+    if name == "numbers":
+        # The run's state rides on the numbers. A state the page was not drawn with (`rendered`) and the
+        # client has not been told yet is answered at once, so the page reruns without waiting a refresh.
+        rendered, told = q.get("rendered", ""), after.partition("|")[2]
+        held = await _held(run, lambda snap: f"{panel_key(name, snap)}|{state_key(run)}", after, least_s=least_s,
+                           urgent=lambda: state_key(run) not in (rendered, told))
+    else:
+        held = await _held(run, lambda snap: panel_key(name, snap), after, least_s=least_s)
+    if held is None:
+        return Response(status_code=204, headers=_HEADERS)
+    snap, key = held
+    body = await run_in_threadpool(render_panel, name, snap, layers, q.get("empty") == "1")  # off the event loop
+    return Response(json.dumps({"key": key, "state": state_key(run), **body}, separators=(",", ":")),
+                    media_type="application/json", headers=_HEADERS)
+
+
+async def _plotly_js(request):
+    from pathlib import Path
+
+    import plotly
+    from starlette.responses import FileResponse
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

@@ -24,7 +24,5 @@ def show_snapshot(snap: Snapshot, view: str, layers: dict[str, bool], *, key: st
 
 
 def stream(run, view: str, layers: dict[str, bool], *, key: str = "live_canvas") -> None:
-    """Let the canvas fetch the run's frames itself (needs serve.py's route: frame_route.served()).
-    When the route reports a quiet fragment timer the canvas asks for a rerun of the script (of the
-    whole page, when called outside fragments)."""
-    canvas.live_canvas_stream(frame_route.source(run, view, layers), key=key, on_stale=lambda: None)
+    """Let the canvas fetch the run's frames itself (needs serve.py's route: frame_route.served())."""
+    canvas.live_canvas_stream(frame_route.source(run, view, layers), key=key)

@@ -82,6 +82,8 @@ def _init(p: str) -> None:
     ss.setdefault(_k(p, "source"), "draw")  # "image" while the points are exactly an image's sample
     ss.setdefault(_k(p, "rng_calls"), 0)
     ss.setdefault(_k(p, "seed"), secrets.randbits(31))
+    for name, value in (("brush", 0.4), ("per_dab", 6), ("image_n", 1000)):  # widget values (see session.keep)
+        ss.setdefault(_k(p, name), value)
 
 
 def _frozen(x: np.ndarray) -> np.ndarray:
@@ -185,9 +187,9 @@ def own_data_panel(key_prefix: str = "own") -> np.ndarray | None:
     with side:
         draw_tab, csv_tab, image_tab = st.tabs(["Draw", "CSV file", "Image"], key=_k(p, "tabs"))
         with draw_tab:
-            brush = st.slider("Brush size", 0.1, 1.5, 0.4, 0.05, key=_k(p, "brush"),
+            brush = st.slider("Brush size", 0.1, 1.5, step=0.05, key=_k(p, "brush"),
                               help="Radius of the disc each dab scatters its points in, in the units of the axes.")
-            st.slider("Points per dab", 1, 30, 6, key=_k(p, "per_dab"),
+            st.slider("Points per dab", 1, 30, key=_k(p, "per_dab"),
                       help="A stroke places a dab every few pixels along the drag; each dab adds this many points.")
         with csv_tab:
             st.file_uploader("CSV file with two number columns, x and y", type=["csv", "txt"], key=_k(p, "csv"),
@@ -195,7 +197,7 @@ def own_data_panel(key_prefix: str = "own") -> np.ndarray | None:
             st.caption(f"One point per row, a header row is fine, at most {MAX_POINTS:,} rows. The points are "
                        "shifted and scaled to fill the box; they replace the current ones (Undo brings those back).")
         with image_tab:
-            st.slider("Points to draw from the image", 200, 5000, 1000, 100, key=_k(p, "image_n"),
+            st.slider("Points to draw from the image", 200, 5000, step=100, key=_k(p, "image_n"),
                       on_change=_on_image_n, args=(p,))
             st.file_uploader("Image (PNG, JPEG, GIF, BMP, WebP)", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
                              key=_k(p, "image"), on_change=_on_image, args=(p,), max_upload_size=15)

@@ -7,6 +7,7 @@ Streamlit releases it when the tab closes, and `on_release` only signals the thr
 """
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import streamlit as st
@@ -59,26 +60,50 @@ def _classroom(params: dict[str, list[str]], warnings: list[str]) -> None:
         ss["_hidden" if k == "hide" else "_locked"] = frozenset(names)
 
 
+def keep(store: str, keys: Iterable[str]) -> None:
+    """Make widget values outlive visits to other pages. Streamlit forgets a widget's value as soon as
+    a run does not draw it (any run of another page), and the widget then comes back at its default
+    (a number input at its minimum). Called at the top of every run of a page, before its widgets:
+    the values of the widgets still alive are saved under `store`, and the ones Streamlit dropped are
+    given back, so the widgets take them when they are drawn again."""
+    ss = st.session_state
+    saved = ss.setdefault(store, {})
+    for k in keys:
+        if k in ss:
+            saved[k] = ss[k]
+        elif k in saved:
+            ss[k] = saved[k]
+
+
 @dataclass(frozen=True)
 class RunPage:
     """What a page with a live run needs to know: its config class, the live task, the prefix of
     its widget keys (pages share one session state, so keys must not collide), the settings that
-    start a new run, and the page state it keeps in the URL (name -> allowed values, first = default)."""
+    start a new run, the page state it keeps in the URL (name -> allowed values, first = default),
+    and the keys of its other widgets whose values outlive a visit to another page (`keep`)."""
 
     root: type
     task: str
     prefix: str
     structural: tuple[str, ...]
     ui_params: dict[str, tuple[str, ...]]
+    widgets: tuple[str, ...] = ()
 
     def key(self, name: str) -> str:
         return self.prefix + name
 
+    def kept_keys(self) -> list[str]:
+        return [self.key(k) for k in (*config.field_names(self.root), *self.ui_params)] + list(self.widgets)
 
-PLAYGROUND = RunPage(config.RunConfig, "toy2d", "", STRUCTURAL, UI_PARAMS)
+
+PLAYGROUND = RunPage(config.RunConfig, "toy2d", "", STRUCTURAL, UI_PARAMS,
+                     ("preset_pick", *(f"layer_{k}" for k in ("data", "negatives", "trails", "field", "inspect")),
+                      "cls_hide", "cls_lock", "own_brush", "own_per_dab", "own_image_n"))
 IMAGES = RunPage(config.ImageRunConfig, "images", "img_",
                  ("dataset", "data_noise", "width", "activation", "spectral_norm", "method", "buffer_size", "beta1",
-                  "ema", "seed"), {"tab": ("train", "chain", "generate", "inpaint")})
+                  "ema", "seed"), {"tab": ("train", "chain", "generate", "inpaint")},
+                 tuple(f"img_{s}_{k}" for s in ("chain", "gen", "inp") for k in ("k", "eta", "noise"))
+                 + ("img_gen_n", "img_inp_mode", "img_inp_mask", "img_inp_std", "img_inp_first"))
 
 
 def _flat(cfg) -> dict:
@@ -86,9 +111,11 @@ def _flat(cfg) -> dict:
 
 
 def init_from_url(page: RunPage = PLAYGROUND) -> None:
-    """Once per session: settings from the query string; bad or unknown ones fall back with warnings."""
+    """Once per session: settings from the query string; bad or unknown ones fall back with warnings.
+    On every later run: the page's widget values come back after a visit to another page (`keep`)."""
     ss = st.session_state
     if ss.get(page.key("_loaded")):
+        keep(page.key("_kept"), page.kept_keys())
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     extra = (*CLASSROOM_PARAMS, PRESET_PARAM) if page is PLAYGROUND else ()
@@ -110,8 +137,8 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
         ss[page.key(k)] = value
     ss[page.key("_url_warnings")] = warnings
     ss[page.key("_loaded")] = True
+    keep(page.key("_kept"), page.kept_keys())
     ss.setdefault(page.key("run_id"), 0)
-    ss.setdefault(page.key("playing"), False)
 
 
 def current_config(page: RunPage = PLAYGROUND):
@@ -203,4 +230,3 @@ def current_run(page: RunPage = PLAYGROUND) -> LiveRun | None:
 
 def reset_run(page: RunPage = PLAYGROUND) -> None:
     st.session_state[page.key("run_id")] += 1
-    st.session_state[page.key("playing")] = False

@@ -1,0 +1,119 @@
+"""Live panels that fetch their own content: the Playground's numbers (HTML), its curves and its 3D
+surface (plotly figures), each a components-v2 element that asks serve.py's panel route
+(ui/frame_route.py) for the newest version, like the canvas does for its frames.
+
+No script rerun is involved in a refresh. That matters beyond speed: every script run triggered by a
+timer competes with the user's clicks (Streamlit replaces one run with the next and can drop the
+output or the timer of the older one under load), so on a page where nothing reruns by itself, every
+script run is a click and every click is answered.
+
+- `kind="html"`: the response's `html` replaces the element's content when it changed.
+- `kind="plotly"`: the response's `fig` (a plotly figure as JSON) is drawn with `Plotly.react` on
+  the same element, so the chart is never remounted and a turned 3D camera stays turned (the
+  figures set `uirevision`). plotly.js comes from the plotly package through the route, once per
+  browser (it is cached).
+- Every response also carries the run's `state` (training or not, diverged, the message the page
+  shows). When it differs from the state the page was drawn with (`rendered`) the element fires its
+  "state" trigger, which reruns the page: a run that paused itself, diverged or took a command gets
+  its buttons redrawn without the user doing anything, and without a timer.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from ui.canvas import _minify
+
+# (more than one line: Streamlit takes a one-line string with "[" in it for a file path)
+_CSS = ".ebm-live-panel{width:100%}\n.ebm-live-panel[data-empty]{min-height:2rem}"
+
+_JS = r"""
+// The server holds each request until there is something newer and `every` ms have passed (at once
+// for a run state the page was not drawn with), or answers 204; so the next request leaves at once.
+export default function ({ data, parentElement: p, setTriggerValue }) {
+  const s = p.__ebm || (p.__ebm = mount(p));
+  s.trigger = setTriggerValue;
+  if (!data) return;
+  s.rendered = data.rendered; s.every = data.every || 1000; s.kind = data.kind;
+  s.root.dataset.rendered = data.rendered || '';
+  if (data.src !== s.src) { s.src = data.src; s.have = ''; s.fired = null; }
+  if (!s.busy) { clearTimeout(s.timer); poll(s); }  // a rerun (a click) asks again at once
+  return () => { if (!s.root.isConnected) { s.src = null; clearTimeout(s.timer); } };
+}
+function mount(p) {
+  const root = document.createElement('div');
+  root.className = 'ebm-live-panel';
+  root.dataset.empty = 1;
+  root.dataset.updates = 0;
+  p.appendChild(root);
+  return { root, have: '', updates: 0 };
+}
+function plotly() {
+  return globalThis.__ebmPlotly ||= new Promise((ok, fail) => {
+    if (globalThis.Plotly) return ok(globalThis.Plotly);
+    const sc = document.createElement('script');
+    sc.src = '/api/ebm/static/plotly.min.js';
+    sc.onload = () => ok(globalThis.Plotly);
+    sc.onerror = () => { globalThis.__ebmPlotly = null; fail(new Error('plotly.js did not load')); };
+    document.head.appendChild(sc);
+  });
+}
+function poll(s) {
+  const src = s.src;
+  s.timer = 0;
+  if (!src || !s.root.isConnected) return;
+  s.busy = true;
+  const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
+  const q = `&every=${s.every}&rendered=${encodeURIComponent(s.rendered || '')}&after=${encodeURIComponent(s.have)}`;
+  fetch(src + q, { cache: 'no-store' })
+    .then(r => r.status === 200 ? r.json() : r.status)
+    .then(async j => {
+      if (src !== s.src) return next(0);
+      if (typeof j === 'number') {  // 204: nothing newer; 404: the run is gone (a rerun brings the next)
+        if (j === 404) { s.busy = false; return; }
+        return next(0);
+      }
+      s.have = j.key;
+      if (j.state !== undefined && j.state !== s.rendered && j.state !== s.fired && s.trigger) {
+        s.fired = j.state;  // once per state: the rerun draws the page for it
+        s.trigger('state', j.state);
+      }
+      if (s.kind === 'html') {
+        if (j.html !== s.html) { s.root.innerHTML = s.html = j.html; }
+      } else if (j.fig) {
+        const P = await plotly();
+        await P.react(s.root, j.fig.data, j.fig.layout, { displayModeBar: false, responsive: true });
+      }
+      delete s.root.dataset.empty;
+      s.root.dataset.key = j.key;
+      s.root.dataset.updates = ++s.updates;
+      next(0);
+    })
+    .catch(() => next(2000));
+}
+"""
+
+
+@functools.cache
+def _component():
+    import streamlit as st
+
+    return st.components.v2.component("ebm_live_panel", css=_CSS, js=_minify(_JS))
+
+
+def live_panel(src: str, *, kind: str, every_s: float, rendered: str, key: str, height: int | str = "content") -> None:
+    """Mount (first call) or update a panel that polls `src` (a panel route path) every `every_s`.
+
+    Args:
+        src: the route path, from `frame_route.panel_source`.
+        kind: "html" or "plotly".
+        every_s: the least time between two refreshes.
+        rendered: the run state the page was drawn with (`frame_route.state_key`); a newer state
+            reruns the page.
+        key: the Streamlit key (one per panel).
+        height: the element's height ("content" for html panels, pixels for figures).
+    """
+    if kind not in ("html", "plotly"):
+        raise ValueError(f"kind must be 'html' or 'plotly', got {kind!r}")
+    _component()(key=key, data={"src": src, "kind": kind, "every": int(every_s * 1000), "rendered": rendered},
+                 height=height, isolate_styles=False, on_state_change=lambda: None)
