@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import toy2d
+from .energies import ENERGIES
 from .nets import ACTIVATIONS
 
 
@@ -274,3 +275,69 @@ def field_names(root: type = RunConfig) -> list[str]:
 def field_info(name: str, root: type = RunConfig) -> dict[str, Any]:
     """Default, range or choices of a setting (for building widgets); the default is the root's."""
     return {**_field(name, root).metadata, "default": _default(name, root)}
+
+
+# ----------------------------------------------------------------------------------------------
+# The Langevin Lab's settings (its shareable links): ?target=banana&sampler=mala&steps=120&seed=7
+
+
+@dataclass(frozen=True)
+class LabTargetConfig:
+    target: str = _choice((*ENERGIES, "playground"), "mixture")  # playground: the net trained on the Playground
+
+
+@dataclass(frozen=True)
+class LabSamplerConfig:
+    sampler: str = _choice(("ula", "mala"), "ula")
+    noise: float = _range(0.0, 3.0, 1.0)  # ULA only; MALA always uses 1
+    steps: int = _range(10, 500, 200)
+    chains: int = _range(16, 1024, 256)
+
+
+@dataclass(frozen=True)
+class LabStartConfig:
+    start: str = _choice(("uniform", "point", "data"), "uniform")
+    start_x: float = _range(-20.0, 20.0, 0.0)  # the target's box is narrower: the page says so
+    start_y: float = _range(-20.0, 20.0, 0.0)
+    seed: int = _range(0, 2**31 - 1, 0)
+
+
+@dataclass(frozen=True)
+class LabCompareConfig:
+    n_compare: int = _range(1, 4, 3)  # runs side by side, one per step size
+    mala_ref: bool = True  # ULA runs get a MALA run at the same step size
+    accept: float = _range(0.05, 0.95, 0.574)  # auto-tune's target acceptance
+
+
+LAB_SECTIONS: dict[str, type] = {"target": LabTargetConfig, "sampler": LabSamplerConfig, "start": LabStartConfig,
+                                 "compare": LabCompareConfig}
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """The Langevin Lab's sidebar. The compared step sizes are not fields: their defaults depend on the
+    target, so the page keeps them beside the config (?eta=0.01,0.1,0.5), each within STEP_SIZE_RANGE."""
+
+    SECTIONS = LAB_SECTIONS
+    STEP_SIZE_RANGE = (1e-5, 5.0)
+    target: LabTargetConfig = LabTargetConfig()
+    sampler: LabSamplerConfig = LabSamplerConfig()
+    start: LabStartConfig = LabStartConfig()
+    compare: LabCompareConfig = LabCompareConfig()
+
+    def replace(self, **flat: Any) -> "LabConfig":
+        return _replace(self, flat)
+
+
+def parse_step_sizes(text: str, n_max: int = 4) -> tuple[float, ...]:
+    """Comma-separated step sizes (?eta=0.01,0.1,0.5): 1 to n_max finite numbers within
+    LabConfig.STEP_SIZE_RANGE; raises ValueError naming the parameter and what is allowed."""
+    lo, hi = LabConfig.STEP_SIZE_RANGE
+    allowed = f"1 to {n_max} comma-separated step sizes between {lo:g} and {hi:g}"
+    try:
+        steps = tuple(float(s) for s in str(text).split(","))
+    except ValueError:
+        raise ValueError(f"eta: {text!r} is not {allowed}") from None
+    if not 1 <= len(steps) <= n_max or not all(lo <= s <= hi for s in steps):  # NaN fails the range too
+        raise ValueError(f"eta: {text!r} is not {allowed}")
+    return steps

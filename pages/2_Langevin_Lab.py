@@ -4,6 +4,10 @@ The page reads top to bottom as the UI: sidebar widgets -> plain settings -> cac
 runs (one per step size, same start and seed) -> `ebm_core.lab_figures` figures. The chains
 animate in the browser from frames stored in the figure, so playing and scrubbing cost the server
 nothing. Results are cached by their plain settings, so only a changed setting computes anything.
+
+The sidebar settings live in the query string (a `config.LabConfig` plus ?eta= for the compared step
+sizes), read once per session, so the address bar is always a link to the same setup; their values
+outlive visits to other pages (`session.keep`).
 """
 
 import hashlib
@@ -26,7 +30,9 @@ with st.spinner("Loading PyTorch…"):
     import plotly.graph_objects as go  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import lab, lab_figures, toy2d  # noqa: E402
+    from ebm_core import config, lab, lab_figures, toy2d  # noqa: E402
+    from ebm_core.config import LabConfig  # noqa: E402
+    from ui import session  # noqa: E402
 
 TARGET_LABELS = {
     "mixture": "Mixture of 4 Gaussians",
@@ -42,17 +48,87 @@ START_LABELS = {"uniform": "Uniform in the box", "point": "One point (x, y)", "d
 CHAIN_OPTIONS = [16, 32, 64, 128, 256, 512, 1024]
 SLOTS = "ABCD"
 MAX_COMPARE = len(SLOTS)
-DEFAULTS = {"lab_target": "mixture", "lab_sampler": "ula", "lab_noise": 1.0, "lab_mala_ref": True, "lab_steps": 200,
-            "lab_chains": 256, "lab_start": "uniform", "lab_start_x": 0.0, "lab_start_y": 0.0, "lab_seed": 0,
-            "lab_n_compare": 3, "lab_accept": 0.574}
+SETTINGS = config.field_names(LabConfig)  # widget key "lab_" + name, URL parameter name
+STEP_KEYS = [f"lab_step_{i}" for i in range(MAX_COMPARE)]
+STEPS_PARAM = "eta"  # ?eta=0.01,0.1,0.5: the compared step sizes, when they differ from the target's own
 ss = st.session_state
-for key, value in DEFAULTS.items():
-    ss.setdefault(key, value)
+
+
+def limits(name: str) -> dict:
+    """min_value / max_value of a setting's widget, from its range in LabConfig."""
+    lo, hi = config.field_info(name, LabConfig)["range"]
+    return dict(min_value=lo, max_value=hi)
+
+
+def choices(name: str, labels: dict[str, str]) -> list[str]:
+    """A setting's choices in the order of its labels (a choice without a label fails here, loudly)."""
+    return sorted(config.field_info(name, LabConfig)["choices"], key=list(labels).index)
+
+
+def allowed(name: str) -> str:
+    info = config.field_info(name, LabConfig)
+    if "range" in info:
+        lo, hi = info["range"]
+        return f"{'a whole number' if isinstance(info['default'], int) else 'a number'} from {lo:g} to {hi:g}"
+    return "true or false"
+
+
+def load_url() -> None:
+    """Once per session: the link's settings go into the widget keys, the rest start at their defaults.
+    Each bad or unknown parameter is dropped with a warning that says what is allowed."""
+    params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
+    unknown = [k for k in params if k not in (*SETTINGS, STEPS_PARAM)]
+    warnings = [f"{k}: not a Lab setting; valid: {', '.join(SETTINGS)}, {STEPS_PARAM}" for k in unknown]
+    cfg, errors = config.from_query_lenient(params, ignore=(STEPS_PARAM, *unknown), root=LabConfig)
+    warnings += [f"{e} (allowed: {allowed(e.split(':')[0])})" if ": expected" in e else e for e in errors]
+    flat = {k: v for section in config.to_dict(cfg).values() for k, v in section.items()}
+    for k, v in flat.items():
+        if k in params:
+            ss[f"lab_{k}"] = v
+        else:
+            ss.setdefault(f"lab_{k}", v)
+    if STEPS_PARAM in params:
+        try:
+            steps = config.parse_step_sizes(params[STEPS_PARAM][-1], MAX_COMPARE)
+        except ValueError as err:
+            warnings.append(f"{err}; using the target's own step sizes")
+        else:
+            for key, step in zip(STEP_KEYS, steps):
+                ss[key] = step
+            ss["_lab_steps_for"] = cfg.target.target  # the link's step sizes, not the target's defaults
+            if "n_compare" not in params:
+                ss["lab_n_compare"] = len(steps)
+    ss["_lab_url_warnings"] = warnings
+    ss["_lab_loaded"] = True
+
+
+def write_url(steps: list[float] | None, own_steps: list[float] | None) -> None:
+    """Mirror the settings that differ from the defaults into the query string, when they changed.
+    Without a target (no Playground model yet) the step sizes cannot be compared: a linked ?eta= stays."""
+    q = config.to_query(LabConfig().replace(**{k: ss[f"lab_{k}"] for k in SETTINGS}))
+    if steps is None:
+        if STEPS_PARAM in st.query_params:
+            q[STEPS_PARAM] = st.query_params[STEPS_PARAM]
+    elif steps != own_steps[: len(steps)]:
+        q[STEPS_PARAM] = ",".join(repr(step) for step in steps)
+    if dict(st.query_params) != q:
+        st.query_params.from_dict(q)
+
+
+# Streamlit forgets a widget's value when a run does not draw it (a run of another page, a hidden
+# input); keep() saves the values of this run and gives back the ones that were dropped.
+KEPT = [f"lab_{k}" for k in SETTINGS] + STEP_KEYS
+if not ss.get("_lab_loaded"):
+    load_url()
+session.keep("_lab_kept", KEPT)
 if "_lab_apply" in ss:  # an auto-tuned step from the last run: put it in its slot before the widgets exist
     slot, step = ss.pop("_lab_apply")
     ss[f"lab_step_{slot}"] = step
     ss["lab_n_compare"] = max(ss["lab_n_compare"], slot + 1)
     ss["lab_sampler"] = "mala"
+    session.keep("_lab_kept", KEPT)  # saved now, in case the next run is another page's
+for w in ss["_lab_url_warnings"]:
+    st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,7 +206,7 @@ def target_ui() -> tuple[str, lab.Target | None, str]:
     """The target chosen in the sidebar: (cache key, Target or None when unavailable, description)."""
     with st.sidebar:
         st.header("Target")
-        name = st.selectbox("Energy E(x)", list(TARGET_LABELS), key="lab_target", format_func=TARGET_LABELS.get,
+        name = st.selectbox("Energy E(x)", choices("target", TARGET_LABELS), key="lab_target", format_func=TARGET_LABELS.get,
                             help="Every target has an exact density on a grid, so we can measure the chains.")
     if name != "playground":
         return name, analytic_target(name), TARGET_LABELS[name]
@@ -140,11 +216,7 @@ def target_ui() -> tuple[str, lab.Target | None, str]:
 def playground_target() -> tuple[str, lab.Target | None, str]:
     """The energy net this session trains on the Playground page. Its weights are copied once and held
     until the user asks for newer ones, so a lesson's numbers do not shift under every click."""
-    try:
-        from ui.session import current_run
-    except (ImportError, AttributeError):
-        current_run = None
-    run = current_run() if current_run else None
+    run = session.current_run()
     snap = run.latest() if run is not None else None
     if snap is None or not hasattr(run, "copy_model"):
         ss.pop("_lab_model", None)
@@ -152,7 +224,7 @@ def playground_target() -> tuple[str, lab.Target | None, str]:
                 "on the **2D Playground** page (see the sidebar); start training there, then come back.",
                 icon=":material/school:")
         try:
-            st.page_link("app.py", label="Open the 2D Playground", icon=":material/arrow_back:")
+            st.page_link("pages/0_Playground.py", label="Open the 2D Playground", icon=":material/arrow_back:")
         except StreamlitAPIException:  # this page is its own entrypoint (AppTest): no Playground to link to
             pass
         return "playground", None, ""
@@ -186,12 +258,12 @@ def playground_target() -> tuple[str, lab.Target | None, str]:
 def sampler_ui() -> None:
     with st.sidebar:
         st.header("Sampler")
-        st.radio("Langevin", list(SAMPLER_LABELS), key="lab_sampler", horizontal=True, format_func=SAMPLER_LABELS.get,
+        st.radio("Langevin", choices("sampler", SAMPLER_LABELS), key="lab_sampler", horizontal=True, format_func=SAMPLER_LABELS.get,
                  help="ULA moves every time. MALA proposes the same move and accepts it with the Metropolis-Hastings "
                       "probability, which removes ULA's step-size bias.")
         mala = ss.lab_sampler == "mala"
         left, right = st.columns([3, 2], vertical_alignment="bottom")
-        left.number_input("Noise scale", min_value=0.0, max_value=3.0, step=0.05, format="%.2f", key="lab_noise",
+        left.number_input("Noise scale", **limits("noise"), step=0.05, format="%.2f", key="lab_noise",
                           disabled=mala, help="Multiplies the Langevin noise. 1 samples exp(−E). MALA always uses 1.")
         temperature = 1.0 if mala else ss.lab_noise**2
         right.metric("T = noise²", f"{temperature:.3g}", help="T = noise scale²: ULA samples exp(−E / T).")
@@ -200,8 +272,9 @@ def sampler_ui() -> None:
         if not mala:
             st.checkbox("Also run MALA at the same step sizes", key="lab_mala_ref",
                         help="Dashed curves: the gap between ULA and MALA at one step size is ULA's bias.")
-        st.slider("Langevin steps", 10, 500, step=10, key="lab_steps")
-        st.select_slider("Chains", CHAIN_OPTIONS, key="lab_chains",
+        st.slider("Langevin steps", **limits("steps"), step=10, key="lab_steps")
+        # a link may ask for any count in range: it joins the usual stops
+        st.select_slider("Chains", sorted({*CHAIN_OPTIONS, ss.lab_chains}), key="lab_chains",
                          help="All chains count in the KL; at most 256 per panel are drawn.")
 
 
@@ -209,40 +282,42 @@ def start_ui() -> tuple:
     """(kind, x, y) of the chain start."""
     with st.sidebar:
         st.header("Start")
-        kind = st.radio("Chains start", list(START_LABELS), key="lab_start", format_func=START_LABELS.get,
+        kind = st.radio("Chains start", choices("start", START_LABELS), key="lab_start", format_func=START_LABELS.get,
                         help="Exact samples start at the target: a correct sampler keeps them there.")
         if kind == "point":
             a, b = st.columns(2)
-            a.number_input("x", step=0.5, format="%.2f", key="lab_start_x")
-            b.number_input("y", step=0.5, format="%.2f", key="lab_start_y")
-        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="lab_seed",
+            a.number_input("x", **limits("start_x"), step=0.5, format="%.2f", key="lab_start_x")
+            b.number_input("y", **limits("start_y"), step=0.5, format="%.2f", key="lab_start_y")
+        st.number_input("Seed", **limits("seed"), step=1, key="lab_seed",
                         help="Same seed: same start points and same noise for every step size.")
     return (kind, float(ss.lab_start_x), float(ss.lab_start_y)) if kind == "point" else (kind, 0.0, 0.0)
 
 
-def steps_ui(target_key: str, target: lab.Target) -> list[float]:
-    """The step sizes to compare; each target starts with its own worthwhile set."""
+def steps_ui(target_key: str, own_steps: list[float]) -> list[float]:
+    """The step sizes to compare; each target starts with its own worthwhile set (own_steps). A slot
+    is reset only for a new target or when it was never set: keep() gives back the user's values."""
     family = target_key.split(":")[0]
     fresh = ss.get("_lab_steps_for") != family
-    for i, step in enumerate(default_steps(target_key, target)[:MAX_COMPARE]):
-        if fresh or f"lab_step_{i}" not in ss:  # Streamlit forgets the state of widgets it did not draw
-            ss[f"lab_step_{i}"] = step
+    for key, step in zip(STEP_KEYS, own_steps):
+        if fresh or key not in ss:
+            ss[key] = step
     ss["_lab_steps_for"] = family
+    lo, hi = LabConfig.STEP_SIZE_RANGE
     with st.sidebar:
         st.header("Compare step sizes")
-        n = st.slider("Runs side by side", 1, MAX_COMPARE, key="lab_n_compare")
+        n = st.slider("Runs side by side", **limits("n_compare"), key="lab_n_compare")
         cols = st.columns(2)
         for i in range(n):
-            cols[i % 2].number_input(f"η {SLOTS[i]}", min_value=1e-5, max_value=5.0, step=0.001, format="%.4f",
-                                     key=f"lab_step_{i}")
-    return [float(ss[f"lab_step_{i}"]) for i in range(n)]
+            cols[i % 2].number_input(f"η {SLOTS[i]}", min_value=lo, max_value=hi, step=0.001, format="%.4f",
+                                     key=STEP_KEYS[i])
+    return [float(ss[key]) for key in STEP_KEYS[:n]]
 
 
 def autotune_ui(target_key: str, target: lab.Target, start: tuple, *, disabled: bool = False) -> None:
     """Tune the MALA step to a target acceptance; the step found becomes a run (and the sampler MALA)."""
     with st.sidebar:
         st.header("Auto-tune MALA")
-        st.number_input("Target acceptance", min_value=0.05, max_value=0.95, step=0.01, format="%.3f", key="lab_accept",
+        st.number_input("Target acceptance", **limits("accept"), step=0.01, format="%.3f", key="lab_accept",
                         help="0.574 is optimal for MALA in high dimension (Roberts & Rosenthal, 1998).")
         if st.button("Auto-tune step size", key="lab_autotune", icon=":material/tune:", width="stretch",
                      disabled=disabled):
@@ -301,6 +376,7 @@ def summary_rows(runs: list, refs: list, exact_energy: float) -> list[dict]:
 
 target_key, target, description = target_ui()
 if target is None:
+    write_url(None, None)
     st.stop()
 sampler_ui()
 start = start_ui()
@@ -309,8 +385,10 @@ try:  # the library knows the box; a bad start point is an error message, not an
     start_error = None
 except ValueError as err:
     start_error = str(err)
-steps = steps_ui(target_key, target)
+own_steps = default_steps(target_key, target)[:MAX_COMPARE]
+steps = steps_ui(target_key, own_steps)
 autotune_ui(target_key, target, start, disabled=start_error is not None)
+write_url(steps, own_steps)
 if start_error:
     st.error(f"The chains cannot start there: {start_error}.", icon=":material/error:")
     st.stop()

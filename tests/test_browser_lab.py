@@ -2,12 +2,16 @@
 
 The page lives at /Langevin_Lab (Streamlit drops the "2_" ordering prefix of pages/2_Langevin_Lab.py).
 Pressing plotly's Play button moves the slider and the chains with no message from the server;
-Pause holds the frame; clicking the slider rail scrubs. Screenshots go to tests/artifacts/.
+Pause holds the frame; clicking the slider rail scrubs. A Lab link sets the sidebar, a changed setting
+reaches the address bar, and both survive a visit to the Playground, through the sidebar or Back.
+Screenshots go to tests/artifacts/.
 """
 
 import time
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from browser import ARTIFACTS, browser
 
@@ -72,3 +76,92 @@ def test_play_animates_the_chains_in_the_browser_and_pause_and_scrub_work(page, 
     page.locator(".st-key-lab_marginals .js-plotly-plot").wait_for()
     time.sleep(1.0)
     page.screenshot(path=str(ARTIFACTS / "langevin_lab_full.png"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Links, and settings that outlive a visit to another page
+
+SIDEBAR = ["lab_target", "lab_sampler", "lab_steps", "lab_chains", "lab_seed", "lab_n_compare", "lab_step_0",
+           "lab_step_1", "lab_step_2", "lab_accept"]
+# what a sidebar widget shows: a radio's checked label, a slider's value text, an input's value
+SHOWN = """e => {
+  const radio = e.querySelector('input[type=radio]:checked');
+  if (radio) return radio.closest('label').innerText.trim();
+  const range = e.querySelector('input[type=range]');
+  return range ? range.getAttribute('aria-valuetext') : e.querySelector('input').value;
+}"""
+
+
+def shown(page) -> dict[str, str]:
+    return {k: page.locator(f"section[data-testid=stSidebar] .st-key-{k}").evaluate(SHOWN) for k in SIDEBAR}
+
+
+def query(page) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(page.url).query))
+
+
+def wait_for_lab(page) -> None:
+    """Until the Lab has drawn its chains figure from a finished run."""
+    page.locator(CHART + " .updatemenu-button").first.wait_for(timeout=120_000)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=120_000)
+
+
+def nav(page, url: str):
+    """The sidebar's link to a page, by its address (the Playground's is the app's root)."""
+    return page.locator(f'[data-testid=stSidebarNavLink][href="{url}"]')
+
+
+def test_a_link_sets_the_lab_and_its_settings_survive_a_visit_to_the_playground(page, app_url):
+    link = {"target": "banana", "sampler": "mala", "steps": "120", "seed": "7"}
+    page.goto(app_url + "/Langevin_Lab?" + "&".join(f"{k}={v}" for k, v in link.items()))
+    wait_for_lab(page)
+    values = shown(page)
+    assert values["lab_target"] == "Banana" and values["lab_sampler"] == "MALA", values
+    assert values["lab_steps"] == "120" and values["lab_seed"] == "7" and values["lab_chains"] == "256", values
+    assert page.get_by_test_id("stAlertContentWarning").count() == 0
+    assert query(page) == link
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "lab_from_link.png"))
+
+    seed = page.locator("section[data-testid=stSidebar] .st-key-lab_seed input")
+    seed.fill("11")
+    seed.press("Enter")
+    expect(page).to_have_url(f"{app_url}/Langevin_Lab?target=banana&sampler=mala&steps=120&seed=11")
+    wait_for_lab(page)
+    before, link = shown(page), query(page)
+    assert before["lab_seed"] == "11" and before["lab_target"] == "Banana", before
+
+    # (c) to the Playground and back through the sidebar
+    nav(page, app_url + "/").click()
+    page.locator(".st-key-live_canvas canvas[data-frame]").wait_for(timeout=120_000)
+    expect(page).to_have_url(app_url + "/")
+    assert page.locator(".st-key-lab_seed").count() == 0
+    nav(page, app_url + "/Langevin_Lab").click()
+    expect(page).to_have_url(f"{app_url}/Langevin_Lab?target=banana&sampler=mala&steps=120&seed=11")
+    wait_for_lab(page)
+    assert shown(page) == before
+    assert query(page) == link
+
+    # (d) to the Playground, then the browser's Back button
+    nav(page, app_url + "/").click()
+    page.locator(".st-key-live_canvas canvas[data-frame]").wait_for(timeout=120_000)
+    expect(page).to_have_url(app_url + "/")
+    page.go_back()
+    expect(page).to_have_url(f"{app_url}/Langevin_Lab?target=banana&sampler=mala&steps=120&seed=11")
+    wait_for_lab(page)
+    assert shown(page) == before
+    assert query(page) == link
+    assert page.get_by_test_id("stAlertContentWarning").count() == 0
+
+
+def test_a_bad_link_warns_about_each_parameter_and_falls_back(page, app_url):
+    page.goto(app_url + "/Langevin_Lab?target=nope&steps=abc&chains=3")
+    wait_for_lab(page)
+    warnings = page.get_by_test_id("stAlertContentWarning").all_inner_texts()
+    assert len(warnings) == 3, warnings
+    for name, says in [("target", "mixture"), ("steps", "from 10 to 500"), ("chains", "[16, 1024]")]:
+        assert any(f"ignored: {name}:" in w and says in w for w in warnings), (name, warnings)
+    values = shown(page)
+    assert values["lab_target"] == "Mixture of 4 Gaussians" and values["lab_steps"] == "200", values
+    assert values["lab_chains"] == "256", values
+    expect(page).to_have_url(app_url + "/Langevin_Lab")  # the bad parameters leave the address bar

@@ -318,6 +318,60 @@ def test_autotune_adds_a_mala_run_with_the_tuned_step():
     assert len(json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["images"]) == 4
 
 
+def open_link(**params: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params.update(params)
+    return at.run()
+
+
+def test_a_link_sets_the_widgets_and_the_url_mirrors_what_changes():
+    at = open_link(target="banana", sampler="mala", steps="120", seed="7", chains="64", eta="0.01,0.1")
+    assert not at.exception and not at.warning
+    assert at.selectbox(key="lab_target").value == "banana" and at.radio(key="lab_sampler").value == "mala"
+    assert at.slider(key="lab_steps").value == 120 and at.select_slider(key="lab_chains").value == 64
+    assert at.number_input(key="lab_seed").value == 7
+    assert at.slider(key="lab_n_compare").value == 2  # as many runs as the link has step sizes
+    assert [at.number_input(key=f"lab_step_{i}").value for i in range(2)] == [0.01, 0.1]
+    assert len(at.get("plotly_chart")) == 3
+    assert dict(at.query_params) == {"target": "banana", "sampler": "mala", "steps": "120", "chains": "64",
+                                     "seed": "7", "n_compare": "2", "eta": "0.01,0.1"}
+    at.number_input(key="lab_seed").set_value(11).run()
+    assert at.query_params["seed"] == "11"
+    at.selectbox(key="lab_target").set_value("gaussian").run()  # its own step sizes: no eta in the link
+    assert "eta" not in at.query_params and at.query_params["target"] == "gaussian"
+
+
+def test_the_defaults_leave_the_url_empty():
+    at = open_page(QUICK)
+    assert not at.exception
+    assert dict(at.query_params) == {"steps": "60", "chains": "64"}
+
+
+def test_a_bad_link_warns_about_each_parameter_and_keeps_the_good_ones():
+    at = open_link(target="nope", steps="abc", chains="3", colour="red", eta="0.1,x", seed="5")
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 5, warnings
+    for name, says in [("target", "mixture, "), ("steps", "from 10 to 500"), ("chains", "[16, 1024]"),
+                       ("colour", "valid: target"), ("eta", "between 1e-05 and 5")]:
+        assert any(w.startswith(f"Link parameter ignored: {name}:") and says in w for w in warnings), (name, warnings)
+    assert at.selectbox(key="lab_target").value == "mixture" and at.slider(key="lab_steps").value == 200
+    assert at.select_slider(key="lab_chains").value == 256 and at.number_input(key="lab_seed").value == 5
+    assert at.number_input(key="lab_step_0").value == lab.STEP_PRESETS["mixture"][0]
+    assert dict(at.query_params) == {"seed": "5"}  # the bad ones leave the address bar
+
+
+def test_every_setting_round_trips_through_the_link():
+    link = {"target": "gaussian", "noise": "0.5", "mala_ref": "false", "steps": "30", "chains": "100",
+            "start": "point", "start_x": "1.5", "start_y": "-2.0", "seed": "3", "n_compare": "2",
+            "accept": "0.6", "eta": "0.2,0.4"}
+    at = open_link(**link)
+    assert not at.exception and not at.warning and not at.error
+    assert dict(at.query_params) == link
+    assert at.select_slider(key="lab_chains").value == 100  # a count between the usual stops is kept
+    assert at.number_input(key="lab_start_y").value == -2.0 and at.checkbox(key="lab_mala_ref").value is False
+
+
 def test_the_lab_library_does_not_import_streamlit():
     code = "import sys, ebm_core.lab, ebm_core.lab_figures; assert 'streamlit' not in sys.modules"
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
