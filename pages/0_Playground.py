@@ -3,13 +3,15 @@
 import streamlit as st
 
 st.set_page_config(page_title="Energy Landscape Explorer", page_icon="⛰️", layout="wide")
-st.title("Energy Landscape Explorer · 2D Playground")
-st.markdown(
-    "An energy network E(x) gives every point a number; low energy means likely, via "
-    "p(x) = exp(−E(x)) / Z. Press **Train**: each update pushes the energy **down on the data** (white dots) "
-    "and **up on negatives** (orange) that Langevin chains sample from the model itself. In 2D we can "
-    "compute Z exactly, so the numbers on the right are the model's true density, NLL and KL to the data."
-)
+head = st.empty()  # the title and the introduction; a classroom link may hide them (hide=intro)
+with head.container():
+    st.title("Energy Landscape Explorer · 2D Playground")
+    st.markdown(
+        "An energy network E(x) gives every point a number; low energy means likely, via "
+        "p(x) = exp(−E(x)) / Z. Press **Train**: each update pushes the energy **down on the data** (white dots) "
+        "and **up on negatives** (orange) that Langevin chains sample from the model itself. In 2D we can "
+        "compute Z exactly, so the numbers on the right are the model's true density, NLL and KL to the data."
+    )
 
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
@@ -17,6 +19,8 @@ with st.spinner("Loading PyTorch…"):
     from ui import controls, frame_route, live_panel, live_view, own_data, session  # noqa: E402
 
 session.init_from_url()
+if controls.hidden("intro"):
+    head.empty()
 for w in st.session_state["_url_warnings"]:
     st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
 

@@ -302,6 +302,6 @@ st.markdown(
 )
 c1, c2 = st.columns(2)
 with c1:
-    page_link("app.py", "Train an EBM in the 2D Playground", ":material/play_arrow:")
+    page_link("pages/0_Playground.py", "Train an EBM in the 2D Playground", ":material/play_arrow:")
 with c2:
     page_link("pages/2_Langevin_Lab.py", "Watch Langevin sample exp(−E/T) in the Langevin Lab", ":material/science:")

@@ -188,3 +188,12 @@ def test_hidden_panels_leave_the_picture_and_keep_the_guard():
     assert any(b.key == "rollback" for b in at.button)  # the divergence guard still speaks
     assert shown_step(at) is None and not at.get("plotly_chart")  # no numbers, no curves
     assert [e for e in at.get("bidi_component") if e.proto.component_name.endswith("ebm_live_canvas")]  # the canvas
+
+
+def test_the_classroom_builder_names_every_control_once_in_the_sidebars_words():
+    from ui import controls, session
+
+    names = session.classroom_names()
+    labels = [{**controls.LABELS, **controls.GROUP_LABELS}[n] for n in names]
+    assert len(set(labels)) == len(labels)  # "all sampler" no longer twice
+    assert not set(labels) & set(names)  # no internal name (n_steps, confine, ema) shown as a label

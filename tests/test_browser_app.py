@@ -39,8 +39,8 @@ def open_app(page, url, query=""):
 
 
 def step_count(page) -> int:
-    value = page.locator("[data-testid=stMetric]").filter(has_text="Step").first.locator("[data-testid=stMetricValue]")
-    return int(value.inner_text().replace(",", ""))
+    """The step the live numbers show (their block carries it as data-step)."""
+    return int(page.locator(".ebm-numbers[data-step]").first.get_attribute("data-step", timeout=30_000))
 
 
 def wait_for_steps(page, more_than: int, timeout: float = 60):
@@ -126,15 +126,8 @@ def test_pause_stops_the_counter(page, app_url):
     open_app(page, app_url)
     click(page, "train")
     wait_for_steps(page, 10)
-    paused = page.locator(".st-key-train button:visible").filter(has_text="Train").first
-    for _ in range(3):  # a click that lands while a fragment rerun is in flight can be lost (see note)
-        click(page, "train")
-        try:
-            paused.wait_for(timeout=10_000)
-            break
-        except Exception:
-            continue
-    paused.wait_for(timeout=5_000)
+    click(page, "train")  # once: a click is never lost
+    page.locator(".st-key-train button:visible").filter(has_text="Train").first.wait_for(timeout=5_000)
     time.sleep(1.5)  # let the last published snapshot arrive
     frozen = step_count(page)
     time.sleep(2.5)
@@ -178,18 +171,3 @@ def test_closing_the_tab_frees_its_run(app_url):
         while worker & set(descendants(server)) and time.time() < deadline:
             time.sleep(0.2)
         assert not worker & set(descendants(server)), "the closed tab's worker process is still running"
-
-
-def test_a_quiet_fragment_timer_makes_the_canvas_rerun_the_page():
-    """Streamlit can lose a fragment's timer under load; the frame route then says so (X-Stale) and
-    the canvas reruns the page, at most every 15 s (tests/pages_for_tests/heal_host.py)."""
-    host = ROOT / "tests" / "pages_for_tests" / "heal_serve.py"
-    with streamlit_server(host, cwd=host.parent) as url, checked_page() as page:
-        page.goto(url)
-        count = page.locator(".st-key-count")
-        count.get_by_text("full runs: 1").wait_for(timeout=120_000)
-        count.get_by_text("full runs: 2").wait_for(timeout=30_000)  # quiet after 2 s of training
-        page.wait_for_timeout(5000)
-        assert count.inner_text().strip() == "full runs: 2"  # and not again within 15 s
-        stats = page.locator(".st-key-live_canvas canvas[data-frame]").evaluate(CANVAS_SAMPLE_JS, 1500)
-        assert stats["distinct"] >= 3 and stats["mounts"] == "1", stats  # the canvas went on, not remounted

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from browser import ARTIFACTS, checked_page
-from test_browser_app import click, step_count, wait_for_steps
+from test_browser_app import click
 
 GRID = "[data-testid=stImage] img"
 
@@ -16,6 +16,20 @@ GRID = "[data-testid=stImage] img"
 def page(app_url):
     with checked_page(height=1100) as pg:
         yield pg
+
+
+def step_count(page) -> int:
+    value = page.locator("[data-testid=stMetric]").filter(has_text="Step").first.locator("[data-testid=stMetricValue]")
+    return int(value.inner_text().replace(",", ""))
+
+
+def wait_for_steps(page, more_than: int, timeout: float = 60) -> int:
+    deadline = time.time() + timeout
+    while step_count(page) <= more_than:
+        if time.time() > deadline:
+            raise AssertionError(f"step counter stayed at or below {more_than}")
+        time.sleep(0.2)
+    return step_count(page)
 
 
 def grid_src(page) -> str:

@@ -17,6 +17,25 @@ METHODS = {"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbo
            "short_run": "Short-run from noise"}
 
 
+# What the user reads for each setting and control: the sidebar's labels, the classroom-link builder's
+# choices. A group reads as "All <group>".
+LABELS = {
+    "dataset": "Dataset", "sampler": "Langevin: ULA or MALA", "step_size": "Step size η", "noise_scale": "Noise scale",
+    "n_steps": "Langevin steps K", "grad_clip": "Gradient clip (0 = off)", "method": "Negatives start",
+    "lr": "Learning rate", "alpha": "Alpha (energy L2)", "batch_size": "Batch size",
+    "reinit_frac": "Buffer reinit fraction", "width": "Width", "depth": "Depth", "activation": "Activation",
+    "spectral_norm": "Spectral norm", "confine": "Wall width", "buffer_size": "Replay buffer size", "beta1": "Adam β1",
+    "ema": "EMA of weights (0 = off)", "seed": "Seed", "step": "Step button", "phase": "Step by phase button",
+    "reset": "Reset button", "share": "Share button", "view": "View choice", "layers": "Layer boxes",
+    "numbers": "Live numbers", "curves": "Curves", "preset": "Lesson picker",
+    "intro": "Title and introduction", "explainer": "“What am I looking at?”",
+}
+GROUP_LABELS = {"data": "All data settings", "sampler": "All sampler settings", "training": "All training settings",
+                "network": "All network and run settings", "buttons": "All buttons but Train",
+                "views": "View and layers", "panels": "Numbers and curves", "lesson": "Lesson picker and its banner",
+                "text": "Title, introduction and explainer"}
+
+
 def _rng(name: str) -> tuple:
     return config.field_info(name)["range"]
 
@@ -31,11 +50,11 @@ def locked(name: str) -> bool:
     return name in st.session_state.get("_locked", ())
 
 
-def _number(label: str, name: str, step, fmt: str, help: str) -> None:
+def _number(name: str, step, fmt: str, help: str) -> None:
     if hidden(name):
         return
     lo, hi = _rng(name)
-    st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=name, help=help,
+    st.number_input(LABELS[name], min_value=lo, max_value=hi, step=step, format=fmt, key=name, help=help,
                     disabled=locked(name))
 
 
@@ -71,41 +90,41 @@ def sidebar() -> None:
                          format_func=lambda s: {"ula": "ULA", "mala": "MALA (exact)"}[s],
                          help="ULA: x ← x − η∇E + noise·√(2η)·ξ. MALA adds an accept/reject test that removes "
                               "ULA's bias.")
-            _number("Step size η", "step_size", 0.001, "%.4f", "Size of each Langevin move.")
-            _number("Noise scale", "noise_scale", 0.05, "%.3f",
+            _number("step_size", 0.001, "%.4f", "Size of each Langevin move.")
+            _number("noise_scale", 0.05, "%.3f",
                     "Multiplies the Langevin noise (ULA). 1 samples exp(−E); below 1 is 'cold' Langevin.")
             if not hidden("noise_scale"):
                 st.caption(f"Effective temperature T = noise² = "
                            f"**{config.SamplerConfig(noise_scale=ss.noise_scale).temperature:.3g}**"
                            if ss.sampler == "ula" else "MALA always samples at temperature 1.")
-            _number("Langevin steps K", "n_steps", 1, "%d", "Langevin steps per training update.")
-            _number("Gradient clip (0 = off)", "grad_clip", 0.1, "%.2f", "Clamp each component of ∇E to [−c, c].")
+            _number("n_steps", 1, "%d", "Langevin steps per training update.")
+            _number("grad_clip", 0.1, "%.2f", "Clamp each component of ∇E to [−c, c].")
         if _header("training", "Training"):
             if not hidden("method"):
                 st.selectbox("Negatives start", list(METHODS), key="method", format_func=METHODS.get,
                              disabled=locked("method"),
                              help="Where the Langevin chains start each update. Changing it starts a new run.")
-            _number("Learning rate", "lr", 0.0005, "%.4f", "Adam learning rate (applies immediately).")
-            _number("Alpha (energy L2)", "alpha", 0.01, "%.3f",
+            _number("lr", 0.0005, "%.4f", "Adam learning rate (applies immediately).")
+            _number("alpha", 0.01, "%.3f",
                     "Penalty α·(E(data)² + E(neg)²) keeps energies bounded.")
-            _number("Batch size", "batch_size", 32, "%d", "Data points and chains per update.")
-            _number("Buffer reinit fraction", "reinit_frac", 0.01, "%.2f",
+            _number("batch_size", 32, "%d", "Data points and chains per update.")
+            _number("reinit_frac", 0.01, "%.2f",
                     "Share of persistent chains restarted from noise.")
         if not all(hidden(n) for n in session.CONTROL_GROUPS["network"]):
             with st.expander("Network and run"):
-                _number("Width", "width", 16, "%d", "Hidden units per layer.")
-                _number("Depth", "depth", 1, "%d", "Hidden layers.")
+                _number("width", 16, "%d", "Hidden units per layer.")
+                _number("depth", 1, "%d", "Hidden layers.")
                 if not hidden("activation"):
                     st.selectbox("Activation", list(ACTIVATIONS), key="activation", disabled=locked("activation"))
                 if not hidden("spectral_norm"):
                     st.checkbox("Spectral norm", key="spectral_norm", disabled=locked("spectral_norm"))
-                _number("Wall width", "confine", 0.05, "%.2f",
+                _number("confine", 0.05, "%.2f",
                         "Width of the energy wall outside the box; keeps Z finite.")
-                _number("Replay buffer size", "buffer_size", 1024, "%d", "Persistent chains kept (persistent CD).")
-                _number("Adam β1", "beta1", 0.1, "%.2f", "0 is common for EBMs.")
-                _number("EMA of weights (0 = off)", "ema", 0.001, "%.4f",
+                _number("buffer_size", 1024, "%d", "Persistent chains kept (persistent CD).")
+                _number("beta1", 0.1, "%.2f", "0 is common for EBMs.")
+                _number("ema", 0.001, "%.4f",
                         "The displayed model averages recent weights.")
-                _number("Seed", "seed", 1, "%d", "Same seed, same run.")
+                _number("seed", 1, "%d", "Same seed, same run.")
             st.caption("Changing data, network or chain-start settings starts a new run.")
         if ss.get("_hidden") or ss.get("_locked"):
             st.caption(":material/school: Classroom link: some controls are hidden or locked for this lesson.")
@@ -146,9 +165,9 @@ def classroom_link_builder(query: dict[str, str]) -> None:
     st.caption("**Classroom link**: the same setup with chosen controls hidden or locked, so the class sees only "
                "what the lesson needs.")
     names = session.classroom_names()
-    label = {g: f"all {g}" for g in session.CONTROL_GROUPS}
-    hide = st.multiselect("Hide", names, key="cls_hide", format_func=lambda n: label.get(n, n))
-    lock = st.multiselect("Lock (visible, not editable)", names, key="cls_lock", format_func=lambda n: label.get(n, n))
+    label = {**LABELS, **GROUP_LABELS}.get
+    hide = st.multiselect("Hide", names, key="cls_hide", format_func=label)
+    lock = st.multiselect("Lock (visible, not editable)", names, key="cls_lock", format_func=label)
     q = {k: v for k, v in query.items() if k not in session.CLASSROOM_PARAMS}
     if hide:
         q["hide"] = ",".join(hide)
@@ -239,6 +258,8 @@ def metrics_panel(snap: Snapshot) -> None:
 
 
 def explainer(label: str, extent: float) -> None:
+    if hidden("explainer"):
+        return
     with st.expander("What am I looking at?"):
         st.markdown(
             f"**{label}** is drawn in the box [−{extent:g}, {extent:g}]². The colours show the energy "

@@ -30,15 +30,17 @@ CONTROL_GROUPS = {
     "buttons": ("step", "phase", "reset", "share"),
     "views": ("view", "layers"),
     "panels": ("numbers", "curves"),  # the live numbers beside the picture, the curves below it
-    "lesson": ("preset",),
+    "lesson": ("preset",),  # the lesson picker and the lesson's banner
+    "text": ("intro", "explainer"),  # the title with the introduction, and "What am I looking at?"
 }
 CLASSROOM_PARAMS = ("hide", "lock")
 PRESET_PARAM = "preset"  # ?preset=short_run names the lesson preset the link's settings come from
 
 
 def classroom_names() -> list[str]:
-    """Every name a classroom link may hide or lock: groups first, then single controls."""
-    return list(CONTROL_GROUPS) + [n for names in CONTROL_GROUPS.values() for n in names]
+    """Every name a classroom link may hide or lock: groups first, then single controls. "sampler"
+    names both a group and a setting (ULA or MALA); in a link it means the group."""
+    return list(dict.fromkeys([*CONTROL_GROUPS, *(n for names in CONTROL_GROUPS.values() for n in names)]))
 
 
 def _classroom(params: dict[str, list[str]], warnings: list[str]) -> None:
@@ -126,6 +128,8 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
         if key and key not in presets.PRESETS:
             warnings.append(f"preset: {key!r} is not one of {', '.join(presets.PRESETS)}")
             key = ""
+        if key:
+            cfg = _preset_link(key, cfg, params, warnings)
         ss["preset"] = ss["preset_pick"] = key or None
     for k, v in _flat(cfg).items():
         ss[page.key(k)] = v
@@ -139,6 +143,21 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
     ss[page.key("_loaded")] = True
     keep(page.key("_kept"), page.kept_keys())
     ss.setdefault(page.key("run_id"), 0)
+
+
+def _preset_link(key: str, cfg, params: dict[str, list[str]], warnings: list[str]):
+    """A lesson link (?preset=long_run): the preset's settings, then the link's own valid settings on
+    top (a link built by Share carries the preset's values anyway). When those change the lesson,
+    the user is told: its claim may not hold, so its banner stays hidden."""
+    flat = _flat(cfg)
+    given = [k for k in params if k in flat and not config.from_query_lenient({k: params[k]})[1]]
+    lesson = presets.apply_preset(key, cfg)
+    cfg = lesson.replace(**{k: flat[k] for k in given})
+    changed = [k for k in given if _flat(lesson)[k] != flat[k] and k != "seed"]
+    if changed:
+        warnings.append(f"preset: the link changes {', '.join(changed)} of the lesson {key!r}, so the lesson's "
+                        "claim may not hold and its banner is not shown")
+    return cfg
 
 
 def current_config(page: RunPage = PLAYGROUND):
