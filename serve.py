@@ -7,8 +7,18 @@ which the Playground's canvas fetches its live frames (ui/frame_route.py).
 costs more CPU in the server and the browser.
 """
 
+import threading
+
 import streamlit as st
 
 from ui import frame_route
 
+
+def _warm_up() -> None:
+    from ebm_core import live
+
+    live.warm_up()  # the fork server of the training workers, before the first visitor needs it
+
+
+threading.Thread(target=_warm_up, name="ebm-warm-up", daemon=True).start()
 app = st.App("app.py", routes=frame_route.routes())

@@ -62,7 +62,7 @@ def curves_figure(snap: Snapshot) -> go.Figure:
                       row=1, col=1)
     for key, name, colour in [("kl", "KL(data || model)", "#7c3aed"), ("nll", "test NLL", "#0891b2"),
                               ("bias", "sampler bias", "#dc2626")]:
-        fig.add_trace(go.Scatter(x=d["step"], y=d[key], name=name, mode="lines+markers",
+        fig.add_trace(go.Scatter(x=d.get("step", []), y=d.get(key, []), name=name, mode="lines+markers",
                                  marker=dict(size=3), line=dict(color=colour, width=1.6)), row=1, col=2)
     if math.isfinite(snap.data_entropy):
         fig.add_hline(y=snap.data_entropy, line=dict(color="#0891b2", dash="dot", width=1), row=1, col=2,

@@ -21,6 +21,7 @@ last good state (saved every `good_every` healthy steps) for a one-click rollbac
 The worker exits on "stop", and on its own when the pipe closes (the server or the session died).
 """
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -92,10 +93,12 @@ def _context() -> multiprocessing.context.BaseContext:
         return _CONTEXT
 
 
-def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
-    """Start a worker without re-running the parent's __main__ in it. Under Streamlit, __main__ is
-    the page script itself, and multiprocessing would execute it again in the child. The worker only
-    needs ebm_core, so the main-module entries are dropped from the start-up data."""
+@contextlib.contextmanager
+def _without_main():
+    """Start processes without re-running the parent's __main__ in them. Under Streamlit, __main__ is
+    the page script itself (or Streamlit's CLI), and multiprocessing would execute it again in the
+    fork server and the workers. They only need ebm_core, so the main-module entries are dropped
+    from the start-up data."""
     original = multiprocessing.spawn.get_preparation_data
 
     def without_main(name: str) -> dict:
@@ -107,9 +110,24 @@ def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
     with _CONTEXT_LOCK:
         multiprocessing.spawn.get_preparation_data = without_main
         try:
-            process.start()
+            yield
         finally:
             multiprocessing.spawn.get_preparation_data = original
+
+
+def _start_without_main(process: multiprocessing.process.BaseProcess) -> None:
+    with _without_main():
+        process.start()
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports torch and computes the built-in datasets' exact
+    densities: seconds), so that the first visitor's run starts at once. Safe to call again."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        with _without_main():
+            forkserver.ensure_running()
 
 
 def _worker_main(conn: multiprocessing.connection.Connection, task: str, cfg: Any, run_id: int, opts: dict) -> None:
@@ -134,6 +152,7 @@ class LiveRun:
         self._send_lock = threading.Lock()
         self._cmd_seq = 0  # number of the last command sent; the worker's snapshots carry the last it handled
         self._intent_seq, self._intent_running = 0, False  # the last play/pause/step/rollback/call sent
+        self._intent_kind = ""
         self._want_sent = False
         self._needs: tuple[str, ...] = ()
         self._reply: list = []  # the worker's answer to the request in flight (copy_model, call)
@@ -162,7 +181,7 @@ class LiveRun:
             with self._send_lock:
                 self._cmd_seq += 1
                 if running is not None:
-                    self._intent_seq, self._intent_running = self._cmd_seq, running
+                    self._intent_seq, self._intent_running, self._intent_kind = self._cmd_seq, running, cmd[0]
                 self._conn.send((self._cmd_seq, cmd))
         except (OSError, ValueError):
             pass  # the worker is gone; the page shows the last snapshot
@@ -178,6 +197,14 @@ class LiveRun:
             if snap is not None and snap.ack >= self._intent_seq:
                 return snap.status == "running"
             return self._intent_running
+
+    def unanswered(self) -> str | None:
+        """The last play/pause/step/rollback/call while the worker has not answered it yet, else None."""
+        snap = self._snap
+        with self._send_lock:
+            if self._intent_seq and (snap is None or snap.ack < self._intent_seq):
+                return self._intent_kind
+            return None
 
     def play(self) -> None:
         self._send("play", running=True)
@@ -316,6 +343,7 @@ class _Worker:
         self._rate = 0.0
         self._train_seconds = 0.0
         self._status, self._message = "paused", ""
+        self._publish()  # the landscape first: a new run (Reset, another dataset) shows at once
         self._refresh_diagnostics()
         self._publish()
 

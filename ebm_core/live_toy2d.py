@@ -74,6 +74,7 @@ class Snapshot:
     ack: int = 0  # number of the last command the worker had handled (LiveRun.running)
 
 
+DENSITY_GRID_N = 128  # side of the grid of the exact diagnostics (log Z, KL, NLL)
 _DATA_CACHE: dict[tuple[str, int], density.DataDensity] = {}
 _DATA_LOCK = threading.Lock()
 
@@ -131,7 +132,7 @@ class Toy2DTask:
     def setup(self) -> Trainer:
         ds = self.dataset
         self.trainer = make_trainer_2d(self.cfg, device=self.device, dataset=ds)
-        self.grid = density.make_grid(ds.extent, 128)
+        self.grid = density.make_grid(ds.extent, DENSITY_GRID_N)
         self.display_grid = density.make_grid(ds.extent, self.display_n)
         self.phase_grid = density.make_grid(ds.extent, 80)
         self.data = data_density_for(ds, self.grid)

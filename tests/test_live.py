@@ -22,7 +22,7 @@ def run():
 
 
 def test_starts_paused_with_an_untrained_landscape_and_exact_numbers(run):
-    s = run.wait_for(lambda s: s.status == "paused")
+    s = run.wait_for(lambda s: s.status == "paused" and s.diagnostics is not None)  # the landscape comes first
     assert s.step == 0 and s.energy.shape == (64, 64) and s.energy.dtype == np.float32
     assert s.diagnostics is not None and s.diagnostics.kl > 0.5
     grid, vmin, vmax = figures.view_grid(s, "density")
@@ -72,7 +72,10 @@ def test_divergence_pauses_explains_and_rolls_back(run):
     assert good >= 50 and s.can_rollback
     run.update(config.RunConfig().replace(**SMALL))
     run.rollback()
+    assert run.unanswered() in ("rollback", None)  # None once the worker has answered
     s = run.wait_for(lambda s: "Rolled back" in s.message)
+    run.wait_for(lambda s: s.ack >= run._intent_seq)
+    assert run.unanswered() is None
     assert s.step == good and s.status == "paused" and s.history["step"][-1] == good and not run.running
     run.play()
     assert run.running  # the snapshot still says "paused" (it came before the click); the click wins
@@ -123,7 +126,7 @@ def test_a_run_on_your_own_points_has_an_exact_data_density():
     points = np.stack([np.cos(t), np.sin(t)], 1) * 2.0  # a circle
     r = LiveRun(config.RunConfig().replace(dataset="custom", **SMALL), points=points, diag_every_s=0.2).start()
     try:
-        s = r.wait_for(lambda s: s.status == "paused")
+        s = r.wait_for(lambda s: s.status == "paused" and s.diagnostics is not None)
         assert s.extent == 4.0
         radius = np.linalg.norm(s.x_data, axis=1)
         assert abs(np.median(radius) - 2.0) < 0.15  # the points stay where they were drawn

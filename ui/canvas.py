@@ -213,15 +213,16 @@ export default function ({ data, parentElement: p }) {
     s.frame = data;
     if (!s.raf) s.raf = requestAnimationFrame(() => { s.raf = 0; draw(s); });
   } else if (data && data.src) {  // a frame source to poll; a rerun (a click) polls again at once
-    if (data.src !== s.src) { s.src = data.src; s.have = ''; }
+    if (data.src !== s.src) { s.src = data.src; s.have = ''; if (s.busy) s.ctrl.abort(); }  // drop a held request for the old run
     if (!s.busy) { clearTimeout(s.timer); poll(s); }
   }
   return () => { if (!s.root.isConnected) { s.ro.disconnect(); s.src = null; clearTimeout(s.timer); } };
 }
 // Pull loop: the next request leaves once the last frame is drawn (so a slow or hidden tab asks for
 // less) and at most every MINW ms. The server holds a request until it has a newer frame, or
-// answers 204 after half a second; then the next request leaves after MAXW ms.
-const MINW = 83, MAXW = 250;
+// answers 204 after half a second; then the next request leaves at once (a new run's first frame
+// shows as soon as it exists).
+const MINW = 83, MAXW = 0;
 function poll(s) {
   const src = s.src, t0 = performance.now();
   s.timer = 0;
@@ -229,7 +230,7 @@ function poll(s) {
   s.busy = true;
   const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
   let key = '';
-  fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store' })
+  fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store', signal: (s.ctrl = new AbortController()).signal })
     .then(r => {
       key = r.headers.get('X-Frame-Key') || '';
       return r.status === 200 ? r.arrayBuffer() : r.status;
@@ -245,7 +246,7 @@ function poll(s) {
       s.have = key;
       requestAnimationFrame(() => { draw(s); next(Math.max(0, MINW - (performance.now() - t0))); });
     })
-    .catch(() => next(2000));
+    .catch(e => e.name === 'AbortError' ? next(0) : next(2000));  // aborted: the new source at once
 }
 function mount(p) {
   const root = document.createElement('div'), cv = document.createElement('canvas');

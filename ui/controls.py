@@ -191,7 +191,9 @@ def fmt_number(v: float | None, digits: int = 3) -> str:
 
 
 def status_panel(snap: Snapshot, run: LiveRun) -> None:
-    if snap.status == "diverged":
+    if snap.status == "diverged" and run.unanswered() == "rollback":  # clicked; the worker restores the weights
+        st.info(f"Rolled back to step {snap.rollback_step}.")
+    elif snap.status == "diverged":
         st.error(snap.message, icon=":material/error:")
         st.button(f"Roll back to step {snap.rollback_step}", key="rollback", on_click=run.rollback, type="primary",
                   icon=":material/undo:")

@@ -36,7 +36,7 @@ export default function ({ data, parentElement: p, setTriggerValue }) {
   if (!data) return;
   s.rendered = data.rendered; s.every = data.every || 1000; s.kind = data.kind;
   s.root.dataset.rendered = data.rendered || '';
-  if (data.src !== s.src) { s.src = data.src; s.have = ''; s.fired = null; }
+  if (data.src !== s.src) { s.src = data.src; s.have = ''; if (s.busy) s.ctrl.abort(); s.fired = null; }  // a new run
   if (!s.busy) { clearTimeout(s.timer); poll(s); }  // a rerun (a click) asks again at once
   return () => { if (!s.root.isConnected) { s.src = null; clearTimeout(s.timer); } };
 }
@@ -65,7 +65,7 @@ function poll(s) {
   s.busy = true;
   const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
   const q = `&every=${s.every}&rendered=${encodeURIComponent(s.rendered || '')}&after=${encodeURIComponent(s.have)}`;
-  fetch(src + q, { cache: 'no-store' })
+  fetch(src + q, { cache: 'no-store', signal: (s.ctrl = new AbortController()).signal })
     .then(r => r.status === 200 ? r.json() : r.status)
     .then(async j => {
       if (src !== s.src) return next(0);
@@ -89,7 +89,7 @@ function poll(s) {
       s.root.dataset.updates = ++s.updates;
       next(0);
     })
-    .catch(() => next(2000));
+    .catch(e => e.name === 'AbortError' ? next(0) : next(2000));  // aborted: the new source at once
 }
 """
 
