@@ -23,6 +23,8 @@ if controls.hidden("intro"):
     head.empty()
 for w in st.session_state["_url_warnings"]:
     st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
+if st.session_state.get("_preset_note"):
+    st.warning(st.session_state["_preset_note"], icon=":material/school:")
 
 controls.sidebar()
 cfg = session.current_config()

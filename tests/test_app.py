@@ -197,3 +197,16 @@ def test_the_classroom_builder_names_every_control_once_in_the_sidebars_words():
     labels = [{**controls.LABELS, **controls.GROUP_LABELS}[n] for n in names]
     assert len(set(labels)) == len(labels)  # "all sampler" no longer twice
     assert not set(labels) & set(names)  # no internal name (n_steps, confine, ema) shown as a label
+
+
+def test_a_lesson_link_applies_the_lesson_and_says_when_the_link_changes_it():
+    from ebm_core import presets
+
+    at = open_app({"preset": "long_run"})
+    assert not at.exception and not at.warning
+    for name, value in presets.PRESETS["long_run"].overrides.items():
+        assert at.session_state[name] == value
+    assert any("Lesson:" in i.value for i in at.info)
+    at = open_app({"preset": "long_run", "lr": "0.01"})
+    assert at.session_state["lr"] == 0.01 and any("also changes lr" in w.value for w in at.warning)
+    assert not any("Lesson:" in i.value for i in at.info)

@@ -129,7 +129,7 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
             warnings.append(f"preset: {key!r} is not one of {', '.join(presets.PRESETS)}")
             key = ""
         if key:
-            cfg = _preset_link(key, cfg, params, warnings)
+            cfg = _preset_link(key, cfg, params)
         ss["preset"] = ss["preset_pick"] = key or None
     for k, v in _flat(cfg).items():
         ss[page.key(k)] = v
@@ -145,18 +145,18 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
     ss.setdefault(page.key("run_id"), 0)
 
 
-def _preset_link(key: str, cfg, params: dict[str, list[str]], warnings: list[str]):
+def _preset_link(key: str, cfg, params: dict[str, list[str]]):
     """A lesson link (?preset=long_run): the preset's settings, then the link's own valid settings on
-    top (a link built by Share carries the preset's values anyway). When those change the lesson,
-    the user is told: its claim may not hold, so its banner stays hidden."""
+    top (a link built by Share carries the preset's values anyway). When those change the lesson, a
+    note (`_preset_note`) tells the user that its claim may not hold, so its banner stays hidden."""
     flat = _flat(cfg)
     given = [k for k in params if k in flat and not config.from_query_lenient({k: params[k]})[1]]
     lesson = presets.apply_preset(key, cfg)
     cfg = lesson.replace(**{k: flat[k] for k in given})
     changed = [k for k in given if _flat(lesson)[k] != flat[k] and k != "seed"]
-    if changed:
-        warnings.append(f"preset: the link changes {', '.join(changed)} of the lesson {key!r}, so the lesson's "
-                        "claim may not hold and its banner is not shown")
+    st.session_state["_preset_note"] = (
+        f"This lesson link also changes {', '.join(changed)}: the lesson's settings were applied with those "
+        "changes on top, so its claim may not hold and its banner is not shown." if changed else None)
     return cfg
 
 
