@@ -177,7 +177,7 @@ def test_the_3d_surface_answers_pause_keeps_its_camera_and_draws_the_layers(page
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
-    page.mouse.move(x + 160, y + 40, steps=8)  # the user turns the surface
+    page.mouse.move(x + 160, y + 40, steps=20)  # the user turns the surface; no redraw cuts the drag short
     page.mouse.up()
     turned = plot.evaluate(camera)
     assert abs(turned["x"] - start["x"]) + abs(turned["y"] - start["y"]) > 0.1, (start, turned)

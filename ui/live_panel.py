@@ -46,7 +46,27 @@ function mount(p) {
   root.dataset.empty = 1;
   root.dataset.updates = 0;
   p.appendChild(root);
-  return { root, have: '', updates: 0 };
+  const s = { root, have: '', updates: 0, held: 0 };
+  // While the user drags (turns the 3D surface), a redraw would cut the drag short: hold the newest
+  // figure and draw it once the button is released and plotly has taken in the new camera.
+  root.addEventListener('pointerdown', () => { s.held = 1; });
+  addEventListener('pointerup', () => {
+    if (s.held) setTimeout(() => { s.held = 0; if (s.pending) show(s, s.pending); }, 100);
+  });
+  return s;
+}
+async function show(s, j) {
+  if (s.held) { s.pending = j; return; }
+  s.pending = null;
+  if (s.kind === 'html') {
+    if (j.html !== s.html) { s.root.innerHTML = s.html = j.html; }
+  } else if (j.fig) {
+    const P = await plotly();
+    await P.react(s.root, j.fig.data, j.fig.layout, { displayModeBar: false, responsive: true });
+  }
+  delete s.root.dataset.empty;
+  s.root.dataset.key = j.key;
+  s.root.dataset.updates = ++s.updates;
 }
 function plotly() {
   return globalThis.__ebmPlotly ||= new Promise((ok, fail) => {
@@ -78,15 +98,7 @@ function poll(s) {
         s.fired = j.state;  // once per state: the rerun draws the page for it
         s.trigger('state', j.state);
       }
-      if (s.kind === 'html') {
-        if (j.html !== s.html) { s.root.innerHTML = s.html = j.html; }
-      } else if (j.fig) {
-        const P = await plotly();
-        await P.react(s.root, j.fig.data, j.fig.layout, { displayModeBar: false, responsive: true });
-      }
-      delete s.root.dataset.empty;
-      s.root.dataset.key = j.key;
-      s.root.dataset.updates = ++s.updates;
+      await show(s, j);
       next(0);
     })
     .catch(e => e.name === 'AbortError' ? next(0) : next(2000));  // aborted: the new source at once
