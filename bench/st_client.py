@@ -14,7 +14,7 @@ What a tab does, and what `Session` does the same way:
     page name (the main page), its context info and its widget states;
   - handle the ForwardMsgs: new_session (remember page_script_hash; a full run, i.e. one whose
     metadata names no fragment, clears every auto-rerun timer), deltas (the elements; here the
-    buttons by user key and the metrics by label), page_info_changed (the app rewrote the query
+    buttons by user key, the metrics by label, the live numbers' step), page_info_changed (the app rewrote the query
     string: later reruns send the new one), script_finished;
   - auto_rerun {fragment_id, interval}: start a timer that sends rerun_script{fragment_id,
     is_auto_rerun} every `interval` seconds, as the frontend's setInterval does; a second message
@@ -34,35 +34,54 @@ What a tab does, and what `Session` does the same way:
     rerun, so the server may answer with ref_hash messages; entries expire after
     max_cached_message_age script runs, as in the frontend;
   - the live canvas's own frame pulls (served by serve.py; ui/canvas.py's `poll` in _JS, the route
-    in ui/frame_route.py). When a bidi_component element arrives whose data (BidiComponent.json) is
-    a JSON object with "src", the session runs one frame-pull task, as the component's JS does:
-    GET <page URL joined with src>&after=<X-Frame-Key of the last frame it got, '' at first>; the
-    server holds the request until a newer frame exists (200 + the frame, X-Frame-Key) or answers
-    204 after 0.5 s, 404 when the run is gone. After a 200 the next request leaves no sooner than
-    83 ms after the previous one started, after a 204 (or another status) 250 ms later, after a
-    network error 2 s later; after a 404 it stops. Each arrival of the element (a full run, e.g. a
-    click) polls at once when no request is in flight (so a 404-stopped canvas resumes with the next
-    rerun), and a changed src starts again from after=''; a request answered after src changed is
-    followed at once by one for the new src; an element carrying bytes (the fragment-pushed canvas
-    of `streamlit run app.py`) stops the pulls, as `s.src = null` does.
-    HTTP/1.1 over one keep-alive connection per session (asyncio streams, h11 for the framing; h11
-    comes with uvicorn), like the one connection a tab would keep reusing. Counted in Stats: frames
-    (200s with a well-formed frame: magic, version and length checked against its header, and an
-    X-Frame-Key other than the one sent), bytes, 204s, 404s and errors by kind (network errors,
-    other statuses, malformed frames or keys).
-    Self-healing: a frame answer (of any status: the JS reads headers before the status) whose
-    X-Stale header is non-empty names page fragments whose auto-rerun timer went quiet while training
-    (ui/frame_route.py: `stale`, `expect`, `beat`). If the session has not healed in the last 15 s
-    (or never), it does what the canvas's `setTriggerValue('stale', <header value>)` makes the
-    frontend do (streamlit/static/static/js: BidiComponent.*.js builds the trigger, index.*.js's
-    WidgetStateManager.setTriggerValue and scheduleFlush send it): one rerun_script with every
-    widget state plus WidgetState{id: "$$STREAMLIT_INTERNAL_KEY_<canvas element id>__events",
-    json_trigger_value: '[{"event":"stale","value":<header value>}]'} (JSON.stringify, so no
-    spaces), and the fragment id the canvas element was drawn in: none with serve.py's app.py, i.e.
-    a full run, which re-registers every fragment timer. The server decodes that id and list in
+    in ui/frame_route.py). When a bidi_component element of the "ebm_live_canvas" component arrives
+    whose data (BidiComponent.json) is a JSON object with "src", the session runs one frame-pull
+    task, as the component's JS does: GET <page URL joined with src>&after=<X-Frame-Key of the last
+    frame it got, '' at first>; the server holds the request until a newer frame exists (200 + the
+    frame, X-Frame-Key) or answers 204 after 0.5 s, 404 when the run is gone. After a 200 the next
+    request leaves no sooner than 83 ms (MINW) after the previous one started, after a 204 or another
+    status at once (MAXW = 0), after a network error 2 s later; after a 404 it stops. Each arrival of
+    the element (a full run, e.g. a click) polls at once when no request is in flight (so a
+    404-stopped canvas resumes with the next rerun); a changed src starts again from after='' and
+    aborts a request still held for the old src (`s.ctrl.abort()`: the connection is dropped and the
+    new src asked at once; counted in Stats.frame_aborts); an element carrying bytes (the
+    fragment-pushed canvas of `streamlit run app.py`) stops the pulls, as `s.src = null` does. The
+    canvas sends no trigger (no X-Stale or other header is read);
+  - the live panels' pulls (served by serve.py; ui/live_panel.py's `poll` in _JS, `_panel` in
+    ui/frame_route.py): for each bidi_component element of the "ebm_live_panel" component (keys
+    numbers_panel, curves_panel, surface_panel) whose data is {"src", "kind": "html"|"plotly",
+    "every": <ms>, "rendered": <run state the page was drawn with>}, one pull task per element:
+    GET <src>&every=<every>&rendered=<rendered>&after=<key of the last answer, '' at first> (values
+    escaped as encodeURIComponent does). The server holds it until something newer exists and
+    `every` ms have passed (the numbers: at once for a run state that is neither `rendered` nor the
+    one in `after`), then 200 JSON {"key", "state", "html" | "fig"}, or 204 after max(0.5 s, every);
+    404 when the run is gone. The next request leaves at once after a 200 or any status but 404
+    (nothing to draw here), 2 s after a network error or an unreadable answer, never after a 404
+    (until the element arrives again). Each arrival of the element updates rendered and every and
+    polls at once when no request is in flight; a changed src starts again from after='' and forgets
+    the state it fired for. On a 200 (for the src still current) the key becomes `after`, and when
+    the answer's state differs from `rendered` and from the state this element last fired for, the
+    session does what `setTriggerValue('state', state)` makes the frontend do (streamlit/static/
+    static/js: BidiComponent.*.js builds the trigger, index.*.js's WidgetStateManager.setTriggerValue
+    sends it): one rerun_script with every widget state plus WidgetState{id:
+    "$$STREAMLIT_INTERNAL_KEY_<element id>__events", json_trigger_value:
+    '[{"event":"state","value":<state>}]'} (JSON.stringify, so no spaces), and the fragment id the
+    element was drawn in (none on this page: a full run). The server decodes that id and list in
     components/v2/bidi_component/main.py (_make_trigger_id, the "events" aggregator widget,
-    deserialize_trigger_list). Counted in Stats.heals (with their times and header values in
-    Stats.heal_log). The trigger is sent once: like the frontend, later reruns do not repeat it.
+    deserialize_trigger_list). The trigger is sent once: like the frontend, later reruns do not
+    repeat it. Counted in Stats.state_triggers (times, panels and states in Stats.state_log). The
+    numbers panel's html carries data-step='<step shown>': that is the session's step series
+    (Session.steps); with `streamlit run app.py` the same block arrives as an st.html element in the
+    numbers fragment and is read the same way (an st.metric labelled "Step", as other pages draw, is
+    read too). Per panel, Stats.panels counts requests, 200s, bytes, 204s, 404s and errors;
+  - a full run that finishes (FINISHED_SUCCESSFULLY) without drawing the canvas or a panel removes
+    it from the page, which stops its pulls (the components' cleanup: `s.src = null`);
+  - every pulling element has its own HTTP/1.1 keep-alive connection (asyncio streams, h11 for the
+    framing; h11 comes with uvicorn), as a browser opens parallel connections for parallel held
+    requests and reuses each. Counted in Stats for the canvas: frames (200s with a well-formed frame:
+    magic, version and length checked against its header, and an X-Frame-Key other than the one
+    sent), bytes, 204s, 404s and errors by kind (network errors, other statuses, malformed frames or
+    keys).
 
 Limits (what a real tab does that this does not):
   - it renders nothing and runs no component JavaScript, and it never falls behind the way a
@@ -71,26 +90,36 @@ Limits (what a real tab does that this does not):
     loop is busy. So it asks the server for more work than a struggling tab would. The same for
     frame pulls: the JS sends its next request only after the frame is drawn (an animation frame
     later, longer when the tab is busy or hidden); this one draws nothing, so a pulled frame is
-    "drawn" at once and only the 83 ms spacing slows it down;
-  - widget states only for the kinds above, buttons and the canvas's "stale" trigger; no popover
-    open state, no other component (bidi) state or trigger, no forms; it never changes a setting;
-  - of the tab's HTTP requests it makes only the canvas's frame pulls, none of the others (page
-    assets, /_stcore/host-config, /media/ files; this app serves its other pictures inside the
-    WebSocket messages). A request gets no timeout in a browser; here 30 s, counted as an error;
+    "drawn" at once and only the 83 ms spacing slows it down; a panel's answer is "drawn" at once
+    too (the browser's Plotly.react of a curves or surface figure takes a while, and the surface
+    panel waits for a drag to end);
+  - widget states only for the kinds above, buttons and the live panels' "state" trigger; no
+    popover open state, no other component (bidi) state or trigger, no forms; it never changes a
+    setting;
+  - of the tab's HTTP requests it makes only the canvas's frame pulls and the panels' pulls, none
+    of the others (page assets, /_stcore/host-config, /media/ files, the panels' plotly.js; this app
+    serves its other pictures inside the WebSocket messages). A request gets no timeout in a browser; here 30 s, counted as an error;
     a keep-alive connection the server closed between requests is reopened and the request sent
     again, as browsers do (counted as a reconnect, not an error);
   - no WebSocket reconnects, no heartbeats, no Origin header (the server allows a missing Origin).
 
-Reading the numbers (swarm): frames pulled per second per session (serve.py only; 0 with app.py,
-whose canvas is pushed: there frames_pushed counts the canvas frames with a new frame id) and
-their kB/s, 204s per second (no newer frame within 0.5 s: a paused run, or a server slower than the
-pulls) and errors. Per fragment interval, reruns asked for (the timers), delivered
+Reading the numbers (swarm): steps/s per session from the step the live numbers show (serve.py:
+the numbers panel's answers, step_source "panel"; app.py: the numbers fragment's st.html, "html").
+Frames pulled per second per session (serve.py only; 0 with app.py, whose canvas is pushed: there
+frames_pushed counts the canvas frames with a new frame id) and their kB/s, 204s per second (no
+newer frame within 0.5 s: a paused run, or a server slower than the pulls) and errors; per panel
+(serve.py only) answers, 204s, 404s and errors per second; state_triggers, the page reruns its live
+panels asked for because the run's state changed without a click of this session (a run that
+paused itself or diverged, or a state that moved after the click's own run was drawn). Per fragment
+interval (app.py; serve.py's Playground has no fragments), reruns asked for (the timers), delivered
 (FINISHED_FRAGMENT_RUN_SUCCESSFULLY) and dropped (script_finished relabelled FINISHED_EARLY_FOR_RERUN:
 ForwardMsgQueue.clear does that when the next run of the same fragment starts before the previous
-run's messages were sent, so that run's output is discarded). A session that receives nothing for
-a whole window (0 kB/s) is a stalled server, not slow training. A session with fewer fragment
-timers than the others lost auto_rerun messages: those fragments stop refreshing; with serve.py the
-page notices (X-Stale on a frame) and `heals` per session counts the full reruns sent to restart them.
+run's messages were sent, so that run's output is discarded). kB_per_s is what came in the
+WebSocket: with serve.py about 0 while nobody clicks (nothing reruns); received_kB_per_s adds the
+frames and panel answers. A session that receives nothing at all for a whole window
+(received_kB_per_s 0) is a stalled server, not slow training. A session with fewer fragment
+timers than the others lost auto_rerun messages: those fragments stop refreshing until the next full
+run (with app.py the numbers fragment is one: its step stops moving).
 
 Both come from the server, and a browser would see the same. Measured with a patched server on the
 loaded 2-core box (Streamlit 1.67): every ScriptRunner event, including each ForwardMsg a run
@@ -107,6 +136,7 @@ run's still-queued events are thrown away: in one 60 s run with 14 sessions, 397
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import struct
 import sys
@@ -124,10 +154,14 @@ from websockets.exceptions import ConnectionClosed
 
 FINISHED = ForwardMsg.ScriptFinishedStatus
 # the canvas's pull loop (ui/canvas.py, _JS): MINW, MAXW and the wait after a failed fetch
-PULL_MIN_GAP_S, PULL_NONE_WAIT_S, PULL_ERROR_WAIT_S = 0.083, 0.25, 2.0
+PULL_MIN_GAP_S, PULL_NONE_WAIT_S, PULL_ERROR_WAIT_S = 0.083, 0.0, 2.0
+STATE_RECHECK_S = 0.3  # ui/live_panel.py, _JS: a state the page was not drawn with is looked at again after this
+PANEL_ERROR_WAIT_S = 2.0  # the live panels' loop (ui/live_panel.py, _JS): `.catch(() => next(2000))`
+PANEL_EVERY_MS = 1000  # `data.every || 1000`
 PULL_TIMEOUT_S = 30.0  # a browser's fetch has none; here a stalled server shows up as an error
-HEAL_GAP_S = 15.0  # the canvas fires its "stale" trigger at most this often (`s.healed` in _JS)
-STALE_HEADER = "x-stale"  # ui/frame_route.py's STALE_HEADER, lower-cased as HttpConnection.get returns it
+CANVAS_COMPONENT, PANEL_COMPONENT = "ebm_live_canvas", "ebm_live_panel"  # ends of their component names
+STEP_ATTR = re.compile(r"""data-step=['"](\d+)['"]""")  # controls.numbers_html: the step shown
+URI_SAFE = "!~*'()"  # what encodeURIComponent leaves alone besides quote()'s letters, digits and _.-~
 TRIGGER_PREFIX, TRIGGER_EVENTS = "$$STREAMLIT_INTERNAL_KEY_", "__events"  # a bidi component's trigger widget id
 FRAME_HEADER = struct.Struct("<4sBBHIfffHHHHHH")  # ui/canvas.py's _HEADER (36 bytes)
 
@@ -169,10 +203,48 @@ class Stats:
     frame_errors: dict[str, int] = field(default_factory=dict)  # kind -> count: network, other status, malformed
     frame_waits: list[float] = field(default_factory=list)  # request sent -> its 200 answer read (s)
     http_reconnects: int = 0  # keep-alive connection found closed by the server; reopened and sent again
+    frame_aborts: int = 0  # held requests dropped because the canvas's src changed (`s.ctrl.abort()`)
     frames_pushed: int = 0  # canvas frames received in the WebSocket (app.py), each with a new frame id
-    # full reruns sent for the canvas's "stale" trigger (a frame answer named quiet fragment timers)
-    heals: int = 0
-    heal_log: list[tuple[float, str]] = field(default_factory=list)  # (time.monotonic(), X-Stale value) each
+    panels: dict[str, "PanelStats"] = field(default_factory=dict)  # panel key -> its pulls (serve.py)
+    # reruns sent for a live panel's "state" trigger (its answer named a run state the page was not drawn with)
+    state_triggers: int = 0
+    state_log: list[tuple[float, str, str]] = field(default_factory=list)  # (time.monotonic(), panel key, state)
+
+
+@dataclass
+class PanelStats:
+    """One live panel's pulls (ui/live_panel.py)."""
+    requests: int = 0  # answered requests (any status)
+    updates: int = 0  # 200s with a well-formed answer for the src still current (one for an old src is dropped)
+    bytes: int = 0  # their bodies
+    none: int = 0  # 204: nothing newer within the server's hold
+    gone: int = 0  # 404: the run is gone; pulls stop until the element arrives again
+    errors: dict[str, int] = field(default_factory=dict)  # kind -> count: network, other status, malformed
+    waits: list[float] = field(default_factory=list)  # request sent -> its 200 answer read (s)
+
+
+@dataclass
+class Panel:
+    """A live panel element and its pull loop's state (`s` in ui/live_panel.py's _JS)."""
+    key: str  # the user key (numbers_panel, curves_panel, surface_panel)
+    id: str  # the element id: its trigger widget's base
+    fragment: str  # the fragment it was drawn in ('' outside fragments): its trigger's rerun
+    src: str | None = None
+    kind: str = ""
+    every: int = PANEL_EVERY_MS
+    rendered: str = ""  # the run state the page was drawn with
+    have: str = ""  # key of the last answer, sent as after=
+    fired: str | None = None  # the state it last fired its trigger for
+    html: str | None = None
+    busy: bool = False
+    kick: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task | None = None
+    http: "HttpConnection | None" = None
+
+
+def _user_key(element_id: str) -> str:
+    """The user key in an element id ("$$ID-<hash>-<user key>" for keyed elements), else the id."""
+    return element_id.split("-", 2)[2] if element_id.startswith("$$ID-") and element_id.count("-") >= 2 else element_id
 
 
 class HttpConnection:
@@ -265,7 +337,10 @@ class Session:
         self.max_cached_age = 2
         self.buttons: dict[str, Button] = {}  # user key -> newest button
         self.metrics: dict[str, str] = {}  # label -> newest value text
-        self.steps: list[tuple[float, int]] = []  # (time.monotonic(), value of the "Step" metric)
+        # (time.monotonic(), step shown): the numbers panel's data-step (serve.py), the numbers fragment's
+        # st.html data-step (app.py) or a "Step" metric; step_sources says which of "panel", "html", "metric"
+        self.steps: list[tuple[float, int]] = []
+        self.step_sources: set[str] = set()
         self.timers: dict[str, FragmentTimer] = {}
         self.widgets: dict[str, WidgetState] = {}  # widget id -> its value, sent with every rerun
         self._drawn: set[str] = set()  # widget ids drawn since the last full run started
@@ -289,9 +364,10 @@ class Session:
         self._closed = False  # close() was called: the pull loop ends
         self._http: HttpConnection | None = None
         self._pushed_id: int | None = None  # frame id of the last frame pushed in the WebSocket
-        self.canvas_id = ""  # the canvas element's id ("$$ID-<hash>-<key>"): its trigger widget's base
-        self.canvas_fragment = ""  # the fragment it was drawn in ('' outside fragments): its trigger's rerun
-        self._healed_at: float | None = None  # loop time of the last "stale" trigger (`s.healed`)
+        self._frame_abort = False  # the canvas's src changed while a request was held: drop it
+        self._frame_req: asyncio.Future | None = None  # the request in flight
+        self.panels: dict[str, Panel] = {}  # user key -> live panel (ui/live_panel.py)
+        self._shown: set[str] = set()  # CANVAS_COMPONENT and panel element ids drawn since the last full run started
 
     # ---- connection ------------------------------------------------------------------------------
 
@@ -308,14 +384,23 @@ class Session:
             t.task.cancel()
         self.timers.clear()
         self.frame_src = None
+        # Python 3.11's wait_for can swallow a cancel that lands as its awaitable completes: a pull loop
+        # would then wait for a source forever; the flag and the kick end it anyway
+        self._closed = True
         if self._pull is not None:
-            # Python 3.11's wait_for can swallow a cancel that lands as its awaitable completes: the loop
-            # would then wait for a source forever; the flag and the kick end it anyway
-            self._closed = True
             self._pull.cancel()
             self._pull_kick.set()
             await asyncio.gather(self._pull, return_exceptions=True)
             self._pull = None
+        for p in self.panels.values():
+            p.src = None
+            if p.task is not None:
+                p.task.cancel()
+                p.kick.set()
+                await asyncio.gather(p.task, return_exceptions=True)
+                p.task = None
+            if p.http is not None:
+                await p.http.close()
         if self._http is not None:
             await self._http.close()
         if self._ws is not None:
@@ -375,17 +460,17 @@ class Session:
         """Press the button whose user key is `key` (outside any fragment: a full rerun)."""
         await self._rerun(trigger=self.buttons[key].id)
 
-    async def _heal(self, stale: str) -> None:
-        """The canvas's `setTriggerValue('stale', stale)`: a rerun of the script part that drew it."""
-        if not self.canvas_id or self._ws is None:
+    async def _fire_state(self, p: Panel, state: str) -> None:
+        """A panel's `setTriggerValue('state', state)`: a rerun of the script part that drew it."""
+        if self._ws is None:
             return
-        state = WidgetState(id=TRIGGER_PREFIX + self.canvas_id + TRIGGER_EVENTS,
-                            json_trigger_value=json.dumps([{"event": "stale", "value": stale}],  # as JSON.stringify
-                                                         separators=(",", ":"), ensure_ascii=False))
-        self.stats.heals += 1
-        self.stats.heal_log.append((time.monotonic(), stale))
+        trigger = WidgetState(id=TRIGGER_PREFIX + p.id + TRIGGER_EVENTS,
+                              json_trigger_value=json.dumps([{"event": "state", "value": state}],  # as JSON.stringify
+                                                           separators=(",", ":"), ensure_ascii=False))
+        self.stats.state_triggers += 1
+        self.stats.state_log.append((time.monotonic(), p.key, state))
         try:
-            await self._rerun(fragment_id=self.canvas_fragment, extra=state)
+            await self._rerun(fragment_id=p.fragment, extra=trigger)
         except ConnectionClosed:  # the reader reports the lost connection
             pass
 
@@ -414,6 +499,9 @@ class Session:
             return
         if src != self.frame_src:
             self.frame_src, self.frame_key = src, ""
+            if self._pull_busy and self._frame_req is not None and not self._frame_req.done():
+                self._frame_abort = True  # `if (s.busy) s.ctrl.abort()`: the catch then polls the new src at once
+                self._frame_req.cancel()
         if self._pull is None:
             self._pull = asyncio.get_running_loop().create_task(self._pull_frames(), name=f"{self.name}-frames")
         elif not self._pull_busy:  # `if (!s.busy) { clearTimeout(s.timer); poll(s); }`
@@ -449,7 +537,18 @@ class Session:
                     await self._http.close()
                 self._http = HttpConnection(parts.netloc, st)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
-            status, headers, body = await asyncio.wait_for(self._http.get(target), PULL_TIMEOUT_S)
+            self._frame_abort = False
+            self._frame_req = asyncio.ensure_future(asyncio.wait_for(self._http.get(target), PULL_TIMEOUT_S))
+            try:
+                status, headers, body = await self._frame_req
+            except asyncio.CancelledError:
+                if not self._frame_abort or asyncio.current_task().cancelling():
+                    raise  # close(): the task ends
+                st.frame_aborts += 1  # AbortError: `next(0)`, on a new connection (the old one is dropped)
+                await self._http.close()
+                return 0.0
+            finally:
+                self._frame_req = None
         except (OSError, EOFError, h11.ProtocolError, ValueError) as e:  # TimeoutError is an OSError
             kind = "timeout" if isinstance(e, TimeoutError) else type(e).__name__
             st.frame_errors[kind] = st.frame_errors.get(kind, 0) + 1
@@ -458,10 +557,6 @@ class Session:
             return PULL_ERROR_WAIT_S
         answered = loop.time()
         st.frame_requests += 1
-        stale = headers.get(STALE_HEADER, "")
-        if stale and (self._healed_at is None or answered - self._healed_at >= HEAL_GAP_S):
-            self._healed_at = answered  # `s.healed = now`, before the status is looked at
-            await self._heal(stale)
         key = headers.get("x-frame-key", "")
         if status == 200:
             problem = frame_problem(body)
@@ -490,7 +585,116 @@ class Session:
         if status == 200:
             self.frame_key = key  # `s.have = key`
             return max(0.0, PULL_MIN_GAP_S - (loop.time() - t0))  # drawn at once: nothing to draw here
-        return None if status == 404 else PULL_NONE_WAIT_S
+        if status == 404:
+            return None
+        return PULL_NONE_WAIT_S if status == 204 else PULL_ERROR_WAIT_S  # `next(b === 204 ? MAXW : 2000)`
+
+    # ---- the live panels' pulls ------------------------------------------------------------------
+
+    def _recheck_state(self, p: "Panel", src: str, state: str) -> None:
+        """`setTimeout(..., 300)`: a click's own rerun may still be on its way with this state."""
+        if state != p.rendered and state != p.fired and p.src == src:
+            p.fired = state  # once per state: the rerun draws the page for it
+            asyncio.ensure_future(self._fire_state(p, state))
+
+    def _panel_data(self, key: str, el_id: str, fragment_id: str, data: dict) -> None:
+        """A live panel element arrived (ui/live_panel.py's default export)."""
+        p = self.panels.get(key)
+        if p is None:
+            p = self.panels[key] = Panel(key, el_id, fragment_id)
+            self.stats.panels.setdefault(key, PanelStats())
+        p.id, p.fragment = el_id, fragment_id  # `s.trigger = setTriggerValue`: this element's
+        p.rendered, p.kind = data.get("rendered"), data.get("kind")
+        every = data.get("every")
+        p.every = every if isinstance(every, (int, float)) and not isinstance(every, bool) and every else PANEL_EVERY_MS
+        if data.get("src") != p.src:
+            p.src, p.have, p.fired = data.get("src"), "", None
+        if p.task is None:
+            p.task = asyncio.get_running_loop().create_task(self._pull_panel(p), name=f"{self.name}-{key}")
+        elif not p.busy:  # `if (!s.busy) { clearTimeout(s.timer); poll(s); }`
+            p.kick.set()
+
+    async def _pull_panel(self, p: Panel) -> None:
+        while not self._closed:
+            p.kick.clear()
+            src = p.src
+            if not src:  # unmounted (`s.src = null`): wait for the element to come back
+                await p.kick.wait()
+                continue
+            p.busy = True
+            try:
+                delay = await self._pull_panel_one(p, src)
+            finally:
+                p.busy = False
+            try:  # the timer (None: none); the element arriving meanwhile polls at once
+                await asyncio.wait_for(p.kick.wait(), delay)
+            except TimeoutError:
+                pass
+
+    async def _pull_panel_one(self, p: Panel, src: str) -> float | None:
+        """One request, counted; returns the wait before the next (None: until the element arrives again)."""
+        st, loop = self.stats.panels[p.key], asyncio.get_running_loop()
+        t0 = loop.time()
+        every = int(p.every) if float(p.every).is_integer() else p.every  # as a JS number prints
+        q = (f"&every={every}&rendered={quote(p.rendered or '', safe=URI_SAFE)}"
+             f"&after={quote(p.have, safe=URI_SAFE)}")
+        parts = urlsplit(urljoin(self.base + "/", src + q))
+        try:
+            if parts.scheme != "http":
+                raise ValueError(f"panel source {parts.geturl()}: only http:// is supported")
+            if p.http is None or p.http.netloc != parts.netloc:
+                if p.http is not None:
+                    await p.http.close()
+                p.http = HttpConnection(parts.netloc, self.stats)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
+            status, _, body = await asyncio.wait_for(p.http.get(target), PULL_TIMEOUT_S)
+        except (OSError, EOFError, h11.ProtocolError, ValueError) as e:  # TimeoutError is an OSError
+            kind = "timeout" if isinstance(e, TimeoutError) else type(e).__name__
+            st.errors[kind] = st.errors.get(kind, 0) + 1
+            if p.http is not None:
+                await p.http.close()
+            return PANEL_ERROR_WAIT_S  # `.catch(() => next(2000))`
+        answered = loop.time()
+        st.requests += 1
+        if status != 200:
+            if status == 204:
+                st.none += 1
+            elif status == 404:
+                st.gone += 1
+            else:
+                st.errors[f"HTTP {status}"] = st.errors.get(f"HTTP {status}", 0) + 1
+            if src != p.src:
+                return 0.0
+            if status == 404:
+                return None  # `s.busy = false; return`
+            return 0.0 if status == 204 else PANEL_ERROR_WAIT_S  # `next(j === 204 ? 0 : 2000)`
+        try:
+            j = json.loads(body)
+            if not isinstance(j, dict) or not isinstance(j.get("key"), str):
+                raise ValueError("no key")
+        except ValueError:  # r.json() rejects, or j.key is not there: the catch
+            st.errors["malformed answer"] = st.errors.get("malformed answer", 0) + 1
+            return PANEL_ERROR_WAIT_S
+        if src != p.src:  # `if (src !== s.src) return next(0)`
+            return 0.0
+        if j["key"] == p.have:
+            st.errors["200 with the key sent as after="] = st.errors.get("200 with the key sent as after=", 0) + 1
+        st.updates += 1
+        st.bytes += len(body)
+        st.waits.append(answered - t0)
+        p.have = j["key"]  # `s.have = j.key`
+        state = j.get("state")
+        if state is not None and state != p.rendered:
+            asyncio.get_running_loop().call_later(STATE_RECHECK_S, self._recheck_state, p, src, state)
+        if p.kind == "html":
+            html = j.get("html")
+            if isinstance(html, str):
+                p.html = html
+                m = STEP_ATTR.search(html)
+                if m:
+                    self.steps.append((time.monotonic(), int(m.group(1))))
+                    self.step_sources.add("panel")
+        return 0.0  # `next(0)`: the figure or html is "drawn" at once here
 
     # ---- receiving -------------------------------------------------------------------------------
 
@@ -527,6 +731,7 @@ class Session:
                     t.task.cancel()
                 self.timers.clear()
                 self._drawn.clear()
+                self._shown.clear()
         elif kind == "auto_rerun":
             fid, interval = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
             old = self.timers.get(fid)
@@ -558,40 +763,59 @@ class Session:
                     self.stats.fragment_dropped[fid] = self.stats.fragment_dropped.get(fid, 0) + 1
             if msg.script_finished == FINISHED.FINISHED_SUCCESSFULLY:  # forget widgets no longer drawn
                 self.widgets = {k: v for k, v in self.widgets.items() if k in self._drawn}
+                self._unmount()
             if msg.script_finished != FINISHED.FINISHED_EARLY_FOR_RERUN and self._got_new_session:
                 self._expire_cache(fragments)
 
     def _element(self, el, fragment_id: str = "") -> None:
         kind = el.WhichOneof("type")
         if kind == "button":
-            wid = el.button.id  # "$$ID-<hash>-<user key>" for keyed widgets
-            key = wid.split("-", 2)[2] if wid.startswith("$$ID-") and wid.count("-") >= 2 else wid
-            self.buttons[key] = Button(wid, el.button.label, time.monotonic())
+            self.buttons[_user_key(el.button.id)] = Button(el.button.id, el.button.label, time.monotonic())
         elif kind == "metric":
             self.metrics[el.metric.label] = el.metric.body
             if el.metric.label == "Step":
                 try:
                     self.steps.append((time.monotonic(), int(el.metric.body.replace(",", ""))))
+                    self.step_sources.add("metric")
                 except ValueError:
                     pass
+        elif kind == "html":  # st.html: with app.py the live numbers (controls.numbers_html) in their fragment
+            m = STEP_ATTR.search(el.html.body)
+            if m:
+                self.steps.append((time.monotonic(), int(m.group(1))))
+                self.step_sources.add("html")
         elif kind in ("number_input", "selectbox", "radio", "multiselect", "checkbox"):
             self._widget(kind, getattr(el, kind))
-        elif kind == "bidi_component":  # the live canvas (other components: ignored)
-            which = el.bidi_component.WhichOneof("data")
-            if which == "bytes" and "ebm_live_canvas" in el.bidi_component.component_name:
-                self.canvas_id, self.canvas_fragment = el.bidi_component.id, fragment_id
-                self._canvas_data(None, el.bidi_component.bytes)
-            elif which == "json":
+        elif kind == "bidi_component":  # the live canvas and the live panels (other components: ignored)
+            bc = el.bidi_component
+            name, which = bc.component_name, bc.WhichOneof("data")
+            data = None
+            if which == "json":
                 try:
-                    data = json.loads(el.bidi_component.json)
+                    data = json.loads(bc.json)
                 except ValueError:
-                    data = None
-                if isinstance(data, dict) and isinstance(data.get("src"), str):
-                    self.canvas_id, self.canvas_fragment = el.bidi_component.id, fragment_id
+                    pass
+            if name.endswith(CANVAS_COMPONENT):
+                self._shown.add(CANVAS_COMPONENT)
+                if which == "bytes":
+                    self._canvas_data(None, bc.bytes)
+                elif isinstance(data, dict) and isinstance(data.get("src"), str) and data["src"]:
                     self._canvas_data(data["src"])
+            elif name.endswith(PANEL_COMPONENT) and isinstance(data, dict):
+                self._shown.add(bc.id)
+                self._panel_data(_user_key(bc.id), bc.id, fragment_id, data)
         elif kind != "plotly_chart" and any(
                 f.name == "id" for f in getattr(el, kind).DESCRIPTOR.fields):
             self.untracked.add(kind)
+
+    def _unmount(self) -> None:
+        """A full run finished: the frontend removes the elements it did not draw, and their cleanup
+        (`s.src = null`) stops their pulls; a request in flight is still answered."""
+        if CANVAS_COMPONENT not in self._shown:
+            self.frame_src = None
+        for p in self.panels.values():
+            if p.id not in self._shown:
+                p.src = None
 
     def _widget(self, kind: str, w) -> None:
         """Keep the value this widget would hold in a tab (the frontend's useBasicWidgetState)."""
@@ -642,8 +866,8 @@ class Session:
 
 
 def rate_between(steps: list[tuple[float, int]], t0: float, t1: float) -> tuple[float, int]:
-    """Steps/s from the Step values received in [t0, t1] (their arrival times, not t0/t1: the metric
-    only refreshes every MEDIUM seconds), and how many distinct values arrived there."""
+    """Steps/s from the step values received in [t0, t1] (their arrival times, not t0/t1: the numbers
+    refresh only about once a second, slower with many runs), and how many distinct values arrived there."""
     inside = [(t, s) for t, s in steps if t0 <= t <= t1]
     before = [(t, s) for t, s in steps if t < t0]
     pts = before[-1:] + inside
@@ -692,6 +916,9 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
     base = [(dict(s.stats.auto_sent), dict(s.stats.fragment_runs), dict(s.stats.fragment_dropped), s.stats.bytes,
              len(s.stats.round_trips), {fid: t.interval for fid, t in s.timers.items()}) for s in sessions]
     frames0 = [frame_counts(s) for s in sessions]
+    panels0 = [panel_counts(s) for s in sessions]
+    triggers0 = [s.stats.state_triggers for s in sessions]
+    received0s = [received(s) for s in sessions]
     cpu0, t0 = time.process_time(), time.monotonic()
     emit("window_start")
     await asyncio.sleep(seconds)
@@ -699,7 +926,8 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
     emit("window_end")
     client_cpu = (time.process_time() - cpu0) / (t1 - t0)
     per = []
-    for s, (sent0, runs0, drop0, bytes0, rt0, intervals), f0 in zip(sessions, base, frames0):
+    for s, (sent0, runs0, drop0, bytes0, rt0, intervals), f0, p0, tr0, received0 in zip(
+            sessions, base, frames0, panels0, triggers0, received0s):
         mid = (t0 + t1) / 2
         rate, updates = rate_between(s.steps, t0, t1)
         halves = [rate_between(s.steps, a, b)[0] for a, b in ((t0, mid), (mid, t1))]
@@ -715,7 +943,12 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
         per.append({"steps_per_s": rate, "step_updates": updates, "halves_steps_per_s": halves,
                     "advancing": all(h > 0 for h in halves),
                     "fragments": by_interval, "kB_per_s": (s.stats.bytes - bytes0) / (t1 - t0) / 1e3,
-                    "heals": s.stats.heals,  # since the session opened, not only in the window
+                    "received_kB_per_s": (received(s) - received0) / (t1 - t0) / 1e3,
+                    "step_source": sorted(s.step_sources),
+                    "state_triggers": s.stats.state_triggers,  # since the session opened, not only in the window
+                    "state_triggers_in_window": s.stats.state_triggers - tr0,
+                    "state_log": [(round(t - s.opened_at, 2), k, v) for t, k, v in s.stats.state_log],
+                    "panels": panel_rates(s, p0, panel_counts(s), t0, t1),
                     "rerun_round_trip_ms": {"median": 1e3 * statistics.median(rts) if rts else None,
                                             "p90": 1e3 * rts[int(0.9 * len(rts))] if rts else None},
                     **frame_rates(s, f0, frame_counts(s), t0, t1)})
@@ -727,15 +960,20 @@ async def swarm(url: str, n: int, warmup: float, seconds: float, stagger: float 
         pause_latency = await _timed(s, lambda s: s.label("train") == "Train", timeout)
         stopped_at = s.step()
         await asyncio.sleep(3)
+    pause_triggers = [x for x in s.stats.state_log if x[0] >= t1]
     out = {"n": n, "warmup_s": warmup, "window_s": t1 - t0, "sessions": per,
            "load_s": loaded, "train_click_latency_s": train_latency,
            "steps_per_s": [p["steps_per_s"] for p in per],
            "frames_pulled_per_s": [p["frames_pulled_per_s"] for p in per],
            "frames_pushed_per_s": [p["frames_pushed_per_s"] for p in per],
            "frame_sources": sum(1 for s in sessions if s.frame_src is not None),
+           "panel_sources": sum(1 for s in sessions if "numbers_panel" in s.panels),
+           "numbers_updates_per_s": [p["panels"].get("numbers_panel", {}).get("updates_per_s", 0.0) for p in per],
+           "state_triggers": [p["state_triggers"] for p in per],
            "all_advancing": all(p["advancing"] for p in per),
            "pause_click_latency_s": pause_latency,
            "paused_session_steps_after_3s": None if stopped_at is None else (s.step() or 0) - stopped_at,
+           "paused_session_state_triggers": [(k, v) for _, k, v in pause_triggers],
            "client_cpu_cores": client_cpu,
            "untracked_widget_kinds": sorted(set().union(*(s.untracked for s in sessions))),
            "errors": [repr(s.error) for s in sessions if s.error]}
@@ -748,7 +986,37 @@ def frame_counts(s: Session) -> dict:
     st = s.stats
     return {"frames": st.frames, "bytes": st.frame_bytes, "none": st.frames_none, "gone": st.frames_gone,
             "errors": dict(st.frame_errors), "waits": len(st.frame_waits), "pushed": st.frames_pushed,
-            "reconnects": st.http_reconnects, "requests": st.frame_requests}
+            "reconnects": st.http_reconnects, "requests": st.frame_requests, "aborts": st.frame_aborts}
+
+
+def received(s: Session) -> int:
+    """Bytes a session has received: WebSocket messages, canvas frames and panel answers."""
+    return s.stats.bytes + s.stats.frame_bytes + sum(p.bytes for p in s.stats.panels.values())
+
+
+def panel_counts(s: Session) -> dict:
+    """A snapshot of a session's panel counters (per panel key), for panel_rates."""
+    return {k: {"requests": p.requests, "updates": p.updates, "bytes": p.bytes, "none": p.none, "gone": p.gone,
+                "errors": dict(p.errors), "waits": len(p.waits)} for k, p in s.stats.panels.items()}
+
+
+def panel_rates(s: Session, a: dict, b: dict, t0: float, t1: float) -> dict:
+    """Per live panel, its pulls between two panel_counts snapshots taken at t0 and t1."""
+    dt, out = t1 - t0, {}
+    zero = {"requests": 0, "updates": 0, "bytes": 0, "none": 0, "gone": 0, "errors": {}, "waits": 0}
+    for k, pb in b.items():
+        pa = a.get(k, zero)
+        waits = sorted(s.stats.panels[k].waits[pa["waits"]:pb["waits"]])
+        out[k] = {"updates_per_s": (pb["updates"] - pa["updates"]) / dt,
+                  "requests_per_s": (pb["requests"] - pa["requests"]) / dt,
+                  "204_per_s": (pb["none"] - pa["none"]) / dt,
+                  "kB_per_s": (pb["bytes"] - pa["bytes"]) / dt / 1e3,
+                  "404": pb["gone"] - pa["gone"],
+                  "errors": {e: v - pa["errors"].get(e, 0) for e, v in pb["errors"].items()
+                             if v - pa["errors"].get(e, 0)},
+                  "wait_ms_median": 1e3 * statistics.median(waits) if waits else None,
+                  "source": s.panels[k].src is not None}
+    return out
 
 
 def frame_rates(s: Session, a: dict, b: dict, t0: float, t1: float) -> dict:
@@ -761,7 +1029,8 @@ def frame_rates(s: Session, a: dict, b: dict, t0: float, t1: float) -> dict:
             "frame_requests_per_s": (b["requests"] - a["requests"]) / dt,
             "frames_204_per_s": (b["none"] - a["none"]) / dt,
             "frames_404": b["gone"] - a["gone"], "frame_errors": errors,
-            "http_reconnects": b["reconnects"] - a["reconnects"],
+            "http_reconnects": b["reconnects"] - a["reconnects"],  # of all this session's connections
+            "frame_aborts": b["aborts"] - a["aborts"],
             "frame_wait_ms": {"median": 1e3 * statistics.median(waits) if waits else None,
                               "p90": 1e3 * waits[int(0.9 * len(waits))] if waits else None},
             "frame_steps_per_s": rate_between(s.frame_steps, t0, t1)[0],
@@ -783,7 +1052,10 @@ async def _one(url: str, seconds: float) -> None:
               f"kB={s.stats.bytes / 1e3:.0f} refs={s.stats.refs} finished={s.stats.finished} "
               f"frames pulled={s.stats.frames} ({s.stats.frame_bytes / 1e3:.0f} kB, key {s.frame_key!r}) "
               f"204={s.stats.frames_none} 404={s.stats.frames_gone} errors={s.stats.frame_errors} "
-              f"pushed={s.stats.frames_pushed} heals={s.stats.heals}", flush=True)
+              f"pushed={s.stats.frames_pushed} panels="
+              f"{ {k: (p.updates, p.none, p.gone, p.errors) for k, p in s.stats.panels.items()} } "
+              f"state_triggers={s.stats.state_log[-3:]} ({s.stats.state_triggers}) "
+              f"step_source={sorted(s.step_sources)}", flush=True)
     await s.close()
 
 

@@ -27,11 +27,13 @@ but re-reads app.py on every run, so an edit mid-benchmark can break every new s
        rate. kept fraction = watched steps/s / headless steps/s (median of per-round ratios: each
        watched window sits next to its own headless one).
   2. Many sessions: N browserless clients (bench/st_client.py: the WebSocket protocol of a tab,
-     fragment timers and, with serve.py, the canvas's frame pulls included, no rendering) on one
-     server all press Train; every session's steps/s over the window must stay above zero in both
-     halves of it, and each session's frames/s pulled is reported beside it (0 with app.py, whose
-     canvas frames arrive in the WebSocket: frames/s pushed there); then one presses Pause and
-     we time the answer. Run twice: clients only, then (unless --no-watch) with one real Chromium
+     fragment timers and, with serve.py, the canvas's frame pulls and the live panels' pulls and
+     "state" triggers included, no rendering) on one server all press Train; every session's
+     steps/s (the step its live numbers show) over the window must stay above zero in both halves
+     of it, and each session's frames/s pulled is reported beside it (0 with app.py, whose canvas
+     frames arrive in the WebSocket: frames/s pushed there), with serve.py also its panel answers
+     per second and the reruns its panels asked for (state triggers); then one presses Pause and we
+     time the answer. Run twice: clients only, then (unless --no-watch) with one real Chromium
      tab also training, to see that a real page still draws.
 CPU use is read from /proc for process trees (server process, its training workers, the browser,
 the clients); "others" is everything else busy on the machine in the window (other people's jobs).
@@ -183,9 +185,9 @@ def headless_rate(seconds: float, cpus) -> float:
 
 
 def step_value(page) -> int:
-    txt = page.locator("[data-testid=stMetric]").filter(has_text="Step").first.locator(
-        "[data-testid=stMetricValue]").inner_text()
-    return int(txt.replace(",", ""))
+    """The step the live numbers show (their block carries it as data-step, with serve.py's panel and
+    with app.py's fragment alike)."""
+    return int(page.locator(".ebm-numbers[data-step]").first.get_attribute("data-step", timeout=30_000))
 
 
 def open_and_train(ctx, url):
@@ -207,8 +209,8 @@ def open_and_train(ctx, url):
             except PlaywrightTimeout:
                 if attempt == 2:
                     raise
-        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stMetricValue]')]"
-                               ".some(e => +e.innerText.replace(/,/g, '') > 5)", timeout=300_000)
+        page.wait_for_function("() => [...document.querySelectorAll('.ebm-numbers[data-step]')]"
+                               ".some(e => +e.dataset.step > 5)", timeout=300_000)
     except Exception:
         shot = Path(tempfile.gettempdir()) / f"bench_ui_failed_{int(time.time())}.png"
         page.screenshot(path=str(shot))
@@ -427,6 +429,8 @@ def summary(res: dict) -> dict:
                          "others_cores": m["cores_used"]["others"]}
             if "frames_pulled_per_s" in m:
                 out[name]["frames_pulled_per_s"] = [round(x, 1) for x in m["frames_pulled_per_s"]]
+            if "state_triggers" in m:
+                out[name]["state_triggers"] = m["state_triggers"]
     return out
 
 
@@ -453,12 +457,37 @@ def frames_line(m: dict, script: str) -> str:
         line += f"; **only {m['frame_sources']} of {m['n']} sessions got a frame source**"
     if any(m.get("frames_pushed_per_s", [])):
         line += f"; frames/s pushed in the WebSocket per session: {pushed}"
-    heals = [s.get("heals", 0) for s in ss]  # not in runs before st_client healed
-    if any(heals):
-        line += (f"; **heals (full reruns for a quiet fragment timer, X-Stale) per session: "
-                 f"{', '.join(map(str, heals))}**")
-    elif ss and "heals" in ss[0]:
-        line += "; no heals (no fragment timer went quiet)"
+    return line
+
+
+def panels_line(m: dict) -> str | None:
+    """The many-sessions report's line on the live panels (serve.py: numbers and curves pulled over HTTP,
+    and the page reruns they asked for); None for runs without panels (app.py, older runs)."""
+    ss = m["sessions"]
+    names = sorted({k for s in ss for k in s.get("panels", {})})
+    if not names:
+        return None
+    parts = []
+    for k in names:
+        ps = [s["panels"][k] for s in ss if k in s.get("panels", {})]
+        errors: dict[str, int] = {}
+        for p in ps:
+            for e, v in p["errors"].items():
+                errors[e] = errors.get(e, 0) + v
+        gone = sum(p["404"] for p in ps)
+        part = (f"{k.removesuffix('_panel')} {median([p['updates_per_s'] for p in ps]):.2f} answers/s "
+                f"({median([p['204_per_s'] for p in ps]):.2f} 204s/s, {median([p['kB_per_s'] for p in ps]):.1f} kB/s)")
+        if errors or gone:
+            part += f" **{', '.join(f'{v} {e}' for e, v in errors.items()) or 'no errors'}, {gone} 404s**"
+        parts.append(part)
+    line = f"- live panels per session (median): {'; '.join(parts)}"
+    if m.get("panel_sources", m["n"]) < m["n"]:
+        line += f"; **only {m['panel_sources']} of {m['n']} sessions got a numbers panel**"
+    triggers = m.get("state_triggers", [s.get("state_triggers", 0) for s in ss])
+    line += (f"; page reruns asked for by the panels (\"state\" triggers: the run's state moved past what the "
+             f"page showed) per session since it opened: {', '.join(map(str, triggers))}")
+    if m.get("paused_session_state_triggers"):
+        line += f", after the Pause click: {len(m['paused_session_state_triggers'])}"
     return line
 
 
@@ -522,22 +551,28 @@ def report(res: dict, args) -> str:
                f"**{m['all_advancing']}**"]
         if "frames_pulled_per_s" in m:  # not in runs before st_client pulled frames
             md.append(frames_line(m, script))
+        pl = panels_line(m)
+        if pl:
+            md.append(pl)
         md += [f"- Train pressed in all sessions at once: answered in {_f(median(clicks), '.1f')} s median, "
                f"{_f(max(clicks) if clicks else None, '.1f')} s worst; {m['n'] - len(clicks)} not within 120 s",
                f"- then a Pause click in one session answered in **{_f(m['pause_click_latency_s'])} s** "
                f"(its step counter then moved {m['paused_session_steps_after_3s']} steps in 3 s)",
-               f"- fragment reruns per session (median): {frag}; auto-rerun round trip median "
-               f"{_f(median(rt), '.0f')} ms; {median([s['kB_per_s'] for s in m['sessions']]):.0f} kB/s per session "
-               "in the WebSocket",
+               (f"- fragment reruns per session (median): {frag}; auto-rerun round trip median "
+                f"{_f(median(rt), '.0f')} ms; " if frag else "- no fragment reruns (nothing on the page reruns by "
+                "itself); ") + f"{median([s['kB_per_s'] for s in m['sessions']]):.0f} kB/s per session in the "
+               "WebSocket" + (f", {median([s['received_kB_per_s'] for s in m['sessions']]):.0f} kB/s received in all"
+                              if "received_kB_per_s" in m["sessions"][0] else ""),
                f"- cores busy: server process {c['server']:.2f} ({m['server_cpu_ms_per_session_s']:.0f} ms per "
                f"session per second), training workers {c['workers']:.2f}, clients {c['clients']:.2f}, "
                f"browser {c['browser']:.2f}, others {c['others']:.2f}"]
         if m.get("watching_tab"):
             t = m["watching_tab"]
             md.append(f"- the Chromium tab: {t['fps']:.1f} frames/s drawn, {t['steps_per_s']:.1f} steps/s")
-        silent = sum(1 for s in m["sessions"] if s["kB_per_s"] < 0.5)
+        silent = sum(1 for s in m["sessions"] if s.get("received_kB_per_s", s["kB_per_s"]) < 0.5)
         if silent:
-            md.append(f"- **{silent} of {m['n']} sessions received (almost) nothing in the window** (< 0.5 kB/s): "
+            md.append(f"- **{silent} of {m['n']} sessions received (almost) nothing in the window** (< 0.5 kB/s in "
+                      "the WebSocket, frames and panels together): "
                       "the server was not sending, not just slow to train (see bench/st_client.py, \"Reading the "
                       "numbers\")")
         timers = [len(s["fragments"]) for s in m["sessions"]]
@@ -545,7 +580,7 @@ def report(res: dict, args) -> str:
         if short:
             md.append(f"- **session(s) {', '.join(map(str, short))} had only "
                       f"{', '.join(str(timers[i]) for i in short)} of {max(timers)} fragment timers**: the server "
-                      "never sent their other auto_rerun messages, so those fragments (e.g. the Step metric) stopped "
+                      "never sent their other auto_rerun messages, so those fragments (e.g. the live numbers) stopped "
                       "refreshing until the next full run (see bench/st_client.py, \"Reading the numbers\")")
         md.append("")
     if res.get("earlier_runs"):

@@ -239,7 +239,7 @@ function poll(s) {
       if (src !== s.src) return next(0);
       if (typeof b === 'number') {  // 204: no newer frame; 404: the run is gone (a rerun brings the next)
         if (b === 404) { s.busy = false; return; }
-        return next(MAXW);
+        return next(b === 204 ? MAXW : 2000);  // any other answer: a server in trouble, not to be hammered
       }
       s.frame = new Uint8Array(b);
       s.frameSrc = src;

@@ -91,12 +91,17 @@ function poll(s) {
       if (src !== s.src) return next(0);
       if (typeof j === 'number') {  // 204: nothing newer; 404: the run is gone (a rerun brings the next)
         if (j === 404) { s.busy = false; return; }
-        return next(0);
+        return next(j === 204 ? 0 : 2000);  // any other answer: a server in trouble, not to be hammered
       }
       s.have = j.key;
-      if (j.state !== undefined && j.state !== s.rendered && j.state !== s.fired && s.trigger) {
-        s.fired = j.state;  // once per state: the rerun draws the page for it
-        s.trigger('state', j.state);
+      if (j.state !== undefined && j.state !== s.rendered) {
+        // A click's own rerun may still be on its way with this state: look again a moment later.
+        setTimeout(() => {
+          if (j.state !== s.rendered && j.state !== s.fired && s.trigger && s.src === src) {
+            s.fired = j.state;  // once per state: the rerun draws the page for it
+            s.trigger('state', j.state);
+          }
+        }, 300);
       }
       await show(s, j);
       next(0);
