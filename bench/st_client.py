@@ -387,18 +387,12 @@ class Session:
         # Python 3.11's wait_for can swallow a cancel that lands as its awaitable completes: a pull loop
         # would then wait for a source forever; the flag and the kick end it anyway
         self._closed = True
-        if self._pull is not None:
-            self._pull.cancel()
-            self._pull_kick.set()
-            await asyncio.gather(self._pull, return_exceptions=True)
-            self._pull = None
+        await _end_loop(self._pull, self._pull_kick)
+        self._pull = None
         for p in self.panels.values():
             p.src = None
-            if p.task is not None:
-                p.task.cancel()
-                p.kick.set()
-                await asyncio.gather(p.task, return_exceptions=True)
-                p.task = None
+            await _end_loop(p.task, p.kick)
+            p.task = None
             if p.http is not None:
                 await p.http.close()
         if self._http is not None:
@@ -863,6 +857,14 @@ class Session:
     def label(self, key: str) -> str | None:
         b = self.buttons.get(key)
         return b.label if b else None
+
+
+async def _end_loop(task: "asyncio.Task | None", kick: asyncio.Event) -> None:
+    """Cancel a pull loop and wait for it; the kick wakes it if a swallowed cancel left it waiting."""
+    if task is not None:
+        task.cancel()
+        kick.set()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def rate_between(steps: list[tuple[float, int]], t0: float, t1: float) -> tuple[float, int]:
