@@ -10,8 +10,15 @@ costs more CPU in the server and the browser.
 import threading
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from ui import frame_route
+
+# app.py names the pages with st.navigation, but Streamlit also knows the older rule "a folder named
+# pages/ beside the main script is the navigation", and until some visitor has run app.py once it
+# follows that rule: the first link of a fresh server to /Images ran pages/3_Images.py on its own,
+# under a sidebar that read "app, Playground, ...". app.py's navigation is the only one.
+PagesManager.uses_pages_directory = False
 
 
 def _warm_up() -> None:
