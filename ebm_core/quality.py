@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -125,6 +126,12 @@ def class_spread(counts: Tensor) -> float:
     p = counts.double() / counts.sum()
     h = -(p[p > 0] * p[p > 0].log()).sum().item()
     return h / math.log(len(counts))
+
+
+def score_pixels(classifier: Classifier, pixels: np.ndarray) -> Quality:
+    """Score (N, H, W) uint8 images (0 = -1, 255 = +1, as snapshots carry them) with the classifier."""
+    x = torch.from_numpy(np.asarray(pixels, dtype=np.float32) / 127.5 - 1).unsqueeze(1)
+    return score_samples(classifier, x)
 
 
 def score_samples(classifier: Classifier, images: Tensor) -> Quality:

@@ -20,7 +20,7 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core import image_figures as figs  # noqa: E402
     from ebm_core import image_train, images, live, quality  # noqa: E402
     from ebm_core.live_images import IMAGE_SIZES  # noqa: E402
-    from ui import frame_route, image_controls, session  # noqa: E402
+    from ui import frame_route, image_controls, live_panel, session  # noqa: E402
 
 P = session.IMAGES
 ss = st.session_state
@@ -108,52 +108,77 @@ def _pixels_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1).unsqueeze(1)
 
 
-@st.fragment(run_every=MEDIUM)
-def live_panel() -> None:
-    snap = run.latest()
-    if snap is None:
-        st.info("Building the network and loading the images…")
-        return
-    if frame_route.state_key(run) != state:
-        st.rerun()  # the run paused itself, diverged or answered a click: redraw the buttons
+def status_messages(snap) -> None:
+    """The divergence guard (with its Roll back button) and the run's message, drawn by the page."""
     if snap.status == "diverged":
         st.error(snap.message, icon=":material/error:")
         st.button(f"Roll back to step {snap.rollback_step}", key="img_rollback", on_click=run.rollback,
                   type="primary", icon=":material/undo:")
     elif snap.message:
         st.info(snap.message)
-    cols = st.columns([1, 1, 0.8])
-    nrow = 8
-    scale = figs.scale_for(snap.image_size, nrow)
-    cols[0].image(figs.tile(snap.negatives, nrow, scale=scale),
-                  caption=f"Negatives of the last update (K = {snap.config.sampler.n_steps} Langevin steps)")
-    if len(snap.buffer):
-        cols[1].image(figs.tile(snap.buffer, nrow, scale=scale),
-                      caption=f"Replay buffer: 64 of {snap.config.train.buffer_size:,} persistent chains "
-                              f"(median age {int(np.median(snap.buffer_age))} updates)")
-    else:
-        cols[1].image(figs.tile(snap.data, nrow, scale=scale), caption="The last batch of real images")
-    with cols[2]:
-        a, b = st.columns(2)
-        a.metric("Step", f"{snap.step:,}", border=True)
-        b.metric("Steps/s", f"{snap.steps_per_s:.1f}", border=True)
-        d = snap.diagnostics
-        if d is not None:
-            st.metric("E(held-out digits) − E(noise)", f"{d.e_test - d.e_noise:.3g}", border=True,
-                      help="Negative means the model finds real digits more likely than noise, as it should.")
-        shown = snap.buffer if len(snap.buffer) else snap.negatives
-        recognised(_pixels_tensor(shown), "buffer" if len(snap.buffer) else "negatives")
-        st.caption(f"Device: {snap.device} · status: {snap.status}")
 
 
-@st.fragment(run_every=SLOW)
-def curves_panel() -> None:
+def streamed_panels() -> None:
+    """Served by serve.py, nothing on this page reruns by itself: the live panel and the curves fetch
+    their content over HTTP (ui/frame_route.py, ui/live_panel.py), so every script run is a click. The
+    live panel also watches the run's state and reruns the page when it no longer matches what was
+    drawn (the run paused itself, diverged, or the worker answered a click)."""
     snap = run.latest()
     if snap is None:
-        return
+        st.info("Building the network and loading the images…")
+    else:
+        status_messages(snap)
+    live_panel.live_panel(frame_route.panel_source(run, "images"), kind="html", every_s=MEDIUM, rendered=state,
+                          key="img_live_panel")
     left, right = st.columns([2.2, 1])
-    left.plotly_chart(figs.curves_figure(snap), key="img_curves", width="stretch")
-    right.plotly_chart(figs.histogram_figure(snap), key="img_hist", width="stretch")
+    with left:
+        live_panel.live_panel(frame_route.panel_source(run, "image_curves"), kind="plotly", every_s=SLOW or 2.0,
+                              rendered=state, key="img_curves_panel", height=380)
+    with right:
+        live_panel.live_panel(frame_route.panel_source(run, "image_hist"), kind="plotly", every_s=SLOW or 2.0,
+                              rendered=state, key="img_hist_panel", height=260)
+
+
+def pushed_panels() -> None:
+    """The same content through fragment reruns (plain `streamlit run app.py`, AppTest)."""
+
+    @st.fragment(run_every=MEDIUM)
+    def live() -> None:
+        snap = run.latest()
+        if snap is None:
+            st.info("Building the network and loading the images…")
+            return
+        if frame_route.state_key(run) != state:
+            st.rerun()  # the run paused itself, diverged or answered a click: redraw the buttons
+        status_messages(snap)
+        (neg, neg_cap), (other, other_cap), (scored, what) = image_controls.shown_chains(snap)
+        cols = st.columns([1, 1, 0.8])
+        nrow = 8
+        scale = figs.scale_for(snap.image_size, nrow)
+        cols[0].image(figs.tile(neg, nrow, scale=scale), caption=neg_cap)
+        cols[1].image(figs.tile(other, nrow, scale=scale), caption=other_cap)
+        with cols[2]:
+            a, b = st.columns(2)
+            a.metric("Step", f"{snap.step:,}", border=True)
+            b.metric("Steps/s", f"{snap.steps_per_s:.1f}", border=True)
+            d = snap.diagnostics
+            if d is not None:
+                st.metric("E(held-out digits) − E(noise)", f"{d.e_test - d.e_noise:.3g}", border=True,
+                          help="Negative means the model finds real digits more likely than noise, as it should.")
+            recognised(_pixels_tensor(scored), what)
+            st.caption(f"Device: {snap.device} · status: {snap.status}")
+
+    @st.fragment(run_every=SLOW)
+    def curves() -> None:
+        snap = run.latest()
+        if snap is None:
+            return
+        left, right = st.columns([2.2, 1])
+        left.plotly_chart(figs.curves_figure(snap), key="img_curves", width="stretch")
+        right.plotly_chart(figs.histogram_figure(snap), key="img_hist", width="stretch")
+
+    live()
+    curves()
 
 
 def sampler_ui(key: str, default_steps: int) -> tuple[int, float, float]:
@@ -203,8 +228,7 @@ def animation(frames: np.ndarray, steps: list[int], energies: np.ndarray, nrow: 
 
 
 if section == "train":
-    live_panel()
-    curves_panel()
+    (streamed_panels if frame_route.served() else pushed_panels)()
 elif section == "chain":
     st.markdown("One Langevin chain on the **current** model, started from uniform noise. Press ▶ or drag the "
                 "slider to watch noise become a digit (once the model has trained for a while).")

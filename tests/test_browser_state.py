@@ -117,7 +117,7 @@ def test_the_images_page_keeps_its_run_and_settings_too(page, app_url):
     page.goto(app_url + "/Images?n_steps=25&seed=4")
     train = button(page, "img_train")
     train.wait_for(timeout=120_000)
-    page.locator("[data-testid=stImage]").first.wait_for(timeout=120_000)
+    page.locator(".ebm-images img").first.wait_for(timeout=120_000)
     train.click()
     label_is(page, "img_train", "Pause")
     page.get_by_text(re.compile(r"Negatives of the last update \(K = 25")).first.wait_for(timeout=30_000)

@@ -5,6 +5,7 @@ comes; a paused run's repeated snapshots are not sent again; unknown tokens and 
 import asyncio
 import gc
 import json
+import re
 import time
 
 import numpy as np
@@ -166,3 +167,36 @@ def test_layers_on_the_surface_lie_on_it(run):
     for x, y, h in zip(data.x[:50], data.y[:50], data.z[:50]):  # near the nearest grid node's height, lifted
         i, j = np.abs(xs - y).argmin(), np.abs(xs - x).argmin()
         assert abs(h - z[i, j] - 0.03 * figures.ENERGY_SPAN) < np.ptp(z) / n * 8 + 0.5
+
+
+def test_the_images_panels_show_the_runs_pictures_numbers_and_state():
+    from ui import image_controls
+
+    r = LiveRun(config.ImageRunConfig().replace(width=8, batch_size=16, n_steps=5, buffer_size=256), task="images",
+                max_fps=50, diag_every_s=0.2).start()
+    try:
+        r.step_once(2)
+        snap = r.wait_for(lambda s: s.step == 2 and s.status == "paused" and s.diagnostics is not None)
+        t = frame_route.token(r)
+        deadline = time.monotonic() + 60
+        while image_controls.classifier_if_ready("digits") is None:  # fitted in the background, once
+            assert time.monotonic() < deadline, "the reference classifier was not fitted within 60 s"
+            time.sleep(0.2)
+        status, j = get_panel(t, "images")
+        assert status == 200 and j["state"] == frame_route.state_key(r) and j["state"].startswith("0|")
+        html = j["html"]
+        assert f"data-step='{snap.step}'" in html and html.count("<img ") == 2
+        assert html.count("src='data:image/png;base64,") == 2 and re.search(r"Recognised \(buffer\).*?\d+%", html)
+        status, _ = get_panel(t, "images", f"after={j['key']}&rendered={j['state']}")
+        assert status == 204  # a paused run's repeated snapshots are not sent again
+        r.play()
+        status, j2 = get_panel(t, "images", f"every=5000&rendered={j['state']}&after={j['key']}")
+        assert status == 200 and j2["state"].startswith("1|")  # the Images page's panel watches the state too
+        r.pause()
+        for name, title in (("image_curves", "Mean energy"), ("image_hist", "E now: data vs negatives")):
+            status, j = get_panel(t, name)
+            assert status == 200 and title in json.dumps(j["fig"]["layout"])
+            assert j["fig"]["layout"]["yaxis"]["automargin"] is True  # plotly.js makes room for the labels
+    finally:
+        r.request_stop()
+        r.thread.join(10)

@@ -5,15 +5,17 @@ the browser (the renderer's main thread spent ~1 core at 8 frames/s, most of it 
 styling, not in drawing), and a timer-driven script run competes with the user's clicks: Streamlit
 replaces one run by the next and, under load, dropped fragment output, fragment timers and with them
 clicks (bench/st_client.py; issue notes). So when the app is served by `serve.py` (an `st.App` with
-the routes below) nothing on the Playground reruns by itself: the canvas and the live panels
-(ui/live_panel.py) ask for their content, and every script run is a click.
+the routes below) nothing on the Playground or the Images page reruns by itself: the canvas and
+the live panels (ui/live_panel.py) ask for their content, and every script run is a click.
 
 - `GET /api/ebm/frame/<token>?view=energy|density&layers=data,negatives,trails,field&after=<key>`:
   the canvas's binary frame (ui/canvas.py). `after` is the X-Frame-Key of the frame the canvas has
   (see `frame_key`).
 - `GET /api/ebm/panel/<token>/<name>?after=<key>` with name `numbers` (the live numbers as HTML),
-  `curves` (the training curves) or `surface` (the 3D energy surface, `&layers=` as for frames):
-  JSON `{"key", "state", "html" | "fig"}`, where `state` is the run's `state_key`.
+  `curves` (the training curves) or `surface` (the 3D energy surface, `&layers=` as for frames), and
+  for the Images page `images` (the negatives, the buffer and the numbers as HTML), `image_curves`
+  and `image_hist` (its figures): JSON `{"key", "state", "html" | "fig"}`, where `state` is the
+  run's `state_key`.
 - Both hold a request until something newer exists, or answer 204 (no body) after HOLD_S, so a
   paused run costs about 1.3 tiny requests per second per element.
 - The token is a random 24-character string handed to the page in the elements' data; it maps to
@@ -41,7 +43,8 @@ PANEL_PATH = "/api/ebm/panel/{token}/{name}"
 PLOTLY_PATH = "/api/ebm/static/plotly.min.js"
 VIEWS = ("energy", "density")
 LAYERS = ("data", "negatives", "trails", "field")
-PANELS = ("numbers", "curves", "surface")
+PANELS = ("numbers", "curves", "surface", "images", "image_curves", "image_hist")
+STATE_PANELS = ("numbers", "images")  # the panels that watch the run's state (one per page)
 _HEADERS = {"Cache-Control": "no-store"}
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
@@ -170,19 +173,38 @@ def panel_key(name: str, snap: Any) -> str:
     key = f"{snap.step}.{len(snap.diag_history.get('step', ()))}"
     if name == "numbers":
         key += f".{snap.status}.{snap.steps_per_s:.0f}.{hash(snap.config)}"
+    elif name == "images":
+        from ui import image_controls
+
+        ready = image_controls.classifier_if_ready(snap.config.data.dataset) is not None
+        key += f".{snap.status}.{snap.steps_per_s:.1f}.{hash(snap.config)}.{int(ready)}"
     return key
+
+
+def _fig(fig: Any) -> dict:
+    """A figure for a panel, as a dict for plotly.js. st.plotly_chart's theme lets the axes make room
+    for their labels and titles (automargin); plain plotly.js does not, so ask for it here."""
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
+    return {"fig": json.loads(fig.to_json())}
 
 
 def render_panel(name: str, snap: Any, layers: set[str], empty: bool = False) -> dict:
     """A panel's content for one snapshot: {"html": ...} or {"fig": plotly figure as a dict}; `empty`:
     the numbers are hidden (a classroom link) and the panel only watches the run's state."""
+    if name in ("images", "image_curves", "image_hist"):
+        from ebm_core import image_figures
+        from ui import image_controls
+
+        if name == "images":
+            return {"html": image_controls.live_html(snap)}
+        return _fig((image_figures.curves_figure if name == "image_curves" else image_figures.histogram_figure)(snap))
     from ebm_core import figures
     from ui import controls
 
     if name == "numbers":
         return {"html": "" if empty else controls.numbers_html(snap)}
-    fig = figures.curves_figure(snap) if name == "curves" else figures.surface_figure(snap, layers)
-    return {"fig": json.loads(fig.to_json())}
+    return _fig(figures.curves_figure(snap) if name == "curves" else figures.surface_figure(snap, layers))
 
 
 async def _panel(request):
@@ -202,8 +224,9 @@ async def _panel(request):
         least_s = min(10.0, max(0.0, float(q.get("every", "0")) / 1000))
     except ValueError:
         return Response("every must be a number of milliseconds", status_code=400, headers=_HEADERS)
-    if name == "numbers":
-        # The run's state rides on the numbers. A state the page was not drawn with (`rendered`) and the
+    if name in STATE_PANELS:
+        # The run's state rides on the numbers (the Playground's; the Images page's live panel). A state
+        # the page was not drawn with (`rendered`) and the
         # client has not been told yet is answered at once, so the page reruns without waiting a refresh.
         rendered, told = q.get("rendered", ""), after.partition("|")[2]
         held = await _held(run, lambda snap: f"{panel_key(name, snap)}|{state_key(run)}", after, least_s=least_s,

@@ -2,10 +2,11 @@
 holds the run settings directly (see ui/session.py) without colliding with the Playground's."""
 
 import math
+import threading
 
 import streamlit as st
 
-from ebm_core import config
+from ebm_core import config, quality
 from ebm_core.nets import ACTIVATIONS
 from ui.session import IMAGES
 
@@ -54,3 +55,109 @@ def sidebar() -> None:
             _number("EMA of weights (0 = off)", "ema", 0.001, "%.4f", "The shown model averages recent weights.")
             _number("Seed", "seed", 1, "%d", "Same seed, same run.")
         st.caption("Changing the data, network or chain start starts a new run.")
+
+
+# The live part of the Images page as one HTML block (served by the panel route under serve.py, so the
+# page has no timer of its own; see ui/frame_route.py). Pictures are PNGs in the page, their pixels
+# drawn as blocks (figs.tile) and kept crisp when the browser scales them.
+_LIVE_CSS = """<style>
+.ebm-images { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr) minmax(12rem, 0.8fr); gap: 1rem;
+  font-size: 0.95rem; }
+.ebm-images figure { margin: 0; }
+.ebm-images img { width: 100%; max-width: 420px; image-rendering: pixelated; display: block; }
+.ebm-images figcaption { font-size: 0.85rem; color: #6b7280; margin-top: 0.3rem; }
+.ebm-images .cards { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.6rem; }
+.ebm-images .card { border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; padding: 0.5rem 0.75rem;
+  min-width: 0; }
+.ebm-images .card.wide { grid-column: span 2; }
+.ebm-images .card .label { font-size: 0.85rem; color: #4b5563; }
+.ebm-images .card .value { font-size: 1.7rem; line-height: 1.25; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; }
+.ebm-images .note { font-size: 0.85rem; color: #6b7280; margin-top: 0.5rem; }
+</style>"""
+
+
+def _png(pixels) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", optimize=False)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def shown_chains(snap) -> tuple:
+    """The pictures the live panel shows: (negatives, caption), (buffer or data, caption), and the
+    images the classifier scores with what they are (the buffer when there is one, else the negatives)."""
+    import numpy as np
+
+    neg = (snap.negatives, f"Negatives of the last update (K = {snap.config.sampler.n_steps} Langevin steps)")
+    if len(snap.buffer):
+        other = (snap.buffer, f"Replay buffer: 64 of {snap.config.train.buffer_size:,} persistent chains "
+                              f"(median age {int(np.median(snap.buffer_age))} updates)")
+        return neg, other, (snap.buffer, "buffer")
+    return neg, (snap.data, "The last batch of real images"), (snap.negatives, "negatives")
+
+
+_classifiers: dict = {}  # dataset -> its reference classifier; None while it is fitted, an exception if it failed
+_classifiers_lock = threading.Lock()
+
+
+def classifier_if_ready(dataset: str):
+    """The reference classifier of `dataset` (quality.get_classifier, a few seconds to fit once per
+    process), or None while a background thread fits it: a panel request never waits for it."""
+    with _classifiers_lock:
+        if dataset in _classifiers:
+            c = _classifiers[dataset]
+            return None if isinstance(c, BaseException) else c
+        _classifiers[dataset] = None
+
+    def fit() -> None:
+        try:
+            c = quality.get_classifier(dataset)
+        except Exception as e:  # noqa: BLE001  (shown as "unavailable", never retried in a loop)
+            c = e
+        with _classifiers_lock:
+            _classifiers[dataset] = c
+
+    threading.Thread(target=fit, name=f"ebm-classifier-{dataset}", daemon=True).start()
+    return None
+
+
+def live_html(snap) -> str:
+    """The Images page's live panel for one snapshot: the negatives, the buffer (or the data), the
+    step, the rate, the energy gap and how many of the shown chains the reference classifier
+    recognises (once it is fitted)."""
+    from html import escape
+
+    from ebm_core import image_figures as figs
+
+    nrow = 8
+    scale = figs.scale_for(snap.image_size, nrow)
+    (neg, neg_cap), (other, other_cap), (scored, what) = shown_chains(snap)
+    pictures = "".join(f"<figure><img alt='{escape(cap)}' src='{_png(figs.tile(p, nrow, scale=scale))}'>"
+                       f"<figcaption>{escape(cap)}</figcaption></figure>" for p, cap in ((neg, neg_cap), (other, other_cap)))
+    d = snap.diagnostics
+    cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", f"{snap.steps_per_s:.1f}", "")]
+    if d is not None:
+        cards.append(("E(held-out digits) − E(noise)", f"{d.e_test - d.e_noise:.3g}",
+                      "class='card wide' title='Negative means the model finds real digits more likely than noise, "
+                      "as it should.'"))
+    classifier = classifier_if_ready(snap.config.data.dataset)
+    q = quality.score_pixels(classifier, scored) if classifier is not None and len(scored) else None
+    if q is None:
+        cards.append((f"Recognised ({what})", "…", "class='card wide' title='Fitting the reference digit classifier…'"))
+        spread = "The reference classifier is being fitted…"
+    else:
+        cards.append((f"Recognised ({what})", f"{q.confident_share:.0%}",
+                      f"class='card wide' title='Share of these {q.n} images that a digit classifier (fitted on the "
+                      f"real training images) labels with more than {quality.CONFIDENT:.0%} confidence. Real test "
+                      "digits score about 90-100%; noise about 0%.'"))
+        spread = f"Classes covered: spread <b>{q.spread:.2f}</b> (1 = all ten equally often, 0 = one class only)."
+    card_html = "".join(f"<div {attr if 'class=' in attr else 'class=card ' + attr}><div class='label'>{label}</div>"
+                        f"<div class='value'>{value}</div></div>" for label, value, attr in cards)
+    return (f"<div class='ebm-images' data-step='{snap.step}'>{pictures}<div><div class='cards'>{card_html}</div>"
+            f"<div class='note'>{spread}</div><div class='note'>Device: {escape(snap.device)} · status: "
+            f"{escape(snap.status)}</div></div></div>{_LIVE_CSS}")

@@ -63,10 +63,25 @@ async function show(s, j) {
   } else if (j.fig) {
     const P = await plotly();
     await P.react(s.root, j.fig.data, j.fig.layout, { displayModeBar: false, responsive: true });
+    adoptPlotlyStyle(s.root);
   }
   delete s.root.dataset.empty;
   s.root.dataset.key = j.key;
   s.root.dataset.updates = ++s.updates;
+}
+// plotly.js puts its style rules (e.g. "the layer with the titles and the legend lies over the plot")
+// in the document's head; this element lives in a shadow root, which does not see them, so the
+// legend, titles and axis titles fell below the plot, out of sight. Copy them in (again if plotly
+// added rules since).
+function adoptPlotlyStyle(el) {
+  const root = el.getRootNode(), global = document.getElementById('plotly.js-style-global');
+  if (!(root instanceof ShadowRoot) || !global || !global.sheet) return;
+  const rules = global.sheet.cssRules;
+  let mine = root.querySelector('style[data-ebm-plotly]');
+  if (mine && +mine.dataset.ebmPlotly === rules.length) return;
+  if (!mine) { mine = document.createElement('style'); mine.dataset.ebmPlotly = 0; root.prepend(mine); }
+  mine.textContent = Array.from(rules, r => r.cssText).join('\n');
+  mine.dataset.ebmPlotly = rules.length;
 }
 function plotly() {
   return globalThis.__ebmPlotly ||= new Promise((ok, fail) => {
