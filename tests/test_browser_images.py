@@ -49,6 +49,10 @@ def test_training_changes_the_sample_grid_and_a_chain_animates(page, app_url):
     while grid_src(page) == before and time.time() < deadline:
         time.sleep(0.3)
     assert grid_src(page) != before  # the negatives are redrawn as training runs
+    for key, title in (("img_curves_panel", "Mean energy"), ("img_hist_panel", "E now: data vs negatives")):
+        panel = page.locator(f".st-key-{key}")
+        box, text = panel.bounding_box(), panel.get_by_text(title).first.bounding_box()
+        assert box["y"] <= text["y"] and text["y"] + text["height"] <= box["y"] + box["height"], (key, box, text)
     page.screenshot(path=str(ARTIFACTS / "images_training.png"), full_page=True)
     click(page, "img_train")  # pause
     page.locator(".st-key-img_train button:visible").filter(has_text="Train").first.wait_for(timeout=30_000)
