@@ -124,12 +124,10 @@ def streamed_panels() -> None:
     live panel also watches the run's state and reruns the page when it no longer matches what was
     drawn (the run paused itself, diverged, or the worker answered a click)."""
     snap = run.latest()
-    if snap is None:
-        st.info("Building the network and loading the images…")
-    else:
+    if snap is not None:
         status_messages(snap)
     live_panel.live_panel(frame_route.panel_source(run, "images"), kind="html", every_s=MEDIUM, rendered=state,
-                          key="img_live_panel")
+                          key="img_live_panel", placeholder="Building the network and loading the images…")
     left, right = st.columns([2.2, 1])
     with left:
         live_panel.live_panel(frame_route.panel_source(run, "image_curves"), kind="plotly", every_s=SLOW or 2.0,

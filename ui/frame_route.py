@@ -102,10 +102,14 @@ def panel_source(run: Any, name: str, layers: dict[str, bool] | None = None, *, 
 def state_key(run: Any) -> str:
     """What the page's buttons and messages depend on: training or not (`LiveRun.running`, which
     follows the user's last command until the worker has answered it), and the status message
-    shown. A panel that sees a newer state than the page was drawn with reruns the page."""
+    shown. A panel that sees a newer state than the page was drawn with reruns the page.
+
+    A run without a snapshot yet has the state of a quiet one: the page draws nothing else for it
+    (the panels say what they wait for), so the first snapshot is no reason to rerun the page; a rerun
+    there would coincide with the first click of a user who acts as soon as the page shows."""
     snap = run.latest()
     if snap is None:
-        return f"{int(run.running)}|starting|"
+        return f"{int(run.running)}||"
     shown = snap.status == "diverged" or bool(snap.message)
     return f"{int(run.running)}|{snap.status if snap.status == 'diverged' else ''}|" + (
         hashlib.sha1(snap.message.encode()).hexdigest()[:12] if shown else "")

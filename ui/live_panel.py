@@ -25,7 +25,8 @@ import functools
 from ui.canvas import _minify
 
 # (more than one line: Streamlit takes a one-line string with "[" in it for a file path)
-_CSS = ".ebm-live-panel{width:100%}\n.ebm-live-panel[data-empty]{min-height:2rem}"
+_CSS = (".ebm-live-panel{width:100%}\n.ebm-live-panel[data-empty]{min-height:2rem}\n"
+        ".ebm-live-panel[data-empty]::before{content:attr(data-placeholder);color:#6b7280;font-size:0.9rem}")
 
 _JS = r"""
 // The server holds each request until there is something newer and `every` ms have passed (at once
@@ -36,6 +37,7 @@ export default function ({ data, parentElement: p, setTriggerValue }) {
   if (!data) return;
   s.rendered = data.rendered; s.every = data.every || 1000; s.kind = data.kind;
   s.root.dataset.rendered = data.rendered || '';
+  s.root.dataset.placeholder = data.placeholder || '';
   if (data.src !== s.src) { s.src = data.src; s.have = ''; if (s.busy) s.ctrl.abort(); s.fired = null; }  // a new run
   if (!s.busy) { clearTimeout(s.timer); poll(s); }  // a rerun (a click) asks again at once
   return () => { if (!s.root.isConnected) { s.src = null; clearTimeout(s.timer); } };
@@ -93,6 +95,19 @@ function plotly() {
     document.head.appendChild(sc);
   });
 }
+// Rerun the page for a run state it was not drawn with, once per state. A click's own rerun may still be
+// on its way with this state, so this looks again 300 ms later, and never while Streamlit runs the
+// script or has a rerun requested: a rerun sends every widget's value as the browser shows it, and
+// until the running script's output arrives those are the old values, which would undo what the
+// click's callback had set (a lesson picked right after the page loaded applied nothing).
+function fire(s, src, state) {
+  if (state === s.rendered || state === s.fired || !s.trigger || s.src !== src) return;
+  const app = document.querySelector('[data-testid=stApp]');
+  const script = app ? app.dataset.testScriptState : '';
+  if (script === 'running' || script === 'rerunRequested') { setTimeout(() => fire(s, src, state), 300); return; }
+  s.fired = state;
+  s.trigger('state', state);
+}
 function poll(s) {
   const src = s.src;
   s.timer = 0;
@@ -109,15 +124,7 @@ function poll(s) {
         return next(j === 204 ? 0 : 2000);  // any other answer: a server in trouble, not to be hammered
       }
       s.have = j.key;
-      if (j.state !== undefined && j.state !== s.rendered) {
-        // A click's own rerun may still be on its way with this state: look again a moment later.
-        setTimeout(() => {
-          if (j.state !== s.rendered && j.state !== s.fired && s.trigger && s.src === src) {
-            s.fired = j.state;  // once per state: the rerun draws the page for it
-            s.trigger('state', j.state);
-          }
-        }, 300);
-      }
+      if (j.state !== undefined && j.state !== s.rendered) setTimeout(() => fire(s, src, j.state), 300);
       await show(s, j);
       next(0);
     })
@@ -133,7 +140,8 @@ def _component():
     return st.components.v2.component("ebm_live_panel", css=_CSS, js=_minify(_JS))
 
 
-def live_panel(src: str, *, kind: str, every_s: float, rendered: str, key: str, height: int | str = "content") -> None:
+def live_panel(src: str, *, kind: str, every_s: float, rendered: str, key: str, height: int | str = "content",
+               placeholder: str = "") -> None:
     """Mount (first call) or update a panel that polls `src` (a panel route path) every `every_s`.
 
     Args:
@@ -144,8 +152,10 @@ def live_panel(src: str, *, kind: str, every_s: float, rendered: str, key: str, 
             reruns the page.
         key: the Streamlit key (one per panel).
         height: the element's height ("content" for html panels, pixels for figures).
+        placeholder: what the element says until its first content arrives.
     """
     if kind not in ("html", "plotly"):
         raise ValueError(f"kind must be 'html' or 'plotly', got {kind!r}")
-    _component()(key=key, data={"src": src, "kind": kind, "every": int(every_s * 1000), "rendered": rendered},
+    _component()(key=key, data={"src": src, "kind": kind, "every": int(every_s * 1000), "rendered": rendered,
+                                   "placeholder": placeholder},
                  height=height, isolate_styles=False, on_state_change=lambda: None)
