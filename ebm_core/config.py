@@ -14,14 +14,16 @@ from typing import Any, Mapping
 from . import toy2d
 from .energies import ENERGIES
 from .nets import ACTIVATIONS
+from .samplers import SAMPLERS, temperature
 
 
-def _range(lo: float, hi: float, default: Any) -> Any:
-    return field(default=default, metadata={"range": (lo, hi)})
+def _range(lo: float, hi: float, default: Any, *, live: bool = False) -> Any:
+    """A numeric setting in [lo, hi]; `live`: a running model takes a new value (else a new run starts)."""
+    return field(default=default, metadata={"range": (lo, hi), "live": live})
 
 
-def _choice(choices: tuple[str, ...], default: str) -> Any:
-    return field(default=default, metadata={"choices": choices})
+def _choice(choices: tuple[str, ...], default: str, *, live: bool = False) -> Any:
+    return field(default=default, metadata={"choices": choices, "live": live})
 
 
 @dataclass(frozen=True)
@@ -40,26 +42,26 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    sampler: str = _choice(("ula", "mala"), "ula")
-    step_size: float = _range(1e-6, 10.0, 0.01)
-    noise_scale: float = _range(0.0, 10.0, 1.0)  # ULA only; effective temperature noise_scale^2
-    n_steps: int = _range(1, 1000, 10)
-    grad_clip: float = _range(0.0, 1e4, 0.0)  # 0 means no clipping
+    sampler: str = _choice(tuple(SAMPLERS), "ula", live=True)
+    step_size: float = _range(1e-6, 10.0, 0.01, live=True)
+    noise_scale: float = _range(0.0, 10.0, 1.0, live=True)  # ULA only; effective temperature noise_scale^2
+    n_steps: int = _range(1, 1000, 10, live=True)
+    grad_clip: float = _range(0.0, 1e4, 0.0, live=True)  # 0 means no clipping
 
     @property
     def temperature(self) -> float:
-        return 1.0 if self.sampler == "mala" else self.noise_scale**2
+        return temperature(self.sampler, self.noise_scale)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     method: str = _choice(("pcd", "cd", "short_run"), "pcd")
-    batch_size: int = _range(8, 8192, 256)
-    lr: float = _range(1e-6, 1.0, 3e-3)
+    batch_size: int = _range(8, 8192, 256, live=True)
+    lr: float = _range(1e-6, 1.0, 3e-3, live=True)
     beta1: float = _range(0.0, 0.999, 0.0)
-    alpha: float = _range(0.0, 10.0, 0.1)  # L2 energy regulariser
+    alpha: float = _range(0.0, 10.0, 0.1, live=True)  # L2 energy regulariser
     buffer_size: int = _range(64, 200_000, 8192)
-    reinit_frac: float = _range(0.0, 1.0, 0.05)
+    reinit_frac: float = _range(0.0, 1.0, 0.05, live=True)
     ema: float = _range(0.0, 0.9999, 0.99)  # 0 disables the weight average
     seed: int = _range(0, 2**31 - 1, 0)
 
@@ -272,6 +274,28 @@ def field_names(root: type = RunConfig) -> list[str]:
     return list(_field_section(root))
 
 
+def flat(cfg: Any) -> dict[str, Any]:
+    """Every setting of a config by its (unique) name: {"dataset": ..., "width": ..., ...}."""
+    return {k: v for sec in to_dict(cfg).values() for k, v in sec.items()}
+
+
+def live_settings(root: type = RunConfig) -> tuple[str, ...]:
+    """The settings a running model takes as they change (the sampler, lr, alpha, batch size,
+    reinit fraction); changing any other one starts a new run (`restart_settings`)."""
+    return tuple(k for k in field_names(root) if _field(k, root).metadata.get("live"))
+
+
+def restart_settings(root: type = RunConfig) -> tuple[str, ...]:
+    """The settings that define a run: changing one starts a new run."""
+    return tuple(k for k in field_names(root) if not _field(k, root).metadata.get("live"))
+
+
+def with_live_settings(current: Any, new: Any) -> Any:
+    """`current` with every live setting taken from `new` (the rest, which define the run, kept)."""
+    values = flat(new)
+    return current.replace(**{k: values[k] for k in live_settings(type(current))})
+
+
 def field_info(name: str, root: type = RunConfig) -> dict[str, Any]:
     """Default, range or choices of a setting (for building widgets); the default is the root's."""
     return {**_field(name, root).metadata, "default": _default(name, root)}
@@ -288,7 +312,7 @@ class LabTargetConfig:
 
 @dataclass(frozen=True)
 class LabSamplerConfig:
-    sampler: str = _choice(("ula", "mala"), "ula")
+    sampler: str = _choice(tuple(SAMPLERS), "ula")
     noise: float = _range(0.0, 3.0, 1.0)  # ULA only; MALA always uses 1
     steps: int = _range(10, 500, 200)
     chains: int = _range(16, 1024, 256)

@@ -18,8 +18,8 @@ from torch import nn
 from .config import ImageRunConfig, SamplerConfig
 from .images import ImageDataset, load_images
 from .nets import EnergyConvNet, init_weights
-from .samplers import SampleResult, langevin, mala
-from .training import Sampler, Trainer
+from .samplers import SampleResult
+from .training import Sampler, Trainer, sample_chains
 
 Tensor = torch.Tensor
 BOUNDS = (-1.0, 1.0)
@@ -71,18 +71,11 @@ def _device(model: nn.Module) -> torch.device:
 
 def _sample(model: nn.Module, x0: Tensor, cfg: SamplerConfig, *, fixed: tuple[Tensor, Tensor] | None = None,
             record_every: int = 0, generator: torch.Generator | None = None) -> SampleResult:
-    """The configured sampler in the pixel range. ULA clamps after every step; MALA cannot (it
-    would no longer be exact), so its states are clamped only for the result."""
-    clip = cfg.grad_clip or None
-    # The weights' requires_grad flags are left alone (another thread may be training this model);
-    # the samplers differentiate with respect to x only.
-    if cfg.sampler == "mala":
-        res = mala(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, grad_clip=clip, fixed=fixed,
-                   record_every=record_every, generator=generator)
-        hold = (lambda x: torch.where(fixed[0], fixed[1], x)) if fixed is not None else (lambda x: x)
-        return dataclasses.replace(res, x=hold(res.x.clamp(*BOUNDS)), trajectory=hold(res.trajectory.clamp(*BOUNDS)))
-    return langevin(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, noise_scale=cfg.noise_scale,
-                    grad_clip=clip, bounds=BOUNDS, fixed=fixed, record_every=record_every, generator=generator)
+    """The configured sampler in the pixel range (samplers.sample: ULA clamps after every step; MALA
+    cannot, it would no longer be exact, so its states are clamped only for the result). The weights'
+    requires_grad flags are left alone (another thread may be training this model); the samplers
+    differentiate with respect to x only."""
+    return sample_chains(model, x0, cfg, bounds=BOUNDS, fixed=fixed, record_every=record_every, generator=generator)
 
 
 def generate(model: nn.Module, n: int, sampler: SamplerConfig, *, shape: tuple[int, int, int],

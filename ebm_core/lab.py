@@ -29,12 +29,11 @@ import torch
 
 from . import density
 from .energies import ENERGIES, AnalyticEnergy, make_energy
-from .samplers import energy_and_grad, langevin, mala
+from .samplers import energy_and_grad, get_sampler, mala, sample, temperature
 
 Tensor = torch.Tensor
 Energy = Callable[[Tensor], Tensor]
 
-SAMPLERS = ("ula", "mala")
 START_KINDS = ("uniform", "point", "data")
 MAX_STEPS = 2000
 MAX_CHAINS = 4096
@@ -280,8 +279,7 @@ class ChainSettings:
     n_chains: int = 256
 
     def __post_init__(self):
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {self.sampler!r}")
+        get_sampler(self.sampler)  # an unknown name raises
         if not (isinstance(self.step_size, (int, float)) and 0 < self.step_size < math.inf):
             raise ValueError(f"step_size must be positive and finite, got {self.step_size!r}")
         if not (isinstance(self.noise_scale, (int, float)) and 0 <= self.noise_scale < math.inf):
@@ -294,7 +292,7 @@ class ChainSettings:
     @property
     def temperature(self) -> float:
         """Effective temperature: ULA targets exp(-E / T) with T = noise_scale^2; MALA has T = 1."""
-        return self.noise_scale**2 if self.sampler == "ula" else 1.0
+        return temperature(self.sampler, self.noise_scale)
 
 
 @dataclass(frozen=True)
@@ -357,13 +355,9 @@ def run_chains(target: Target, start: Start, settings: ChainSettings, *,
     s = settings
     x0 = start_points(target, start, s.n_chains, generator=generator)  # (B, 2)
     t0 = time.perf_counter()
-    if s.sampler == "ula":
-        r = langevin(target.energy, x0, step_size=s.step_size, n_steps=s.n_steps, noise_scale=s.noise_scale,
-                     record_every=1, generator=generator)
-        acceptance = np.full(s.n_steps, np.nan)
-    else:
-        r = mala(target.energy, x0, step_size=s.step_size, n_steps=s.n_steps, record_every=1, generator=generator)
-        acceptance = r.acceptance.double().numpy()
+    r = sample(s.sampler, target.energy, x0, step_size=s.step_size, n_steps=s.n_steps, noise_scale=s.noise_scale,
+               record_every=1, generator=generator)
+    acceptance = r.acceptance.double().numpy() if get_sampler(s.sampler).metropolis else np.full(s.n_steps, np.nan)
     seconds = time.perf_counter() - t0
     traj = r.trajectory.float()  # (T+1, B, 2)
     with torch.no_grad():

@@ -17,10 +17,10 @@ from PIL import Image
 from plotly.subplots import make_subplots
 
 from .lab import ChainRun, Target, exact_marginal, marginal_histograms
+from .samplers import get_sampler
 
 RUN_COLOURS = ("#2563eb", "#16a34a", "#ea580c", "#9333ea")  # blue, green, orange, purple
 DENSITY_SCALE = [[0.0, "#ffffff"], [0.25, "#eef2f7"], [1.0, "#8593a8"]]  # pale: coloured chains stay visible
-SAMPLER_LABELS = {"ula": "ULA", "mala": "MALA"}
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=14, color="#1f2937")
 STRIP = 0.5  # height of the marginal strip under each panel, as a share of the box half-width
 MARGINAL_BINS = 32
@@ -29,8 +29,9 @@ MARGINAL_BINS = 32
 def run_label(run: ChainRun) -> str:
     """'ULA η=0.05' style name of a run."""
     s = run.settings
-    label = f"{SAMPLER_LABELS[s.sampler]} η={s.step_size:g}"
-    return label + (f" T={s.temperature:.3g}" if s.sampler == "ula" and s.noise_scale != 1 else "")
+    spec = get_sampler(s.sampler)
+    label = f"{spec.label} η={s.step_size:g}"
+    return label + (f" T={s.temperature:.3g}" if spec.tempered and s.noise_scale != 1 else "")
 
 
 def frame_steps(n_steps: int, max_frames: int) -> np.ndarray:
@@ -258,7 +259,7 @@ def curves_figure(runs: list[ChainRun], *, colours: list[str] | None = None, das
         fig.add_trace(go.Scatter(x=t, y=run.mean_energy.astype(np.float32), name=name, mode="lines", line=style,
                                  legendgroup=name, showlegend=False), row=1, col=2)
         energies.append(run.mean_energy[len(run.mean_energy) // 10:])
-        if run.settings.sampler == "mala":
+        if get_sampler(run.settings.sampler).metropolis:
             a = _smooth(run.acceptance, 5)
             fig.add_trace(go.Scatter(x=np.arange(1, len(a) + 1), y=a.astype(np.float32), name=name, mode="lines",
                                      line=style, legendgroup=name, showlegend=False), row=1, col=3)
@@ -276,7 +277,7 @@ def curves_figure(runs: list[ChainRun], *, colours: list[str] | None = None, das
         lo, hi = float(finite.min()), float(np.percentile(finite, 99))
         pad = 0.08 * max(hi - lo, 1e-3)
         fig.update_yaxes(range=[lo - pad, hi + pad], row=1, col=2)
-    if any(r.settings.sampler == "mala" for r in runs):
+    if any(get_sampler(r.settings.sampler).metropolis for r in runs):
         if target_acceptance is not None:
             fig.add_hline(y=target_acceptance, line=grey, row=1, col=3, annotation_text=f"{target_acceptance:g}",
                           annotation_font=dict(size=11, color="#4b5563"))

@@ -19,7 +19,7 @@ so a CUDA chain never waits for the host inside the loop.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -223,4 +223,76 @@ def _stack(traj: list[Tensor], x: Tensor) -> Tensor:
     return torch.stack(traj) if traj else x.new_zeros((0, *x.shape))
 
 
-SAMPLERS = {"ula": langevin, "mala": mala}
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler of the registry: its function, how to call it, how to label it.
+
+    run: the function (energy, x0, *, step_size, n_steps, [noise_scale], grad_clip, [bounds], fixed,
+        record_every, generator) -> SampleResult.
+    label: the short name pages show ("ULA").
+    tempered: takes noise_scale (temperature noise_scale^2); else it always samples at T = 1.
+    steps_bounded: clamps x into `bounds` after every step; else (an exact sampler, which clamping
+        would bias) only its results are clamped, by `sample`.
+    metropolis: its acceptance statistic means something (it is all ones otherwise).
+    """
+
+    run: Callable[..., SampleResult]
+    label: str
+    tempered: bool
+    steps_bounded: bool
+    metropolis: bool
+
+    def __call__(self, energy: Energy, x0: Tensor, **kwargs) -> SampleResult:
+        return self.run(energy, x0, **kwargs)
+
+
+# Every page, the CLI and the settings take their samplers from here: a new one is a function above
+# and a line below (and its words in the pages' help texts).
+SAMPLERS: dict[str, Sampler] = {
+    "ula": Sampler(langevin, "ULA", tempered=True, steps_bounded=True, metropolis=False),
+    "mala": Sampler(mala, "MALA", tempered=False, steps_bounded=False, metropolis=True),
+}
+
+
+def get_sampler(name: str) -> Sampler:
+    """The registered sampler called `name`; an unknown name raises (never a silent fallback)."""
+    try:
+        return SAMPLERS[name]
+    except KeyError:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}") from None
+
+
+def temperature(name: str, noise_scale: float) -> float:
+    """The temperature the sampler targets: noise_scale^2 for a tempered one (exp(-E / T)), else 1."""
+    return noise_scale**2 if get_sampler(name).tempered else 1.0
+
+
+def sample(
+    name: str,
+    energy: Energy,
+    x0: Tensor,
+    *,
+    step_size: float,
+    n_steps: int,
+    noise_scale: float = 1.0,
+    grad_clip: float | None = None,
+    bounds: tuple[float, float] | None = None,
+    fixed: tuple[Tensor, Tensor] | None = None,
+    record_every: int = 0,
+    generator: torch.Generator | None = None,
+) -> SampleResult:
+    """Run the sampler called `name` (see SAMPLERS); arguments as for `langevin`. noise_scale is
+    used by tempered samplers only. A sampler that cannot clamp its steps into `bounds` gets its
+    result and trajectory clamped (the fixed components held again)."""
+    spec = get_sampler(name)
+    kw = dict(step_size=step_size, n_steps=n_steps, grad_clip=grad_clip or None, fixed=fixed,
+              record_every=record_every, generator=generator)
+    if spec.tempered:
+        kw["noise_scale"] = noise_scale
+    if spec.steps_bounded:
+        return spec.run(energy, x0, bounds=bounds, **kw)
+    res = spec.run(energy, x0, **kw)
+    if bounds is None:
+        return res
+    held = _check_fixed(fixed, x0)
+    return replace(res, x=_hold(res.x.clamp(*bounds), held), trajectory=_hold(res.trajectory.clamp(*bounds), held))

@@ -13,6 +13,7 @@ The trainer never touches any UI: it yields `StepLog` records; `ebm_core.live` w
 """
 
 import copy
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from . import config
 from .config import SamplerConfig, TrainConfig
 from .nets import init_weights
-from .samplers import SampleResult, langevin, mala
+from .samplers import SampleResult, sample
 
 Tensor = torch.Tensor
 Sampler = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
@@ -114,15 +116,11 @@ class ReplayBuffer:
 
 
 def sample_chains(model: nn.Module, x0: Tensor, cfg: SamplerConfig, *, record_every: int = 0,
-                  bounds: tuple[float, float] | None = None,
+                  bounds: tuple[float, float] | None = None, fixed: tuple[Tensor, Tensor] | None = None,
                   generator: torch.Generator | None = None) -> SampleResult:
-    """Run the configured sampler on `model` from x0."""
-    clip = cfg.grad_clip or None
-    if cfg.sampler == "mala":
-        return mala(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, grad_clip=clip,
-                    record_every=record_every, generator=generator)
-    return langevin(model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, noise_scale=cfg.noise_scale,
-                    grad_clip=clip, bounds=bounds, record_every=record_every, generator=generator)
+    """Run the configured sampler (samplers.sample) on `model` from x0."""
+    return sample(cfg.sampler, model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, noise_scale=cfg.noise_scale,
+                  grad_clip=cfg.grad_clip, bounds=bounds, fixed=fixed, record_every=record_every, generator=generator)
 
 
 def cd_loss(e_pos: Tensor, e_neg: Tensor, alpha: float) -> Tensor:
@@ -180,8 +178,8 @@ class Trainer:
     def set_train(self, train: TrainConfig) -> None:
         """Apply the settings that can change mid-run: lr, alpha, batch size, reinit fraction.
         The others (method, buffer size, beta1, EMA, seed) define the run and need a new Trainer."""
-        fixed = ("method", "buffer_size", "beta1", "ema", "seed")
-        changed = [k for k in fixed if getattr(train, k) != getattr(self.cfg, k)]
+        changed = [f.name for f in dataclasses.fields(TrainConfig)
+                   if not f.metadata.get("live") and getattr(train, f.name) != getattr(self.cfg, f.name)]
         if changed:
             raise ValueError(f"{', '.join(changed)} cannot change during a run; start a new run instead")
         self.cfg = train
@@ -265,18 +263,13 @@ class Trainer:
         self.step_count = state["step"]
 
 
-LIVE_TRAIN_SETTINGS = ("lr", "alpha", "batch_size", "reinit_frac")  # training settings a running trainer takes
-
-
 def apply_live_settings(trainer: Trainer, current, new):
-    """Give a running trainer the settings of config `new` that may change mid-run (the whole sampler
-    section and LIVE_TRAIN_SETTINGS); returns `current` with those settings taken from `new`."""
-    from dataclasses import replace
-
-    train = replace(current.train, **{k: getattr(new.train, k) for k in LIVE_TRAIN_SETTINGS})
-    trainer.set_sampler(new.sampler)
-    trainer.set_train(train)
-    return replace(current, sampler=new.sampler, train=train)
+    """Give a running trainer the settings of config `new` that may change mid-run
+    (config.live_settings); returns `current` with those settings taken from `new`."""
+    merged = config.with_live_settings(current, new)
+    trainer.set_sampler(merged.sampler)
+    trainer.set_train(merged.train)
+    return merged
 
 
 @torch.no_grad()

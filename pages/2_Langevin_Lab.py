@@ -30,7 +30,7 @@ with st.spinner("Loading PyTorch…"):
     import plotly.graph_objects as go  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import config, lab, lab_figures, toy2d  # noqa: E402
+    from ebm_core import config, lab, lab_figures, samplers, toy2d  # noqa: E402
     from ebm_core.config import LabConfig  # noqa: E402
     from ui import session  # noqa: E402
 
@@ -43,7 +43,7 @@ TARGET_LABELS = {
     "ring": "Ring",
     "playground": "Model trained in the Playground",
 }
-SAMPLER_LABELS = {"ula": "ULA", "mala": "MALA"}
+SAMPLER_LABELS = {name: s.label for name, s in samplers.SAMPLERS.items()}
 START_LABELS = {"uniform": "Uniform in the box", "point": "One point (x, y)", "data": "Exact samples (“data”)"}
 CHAIN_OPTIONS = [16, 32, 64, 128, 256, 512, 1024]
 SLOTS = "ABCD"
@@ -261,15 +261,14 @@ def sampler_ui() -> None:
         st.radio("Langevin", choices("sampler", SAMPLER_LABELS), key="lab_sampler", horizontal=True, format_func=SAMPLER_LABELS.get,
                  help="ULA moves every time. MALA proposes the same move and accepts it with the Metropolis-Hastings "
                       "probability, which removes ULA's step-size bias.")
-        mala = ss.lab_sampler == "mala"
+        tempered = samplers.get_sampler(ss.lab_sampler).tempered
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         left.number_input("Noise scale", **limits("noise"), step=0.05, format="%.2f", key="lab_noise",
-                          disabled=mala, help="Multiplies the Langevin noise. 1 samples exp(−E). MALA always uses 1.")
-        temperature = 1.0 if mala else ss.lab_noise**2
-        right.metric("T = noise²", f"{temperature:.3g}", help="T = noise scale²: ULA samples exp(−E / T).")
+                          disabled=not tempered, help="Multiplies the Langevin noise. 1 samples exp(−E). MALA always uses 1.")
+        right.metric("T = noise²", f"{samplers.temperature(ss.lab_sampler, ss.lab_noise):.3g}", help="T = noise scale²: ULA samples exp(−E / T).")
         st.caption("“Cold” Langevin (noise < 1, T < 1) rolls chains into low energy fast, but it samples "
                    "exp(−E / T), not exp(−E): the chains huddle in the valleys.")
-        if not mala:
+        if not samplers.get_sampler(ss.lab_sampler).metropolis:  # an exact reference for a biased sampler
             st.checkbox("Also run MALA at the same step sizes", key="lab_mala_ref",
                         help="Dashed curves: the gap between ULA and MALA at one step size is ULA's bias.")
         st.slider("Langevin steps", **limits("steps"), step=10, key="lab_steps")
@@ -341,9 +340,9 @@ def compute(target_key: str, target: lab.Target, steps: list[float], start: tupl
     """Runs for the chosen sampler, plus MALA references for ULA runs when asked; a progress bar
     shows while anything new is computed."""
     sampler = ss.lab_sampler
-    noise = 1.0 if sampler == "mala" else float(ss.lab_noise)
+    noise = float(ss.lab_noise) if samplers.get_sampler(sampler).tempered else 1.0
     jobs = [(sampler, s, noise) for s in steps]
-    if sampler == "ula" and ss.lab_mala_ref:
+    if not samplers.get_sampler(sampler).metropolis and ss.lab_mala_ref:
         jobs += [("mala", s, 1.0) for s in steps]
     progress = st.progress(0.0, text="Running chains…")
     runs = []
@@ -367,7 +366,8 @@ def summary_rows(runs: list, refs: list, exact_energy: float) -> list[dict]:
             "sampler": lab_figures.run_label(run),
             "KL at the last step": num(float(run.kl[-1])),
             "bias: KL of the 2nd half": num(run.stationary_kl),
-            "acceptance": "— (ULA)" if run.settings.sampler == "ula" else num(run.acceptance_rate, 2),
+            "acceptance": (num(run.acceptance_rate, 2) if samplers.get_sampler(run.settings.sampler).metropolis
+                           else f"— ({SAMPLER_LABELS[run.settings.sampler]})"),
             f"mean E (exact {exact_energy:.2f})": num(float(np.mean(run.mean_energy[len(run.mean_energy) // 2:])), 2),
             "chains outside the box": f"{run.outside[-1]:.0%}" + ("" if blew is None else f", blew up at step {blew}"),
         })

@@ -68,3 +68,17 @@ def test_image_config_has_its_own_defaults_and_round_trips():
         img.replace(dataset="eight_gaussians")
     _, errors = config.from_query_lenient({"depth": "3"}, root=config.ImageRunConfig)
     assert errors and "depth" in errors[0]  # 2D-only settings are unknown to image runs
+
+
+def test_which_settings_a_running_model_takes_is_said_once_by_the_fields():
+    restart = {"dataset", "width", "depth", "activation", "spectral_norm", "confine", "method", "buffer_size",
+               "beta1", "ema", "seed"}
+    assert set(config.restart_settings(config.RunConfig)) == restart
+    assert set(config.live_settings(config.RunConfig)) == set(config.field_names()) - restart
+    assert set(config.restart_settings(config.ImageRunConfig)) == {
+        "dataset", "data_noise", "width", "activation", "spectral_norm", "method", "buffer_size", "beta1", "ema", "seed"}
+    current = config.RunConfig()
+    new = current.replace(step_size=0.2, lr=0.01, width=64, seed=3, sampler="mala")
+    merged = config.with_live_settings(current, new)
+    assert (merged.sampler.step_size, merged.sampler.sampler, merged.train.lr) == (0.2, "mala", 0.01)
+    assert (merged.model.width, merged.train.seed) == (current.model.width, current.train.seed)

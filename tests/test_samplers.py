@@ -98,3 +98,33 @@ def test_grad_clip_bounds_each_move():
     r = samplers.langevin(std_normal, x0, step_size=1.0, n_steps=1, noise_scale=0.0, grad_clip=0.5)
     assert torch.allclose(r.x, x0 - 0.5)
     assert math.isclose(float(r.grad_norm[0]), 100 * math.sqrt(2), rel_tol=1e-5)
+
+
+def test_one_dispatch_runs_the_named_sampler_and_an_unknown_name_raises():
+    x0 = torch.randn(64, 2, generator=gen())
+    for name, f in samplers.SAMPLERS.items():
+        kw = dict(step_size=0.05, n_steps=7, record_every=1)
+        direct = f(std_normal, x0, **kw, **({"noise_scale": 0.5} if f.tempered else {}), generator=gen(2))
+        via = samplers.sample(name, std_normal, x0, **kw, noise_scale=0.5, generator=gen(2))
+        assert torch.equal(direct.x, via.x) and torch.equal(direct.trajectory, via.trajectory)
+    assert samplers.temperature("ula", 0.5) == 0.25 and samplers.temperature("mala", 0.5) == 1.0
+    with pytest.raises(ValueError, match="sampler must be one of ula, mala"):
+        samplers.sample("hmc", std_normal, x0, step_size=0.1, n_steps=1)
+    from ebm_core import config, lab
+
+    with pytest.raises(ValueError, match="sampler: 'hmc' is not one of ula, mala"):
+        config.RunConfig().replace(sampler="hmc")  # settings take their choices from the registry
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        lab.ChainSettings(sampler="hmc")
+
+
+def test_an_exact_sampler_keeps_its_steps_unclamped_and_its_results_in_bounds():
+    x0 = torch.full((32, 2), 0.9)
+    fixed = (torch.tensor([True, False]), torch.tensor([0.25, 0.0]))
+    r = samplers.sample("mala", std_normal, x0, step_size=0.5, n_steps=20, bounds=(-1.0, 1.0), fixed=fixed,
+                        record_every=1, generator=gen(4))
+    assert r.x.abs().max() <= 1 and r.trajectory.abs().max() <= 1
+    assert (r.x[:, 0] == 0.25).all() and (r.trajectory[..., 0] == 0.25).all()  # held after the clamp too
+    free = samplers.mala(std_normal, x0, step_size=0.5, n_steps=20, fixed=fixed, record_every=1, generator=gen(4))
+    assert torch.equal(r.x, free.x.clamp(-1, 1).where(~fixed[0], 0.25))  # the same chain, clamped only at the end
+    assert free.trajectory.abs().max() > 1  # (the chain itself did leave the box)

@@ -5,7 +5,7 @@ import math
 
 import streamlit as st
 
-from ebm_core import config, presets, toy2d
+from ebm_core import config, presets, samplers, toy2d
 from ebm_core.live import LiveRun
 from ebm_core.live_toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
@@ -58,6 +58,12 @@ def _number(name: str, step, fmt: str, help: str) -> None:
                     disabled=locked(name))
 
 
+def sampler_label(name: str) -> str:
+    """"ULA", "MALA (exact)": a sampler's name as the radio buttons show it."""
+    s = samplers.get_sampler(name)
+    return s.label + (" (exact)" if s.metropolis else "")
+
+
 def dataset_label(name: str) -> str:
     return "Your own data: draw or upload" if name == toy2d.CUSTOM else toy2d.get(name).label
 
@@ -86,17 +92,17 @@ def sidebar() -> None:
                          disabled=locked("dataset"))
         if _header("sampler", "Sampler", "Applies immediately, even while training."):
             if not hidden("sampler"):
-                st.radio("Langevin", ["ula", "mala"], key="sampler", horizontal=True, disabled=locked("sampler"),
-                         format_func=lambda s: {"ula": "ULA", "mala": "MALA (exact)"}[s],
+                st.radio("Langevin", list(samplers.SAMPLERS), key="sampler", horizontal=True,
+                         disabled=locked("sampler"), format_func=sampler_label,
                          help="ULA: x ← x − η∇E + noise·√(2η)·ξ. MALA adds an accept/reject test that removes "
                               "ULA's bias.")
             _number("step_size", 0.001, "%.4f", "Size of each Langevin move.")
             _number("noise_scale", 0.05, "%.3f",
                     "Multiplies the Langevin noise (ULA). 1 samples exp(−E); below 1 is 'cold' Langevin.")
             if not hidden("noise_scale"):
-                st.caption(f"Effective temperature T = noise² = "
-                           f"**{config.SamplerConfig(noise_scale=ss.noise_scale).temperature:.3g}**"
-                           if ss.sampler == "ula" else "MALA always samples at temperature 1.")
+                st.caption(f"Effective temperature T = noise² = **{samplers.temperature(ss.sampler, ss.noise_scale):.3g}**"
+                           if samplers.get_sampler(ss.sampler).tempered
+                           else f"{sampler_label(ss.sampler)} always samples at temperature 1.")
             _number("n_steps", 1, "%d", "Langevin steps per training update.")
             _number("grad_clip", 0.1, "%.2f", "Clamp each component of ∇E to [−c, c].")
         if _header("training", "Training"):
@@ -227,7 +233,7 @@ def numbers_html(snap: Snapshot) -> str:
     last = {k: float(v[-1]) for k, v in h.items()} if len(h["step"]) else {}
     ok = d is not None
     ce = d.kl + snap.data_entropy if ok else None  # exact cross-entropy: it minus the data entropy is the KL
-    mala = snap.config.sampler.sampler == "mala"
+    mala = samplers.get_sampler(snap.config.sampler.sampler).metropolis  # an acceptance rate to show
     cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", f"{snap.steps_per_s:.0f}", ""),
              ("KL to data", fmt_number(d.kl if ok else None), "title='Exact, on the grid: how many nats the model’s "
               "density is from the data’s. 0 is perfect.'")]

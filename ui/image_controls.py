@@ -6,7 +6,7 @@ import threading
 
 import streamlit as st
 
-from ebm_core import config, quality
+from ebm_core import config, quality, samplers
 from ebm_core.nets import ACTIVATIONS
 from ui.session import IMAGES
 
@@ -34,8 +34,9 @@ def sidebar() -> None:
         _number("Noise scale", "noise_scale", 0.001, "%.4f",
                 "Multiplies the Langevin noise √(2η)·ξ. Image recipes run 'cold': far below 1.")
         noise_std = ss[IMAGES.key("noise_scale")] * math.sqrt(2 * ss[IMAGES.key("step_size")])
+        t = samplers.temperature(ss[IMAGES.key("sampler")], ss[IMAGES.key("noise_scale")])
         st.caption(f"Noise per step: std **{noise_std:.3g}** per pixel; effective temperature "
-                   f"T = noise² = **{ss[IMAGES.key('noise_scale')] ** 2:.2g}** (1 would sample exp(−E) exactly).")
+                   f"T = noise² = **{t:.2g}** (1 would sample exp(−E) exactly).")
         _number("Gradient clip", "grad_clip", 0.01, "%.3f",
                 "Clamp each pixel's gradient to [−c, c]; what makes large steps safe (0 = off).")
         st.header("Training")

@@ -15,9 +15,6 @@ import streamlit as st
 from ebm_core import config, presets
 from ebm_core.live import LiveRun
 
-# Settings that define a run: changing one starts a new run. The others apply while training.
-STRUCTURAL = ("dataset", "width", "depth", "activation", "spectral_norm", "confine", "method", "buffer_size",
-              "beta1", "ema", "seed")
 UI_PARAMS = {"view": ("energy", "density", "surface")}  # page state kept in the URL beside the run config
 
 # Classroom links (?hide=network,share&lock=dataset) hide or lock Playground controls, by setting name
@@ -80,14 +77,14 @@ def keep(store: str, keys: Iterable[str]) -> None:
 @dataclass(frozen=True)
 class RunPage:
     """What a page with a live run needs to know: its config class, the live task, the prefix of
-    its widget keys (pages share one session state, so keys must not collide), the settings that
-    start a new run, the page state it keeps in the URL (name -> allowed values, first = default),
-    and the keys of its other widgets whose values outlive a visit to another page (`keep`)."""
+    its widget keys (pages share one session state, so keys must not collide), the page state it
+    keeps in the URL (name -> allowed values, first = default), and the keys of its other widgets
+    whose values outlive a visit to another page (`keep`). Which settings start a new run is the
+    config's to say (config.restart_settings)."""
 
     root: type
     task: str
     prefix: str
-    structural: tuple[str, ...]
     ui_params: dict[str, tuple[str, ...]]
     widgets: tuple[str, ...] = ()
 
@@ -98,18 +95,14 @@ class RunPage:
         return [self.key(k) for k in (*config.field_names(self.root), *self.ui_params)] + list(self.widgets)
 
 
-PLAYGROUND = RunPage(config.RunConfig, "toy2d", "", STRUCTURAL, UI_PARAMS,
+PLAYGROUND = RunPage(config.RunConfig, "toy2d", "", UI_PARAMS,
                      ("preset_pick", *(f"layer_{k}" for k in ("data", "negatives", "trails", "field", "inspect")),
                       "cls_hide", "cls_lock", "own_brush", "own_per_dab", "own_image_n"))
-IMAGES = RunPage(config.ImageRunConfig, "images", "img_",
-                 ("dataset", "data_noise", "width", "activation", "spectral_norm", "method", "buffer_size", "beta1",
-                  "ema", "seed"), {"tab": ("train", "chain", "generate", "inpaint")},
+IMAGES = RunPage(config.ImageRunConfig, "images", "img_", {"tab": ("train", "chain", "generate", "inpaint")},
                  tuple(f"img_{s}_{k}" for s in ("chain", "gen", "inp") for k in ("k", "eta", "noise"))
                  + ("img_gen_n", "img_inp_mode", "img_inp_mask", "img_inp_std", "img_inp_first"))
 
 
-def _flat(cfg) -> dict:
-    return {k: v for sec in config.to_dict(cfg).values() for k, v in sec.items()}
 
 
 def init_from_url(page: RunPage = PLAYGROUND) -> None:
@@ -131,7 +124,7 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
         if key:
             cfg = _preset_link(key, cfg, params)
         ss["preset"] = ss["preset_pick"] = key or None
-    for k, v in _flat(cfg).items():
+    for k, v in config.flat(cfg).items():
         ss[page.key(k)] = v
     for k, allowed in page.ui_params.items():
         value = params.get(k, [allowed[0]])[-1]
@@ -149,11 +142,11 @@ def _preset_link(key: str, cfg, params: dict[str, list[str]]):
     """A lesson link (?preset=long_run): the preset's settings, then the link's own valid settings on
     top (a link built by Share carries the preset's values anyway). When those change the lesson, a
     note (`_preset_note`) tells the user that its claim may not hold, so its banner stays hidden."""
-    flat = _flat(cfg)
+    flat = config.flat(cfg)
     given = [k for k in params if k in flat and not config.from_query_lenient({k: params[k]})[1]]
     lesson = presets.apply_preset(key, cfg)
     cfg = lesson.replace(**{k: flat[k] for k in given})
-    changed = [k for k in given if _flat(lesson)[k] != flat[k] and k != "seed"]
+    changed = [k for k in given if config.flat(lesson)[k] != flat[k] and k != "seed"]
     st.session_state["_preset_note"] = (
         f"This lesson link also changes {', '.join(changed)}: the lesson's settings were applied with those "
         "changes on top, so its claim may not hold and its banner is not shown." if changed else None)
@@ -196,7 +189,7 @@ def choose_preset() -> None:
     key = ss.get("preset_pick")
     ss["preset"] = key
     if key:
-        for k, v in _flat(presets.apply_preset(key, current_config())).items():
+        for k, v in config.flat(presets.apply_preset(key, current_config())).items():
             ss[k] = v
         reset_run()
 
@@ -228,12 +221,12 @@ _STARTERS = {"toy2d": _playground_run, "images": _images_run}
 def live_run(cfg, page: RunPage = PLAYGROUND, points=None) -> LiveRun:
     """This session's run for cfg: a new one when a structural setting, the run id or the user's
     own points (for dataset "custom") changed; live settings are forwarded to the running worker."""
-    flat = _flat(cfg)
-    structure = "&".join(f"{k}={flat[k]}" for k in page.structural)
+    flat = config.flat(cfg)
+    structure = "&".join(f"{k}={flat[k]}" for k in config.restart_settings(page.root))
     if points is not None:
         structure += f"&points={hashlib.sha1(points.tobytes()).hexdigest()}"
     run = _STARTERS[page.task](structure, st.session_state[page.key("run_id")], cfg, points)
-    live = (id(run), cfg.sampler, cfg.train)
+    live = (id(run), *(flat[k] for k in config.live_settings(page.root)))
     if st.session_state.get(page.key("_sent")) != live:
         run.update(cfg)
         st.session_state[page.key("_sent")] = live
