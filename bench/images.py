@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import environment  # noqa: E402  (the same machine description as bench/train.py)
 from ebm_core.config import ImageRunConfig, to_dict
 from ebm_core.image_train import energy_of, generate, make_trainer_images
-from ebm_core.images import load_images, make_grid
+from ebm_core.images import load_images, tile, to_pixels
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPU = torch.device("cpu")
@@ -107,7 +107,7 @@ def train_with_quality_curve(cfg: ImageRunConfig, *, seconds: float, eval_every:
 
 def save_samples(buffer: torch.Tensor, fresh: torch.Tensor, path: Path, n: int = 64, scale: int = 6) -> None:
     """Two 8x8 grids side by side, replay buffer on the left and fresh chains on the right."""
-    left, right = make_grid(buffer[:n], nrow=8), make_grid(fresh[:n], nrow=8)
+    left, right = (tile(to_pixels(x[:n]), nrow=8, border=128) for x in (buffer, fresh))
     gap = np.full((left.shape[0], 6), 255, dtype=np.uint8)
     picture = Image.fromarray(np.concatenate([left, gap, right], axis=1))
     picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)

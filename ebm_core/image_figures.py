@@ -5,30 +5,10 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .images import tile, to_pixels  # noqa: F401  (the pages draw with them)
 from .live_images import QUANTILES, ImageSnapshot
 
 DATA, NEG, TEST, NOISE = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
-
-
-def to_pixels(x) -> np.ndarray:
-    """Images (N, 1, H, W) or (N, H, W) in [-1, 1] (a tensor or an array) -> (N, H, W) uint8."""
-    a = np.asarray(x.detach().float().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
-    if a.ndim == 4:
-        a = a[:, 0]
-    a = np.clip(np.nan_to_num(a, nan=0.0), -1, 1)
-    return np.round((a + 1) * 127.5).astype(np.uint8)
-
-
-def tile(pixels: np.ndarray, nrow: int, *, scale: int = 4, pad: int = 1) -> np.ndarray:
-    """Tile (N, H, W) uint8 images into one picture, each pixel a scale x scale block (browsers
-    smooth small images when they enlarge them; blocks keep pixels crisp), grey borders."""
-    n, h, w = pixels.shape
-    rows = max(1, -(-n // nrow))
-    out = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad), 110, np.uint8)
-    for k in range(n):
-        top, left = pad + (k // nrow) * (h + pad), pad + (k % nrow) * (w + pad)
-        out[top: top + h, left: left + w] = pixels[k]
-    return np.kron(out, np.ones((scale, scale), np.uint8))
 
 
 def scale_for(image_size: int, nrow: int, width_px: int = 420) -> int:

@@ -8,7 +8,7 @@
 
 Usage:
     data = load_images("digits", split="train")   # data.images: (1437, 1, 8, 8)
-    picture = make_grid(data.images[:64], nrow=8)   # (73, 73) uint8, ready for st.image
+    picture = tile(to_pixels(data.images[:64]), nrow=8)   # (73, 73) uint8, ready for st.image
 """
 
 import gzip
@@ -272,33 +272,43 @@ def load_images(
     raise ValueError(f"unknown image dataset {name!r}; valid names: {', '.join(DATASETS)}")
 
 
-def make_grid(images: Tensor, nrow: int, pad: int = 1, pad_value: float = 0.0) -> np.ndarray:
-    """Tile images into one grayscale picture for display.
+def to_pixels(x) -> np.ndarray:
+    """Images (N, 1, H, W) or (N, H, W) in [-1, 1] (a tensor or an array) -> (N, H, W) uint8 where
+    -1 maps to 0 and 1 to 255; values outside are clamped and NaN shows as mid-grey (a diverged
+    sampler shows grey, not noise)."""
+    a = np.asarray(x.detach().float().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
+    if a.ndim == 4:
+        a = a[:, 0]
+    if a.ndim != 3:
+        raise ValueError(f"images must have shape (N, 1, H, W) or (N, H, W), got {a.shape}")
+    a = np.clip(np.nan_to_num(a, nan=0.0), -1, 1)
+    return np.round((a + 1) * 127.5).astype(np.uint8)
+
+
+def tile(pixels: np.ndarray, nrow: int, *, scale: int = 1, pad: int = 1, border: int = 110) -> np.ndarray:
+    """Tile (N, H, W) uint8 images into one grayscale picture for display.
 
     Args:
-        images: (N, 1, H, W) with values in [-1, 1] (clamped outside it; NaN shows as 0).
-        nrow: images per row; the grid has ceil(N / nrow) rows.
-        pad: pixels of border around and between the images.
-        pad_value: border value in [-1, 1]; the default 0 is mid-grey, which separates the black
-            backgrounds of neighbouring digits.
+        pixels: (N, H, W) uint8 (see `to_pixels`), N >= 1.
+        nrow: images per row; the picture has ceil(N / nrow) rows of them.
+        scale: each pixel becomes a scale x scale block (browsers smooth small images when they
+            enlarge them; blocks keep pixels crisp).
+        pad: pixels of border around and between the images (before scaling).
+        border: the border's grey level; the default separates the black backgrounds of digits.
 
     Returns:
-        uint8 array (rows * (H + pad) + pad, nrow * (W + pad) + pad) where -1 maps to 0 and 1 to
-        255. Cells past the last image are filled with the border value.
+        uint8 array (scale * (rows * (H + pad) + pad), scale * (nrow * (W + pad) + pad)); cells past
+        the last image are border.
     """
-    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 1 or len(images) == 0:
-        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"images must be a non-empty tensor of shape (N, 1, H, W), got {shape}")
-    if isinstance(nrow, bool) or not isinstance(nrow, int) or nrow < 1:
-        raise ValueError(f"nrow must be a positive int, got {nrow!r}")
-    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
-        raise ValueError(f"pad must be a non-negative int, got {pad!r}")
-    n, _, h, w = images.shape
+    if not isinstance(pixels, np.ndarray) or pixels.ndim != 3 or len(pixels) == 0:
+        raise ValueError(f"pixels must be a non-empty (N, H, W) array, got {getattr(pixels, 'shape', type(pixels))}")
+    for name, v, lo in (("nrow", nrow, 1), ("scale", scale, 1), ("pad", pad, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
+    n, h, w = pixels.shape
     rows = -(-n // nrow)
-    grid = torch.full((rows * (h + pad) + pad, nrow * (w + pad) + pad), float(pad_value))
-    x = images.detach().to("cpu", torch.float32)[:, 0]  # (N, H, W)
+    out = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad), border, np.uint8)
     for k in range(n):
         top, left = pad + (k // nrow) * (h + pad), pad + (k % nrow) * (w + pad)
-        grid[top : top + h, left : left + w] = x[k]
-    grid = torch.nan_to_num(grid, nan=0.0).clamp(-1, 1)  # a diverged sampler shows grey, not noise
-    return ((grid + 1) * 127.5).round().to(torch.uint8).numpy()
+        out[top: top + h, left: left + w] = pixels[k]
+    return np.kron(out, np.ones((scale, scale), np.uint8)) if scale > 1 else out

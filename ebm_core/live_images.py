@@ -135,13 +135,7 @@ class ImagesTask:
         else:
             buffer, age = x_neg[:0], torch.zeros(0, dtype=torch.long)
         return ImageSnapshot(
-            **common, image_size=IMAGE_SIZES[self.cfg.data.dataset], negatives=_pixels(x_neg),
-            buffer=_pixels(buffer), buffer_age=age.cpu().numpy(), data=_pixels(x_pos),
+            **common, image_size=IMAGE_SIZES[self.cfg.data.dataset], negatives=images.to_pixels(x_neg),
+            buffer=images.to_pixels(buffer), buffer_age=age.cpu().numpy(), data=images.to_pixels(x_pos),
             e_data=to_numpy(e[: len(x_pos)]), e_neg=to_numpy(e[len(x_pos):]), diagnostics=self.diag,
         )
-
-
-def _pixels(x: torch.Tensor) -> np.ndarray:
-    """(N, 1, H, W) in [-1, 1] -> (N, H, W) uint8; NaN shows as mid-grey."""
-    x = torch.nan_to_num(x.detach()[:, 0].float().cpu(), nan=0.0).clamp(-1, 1)
-    return ((x + 1) * 127.5).round().to(torch.uint8).numpy()

@@ -15,9 +15,10 @@ from ebm_core.images import (
     load_digits,
     load_images,
     load_mnist,
-    make_grid,
     parse_idx,
     read_idx,
+    tile,
+    to_pixels,
 )
 
 
@@ -87,29 +88,34 @@ def test_load_images_dispatches_digits():
 
 
 # ----------------------------------------------------------------------------------------------
-# make_grid
+# to_pixels and tile
 
 
-def test_make_grid_size_and_value_mapping():
+def test_pixels_map_the_range_and_tiles_place_each_image_in_its_cell():
     x = torch.zeros(5, 1, 3, 4)
     x[0] = -1.0
     x[1] = 1.0
-    grid = make_grid(x, nrow=2, pad=1, pad_value=-1.0)
-    assert grid.dtype == np.uint8
+    x[3] = float("nan")
+    x[4] = 3.0
+    px = to_pixels(x)
+    assert px.dtype == np.uint8 and px.shape == (5, 3, 4)
+    assert (px[0] == 0).all() and (px[1] == 255).all() and (px[2] == 128).all()  # -1, 1, 0 -> mid-grey
+    assert (px[3] == 128).all() and (px[4] == 255).all()  # NaN shows grey, values outside are clamped
+    grid = tile(px, nrow=2, pad=1, border=7)
     assert grid.shape == (3 * (3 + 1) + 1, 2 * (4 + 1) + 1)  # 3 rows of 2
-    assert (grid[1:4, 1:5] == 0).all()  # image 0: -1 -> 0
-    assert (grid[1:4, 6:10] == 255).all()  # image 1: 1 -> 255
-    assert (grid[5:8, 1:5] == 128).all()  # image 2: 0 -> mid-grey
-    assert grid[0].max() == 0  # the border uses pad_value
+    assert (grid[1:4, 1:5] == 0).all() and (grid[1:4, 6:10] == 255).all() and (grid[5:8, 1:5] == 128).all()
+    assert (grid[0] == 7).all() and (grid[9:12, 6:10] == 7).all()  # the border, and the cell past the last image
+    big = tile(px, nrow=2, pad=1, border=7, scale=3)
+    assert big.shape == (3 * grid.shape[0], 3 * grid.shape[1]) and (big[::3, ::3] == grid).all()
 
 
-def test_make_grid_clamps_and_rejects_bad_input():
-    grid = make_grid(torch.full((1, 1, 2, 2), 3.0), nrow=1, pad=0)
-    assert grid.shape == (2, 2) and (grid == 255).all()
-    with pytest.raises(ValueError, match="images"):
-        make_grid(torch.zeros(4, 3, 8, 8), nrow=2)
+def test_tile_rejects_bad_input():
+    with pytest.raises(ValueError, match="images must have shape"):
+        to_pixels(torch.zeros(4, 8))
+    with pytest.raises(ValueError, match="pixels"):
+        tile(np.zeros((0, 8, 8), np.uint8), nrow=2)
     with pytest.raises(ValueError, match="nrow"):
-        make_grid(torch.zeros(4, 1, 8, 8), nrow=0)
+        tile(np.zeros((4, 8, 8), np.uint8), nrow=0)
 
 
 # ----------------------------------------------------------------------------------------------
