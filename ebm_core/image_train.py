@@ -18,7 +18,7 @@ from torch import nn
 from .config import ImageRunConfig, SamplerConfig
 from .images import ImageDataset, load_images
 from .nets import EnergyConvNet, init_weights
-from .samplers import SampleResult
+from .samplers import SampleResult, uniform
 from .training import Sampler, Trainer, sample_chains
 
 Tensor = torch.Tensor
@@ -36,8 +36,7 @@ def build_image_model(cfg: ImageRunConfig, channels: int, image_size: int) -> nn
 def uniform_images(shape: tuple[int, int, int]) -> Sampler:
     """A sampler of images with i.i.d. U[-1, 1] pixels, made on the generator's device."""
     def noise(n: int, generator: torch.Generator | None = None) -> Tensor:
-        device = generator.device if generator is not None else "cpu"
-        return 2 * torch.rand((n, *shape), generator=generator, device=device) - 1  # (n, C, H, W)
+        return uniform((n, *shape), generator=generator)  # (n, C, H, W)
     return noise
 
 
@@ -93,7 +92,7 @@ def generate(model: nn.Module, n: int, sampler: SamplerConfig, *, shape: tuple[i
     if n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     device = generator.device if generator is not None else _device(model)
-    x0 = 2 * torch.rand((n, *shape), generator=generator, device=device) - 1  # (n, C, H, W)
+    x0 = uniform((n, *shape), generator=generator, device=device)  # (n, C, H, W)
     return _sample(model, x0, sampler, record_every=record_every, generator=generator)
 
 
@@ -176,7 +175,7 @@ def inpaint(model: nn.Module, x: Tensor, known: Tensor, sampler: SamplerConfig, 
     x = x.detach().to(device)
     known = known.to(device)
     if init == "noise":
-        x0 = 2 * torch.rand(x.shape, generator=generator, device=device) - 1
+        x0 = uniform(x.shape, generator=generator, device=device)
     elif init == "grey":
         x0 = torch.zeros_like(x)
     else:

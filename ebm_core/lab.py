@@ -29,7 +29,7 @@ import torch
 
 from . import density
 from .energies import ENERGIES, AnalyticEnergy, make_energy
-from .samplers import energy_and_grad, get_sampler, mala, sample, temperature
+from .samplers import energy_and_grad, get_sampler, mala, sample, temperature, uniform
 
 Tensor = torch.Tensor
 Energy = Callable[[Tensor], Tensor]
@@ -254,7 +254,7 @@ def start_points(target: Target, start: Start, n: int, *, generator: torch.Gener
     """
     e = target.extent
     if start.kind == "uniform":
-        return (torch.rand(n, 2, generator=generator) * 2 - 1) * e
+        return uniform((n, 2), e, generator=generator)
     if start.kind == "point":
         x, y = start.point
         if abs(x) > e or abs(y) > e:

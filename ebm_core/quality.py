@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from .images import ImageDataset, load_images
 from .nets import init_weights
+from .samplers import uniform
 
 Tensor = torch.Tensor
 CONFIDENT = 0.9  # a sample counts as recognised when its top class probability exceeds this
@@ -54,7 +55,7 @@ class Classifier:
 def _outliers(x: Tensor, n: int, generator: torch.Generator) -> Tensor:
     """n/2 uniform-noise images and n/2 training images with shuffled pixels, flattened (n, D)."""
     d = x.shape[1]
-    noise = 2 * torch.rand(n // 2, d, generator=generator) - 1
+    noise = uniform((n // 2, d), generator=generator)
     picked = x[torch.randint(len(x), (n - n // 2,), generator=generator)]
     shuffled = torch.gather(picked, 1, torch.argsort(torch.rand(picked.shape, generator=generator), dim=1))
     return torch.cat([noise, shuffled])

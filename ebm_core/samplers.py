@@ -107,6 +107,15 @@ def _hold(x: Tensor, fixed: tuple[Tensor, Tensor] | None) -> Tensor:
     return x if fixed is None else torch.where(fixed[0], fixed[1], x)
 
 
+def uniform(shape: tuple[int, ...], half_width: float = 1.0, *, generator: torch.Generator | None = None,
+            device: torch.device | str | None = None) -> Tensor:
+    """Points drawn uniformly from the box [-half_width, half_width]^shape (chain starts, noise
+    images), on the generator's device unless `device` says otherwise."""
+    if device is None:
+        device = generator.device if generator is not None else "cpu"
+    return (2 * torch.rand(shape, generator=generator, device=device) - 1) * half_width
+
+
 def _free_grad(g: Tensor, fixed: tuple[Tensor, Tensor] | None) -> Tensor:
     return g if fixed is None else g.masked_fill(fixed[0], 0.0)
 

@@ -25,7 +25,7 @@ from torch import nn
 from . import config
 from .config import SamplerConfig, TrainConfig
 from .nets import init_weights
-from .samplers import SampleResult, sample
+from .samplers import SampleResult, sample, uniform
 
 Tensor = torch.Tensor
 Sampler = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
@@ -283,8 +283,7 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 def uniform_noise(extent: float, dim: int = 2) -> Sampler:
     """A sampler of uniform points in the box [-extent, extent]^dim."""
     def noise(n: int, generator: torch.Generator | None = None) -> Tensor:
-        device = generator.device if generator is not None else "cpu"
-        return (2 * torch.rand(n, dim, generator=generator, device=device) - 1) * extent
+        return uniform((n, dim), extent, generator=generator)
     return noise
 
 

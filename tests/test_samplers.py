@@ -128,3 +128,9 @@ def test_an_exact_sampler_keeps_its_steps_unclamped_and_its_results_in_bounds():
     free = samplers.mala(std_normal, x0, step_size=0.5, n_steps=20, fixed=fixed, record_every=1, generator=gen(4))
     assert torch.equal(r.x, free.x.clamp(-1, 1).where(~fixed[0], 0.25))  # the same chain, clamped only at the end
     assert free.trajectory.abs().max() > 1  # (the chain itself did leave the box)
+
+
+def test_uniform_points_fill_their_box_evenly():
+    x = samplers.uniform((20_000, 2), 3.0, generator=gen(1))
+    assert x.abs().max() <= 3.0 and x.min() < -2.99 and x.max() > 2.99
+    assert torch.allclose(x.mean(0), torch.zeros(2), atol=0.05) and torch.allclose(x.var(0), torch.full((2,), 3.0), atol=0.1)
