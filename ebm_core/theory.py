@@ -388,10 +388,41 @@ def enumerate_energies(model: Callable[[Tensor], Tensor], side: int, *, batch: i
     return torch.cat(out)
 
 
+@dataclass(frozen=True)
+class EnumeratedZ:
+    """Z of an energy over every side x side binary image, summed exactly.
+
+    log_z: log of the sum of exp(-E / T). n: number of images, 2^(side^2). e_min, e_max: the
+    extreme energies. seconds: time the sum took. shown: indices (as in `binary_images`) of the
+    n_shown most likely images, then of the n_shown least likely; shown_p: their exact probabilities.
+    """
+
+    log_z: float
+    n: int
+    e_min: float
+    e_max: float
+    seconds: float
+    shown: tuple[int, ...]
+    shown_p: tuple[float, ...]
+
+
+def enumerate_z(model: Callable[[Tensor], Tensor], side: int, *, temperature: float = 1.0,
+                n_shown: int = 3) -> EnumeratedZ:
+    """Exact Z by summing exp(-E / T) over all 2^(side^2) binary images (side <= MAX_ENUMERATION_SIDE)."""
+    T = _check_temperature(temperature)
+    t0 = time.perf_counter()
+    energies = enumerate_energies(model, side) / T
+    log_z = float(torch.logsumexp(-energies, dim=0))
+    seconds = time.perf_counter() - t0
+    order = torch.argsort(energies)
+    shown = tuple(int(i) for i in torch.cat([order[:n_shown], order[-n_shown:]]))
+    return EnumeratedZ(log_z, len(energies), float(energies.min()) * T, float(energies.max()) * T, seconds, shown,
+                       tuple(float(torch.exp(-energies[i] - log_z)) for i in shown))
+
+
 def enumerate_log_z(model: Callable[[Tensor], Tensor], side: int, *, temperature: float = 1.0) -> float:
     """Exact log Z = log of the sum over all 2^(side^2) binary images of exp(-E / T)."""
-    T = _check_temperature(temperature)
-    return float(torch.logsumexp(-enumerate_energies(model, side) / T, dim=0))
+    return enumerate_z(model, side, temperature=temperature, n_shown=0).log_z
 
 
 def measure_evals_per_second(model: Callable[[Tensor], Tensor], input_shape: tuple[int, ...], *,

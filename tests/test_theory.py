@@ -394,3 +394,15 @@ def test_measure_again_times_the_network_anew():
     assert list(rows["image"]) == ["4 × 4", "5 × 5", "6 × 6", "8 × 8", "28 × 28 (MNIST size)"]
     assert rows["time to sum over all of them"].iloc[0].endswith("s (done below)")
     assert rows["time to sum over all of them"].iloc[-1].endswith("years")
+
+
+def test_the_enumerated_z_names_the_most_and_least_likely_images_with_their_exact_probabilities():
+    model = theory.make_image_energy(3, width=16, gain=5.0, generator=torch.Generator().manual_seed(2))
+    r = theory.enumerate_z(model, 3, temperature=0.5, n_shown=2)
+    e = theory.enumerate_energies(model, 3)
+    p = torch.exp(-e / 0.5 - r.log_z)
+    assert float(p.sum()) == pytest.approx(1.0, abs=1e-9) and r.n == 2**9
+    assert r.shown[:2] == tuple(int(i) for i in torch.argsort(p, descending=True)[:2])
+    assert set(r.shown[2:]) == {int(i) for i in torch.argsort(p)[:2]}
+    assert r.shown_p == pytest.approx([float(p[i]) for i in r.shown], rel=1e-9)
+    assert (r.e_min, r.e_max) == pytest.approx((float(e.min()), float(e.max())))
