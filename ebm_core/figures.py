@@ -8,8 +8,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .live_toy2d import Snapshot
-
-VIEWS = {"energy": "Energy contours", "density": "Density exp(-E)/Z", "surface": "3D energy surface"}
 ENERGY_SPAN = 12.0  # at most this many nats above the minimum get colours; higher energies saturate
 
 

@@ -38,7 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MODES = {"energy": 0, "density": 1}
+from ebm_core import views
+
+MODES = {name: i for i, name in enumerate(views.PICTURE_VIEWS)}  # the frame header's mode byte
 MAGIC = b"EBL1"
 VERSION = 1
 Q = 32767  # int16 full scale for coordinates

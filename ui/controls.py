@@ -5,14 +5,13 @@ import math
 
 import streamlit as st
 
-from ebm_core import config, presets, samplers, toy2d
+from ebm_core import config, presets, samplers, toy2d, views
 from ebm_core.live import LiveRun
 from ebm_core.live_toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
 from ui import session
 
-LAYERS = {"data": "Data", "negatives": "Negatives", "trails": "Chain trails", "field": "Gradient field",
-          "inspect": "Hover (paused)"}
+LAYERS = {**views.LAYERS, "inspect": "Hover (paused)"}  # the layers, and reading values under the pointer
 METHODS = {"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbook)",
            "short_run": "Short-run from noise"}
 
@@ -137,14 +136,12 @@ def sidebar() -> None:
 
 
 def view_options() -> tuple[str, dict[str, bool]]:
-    from ebm_core.figures import VIEWS
-
     ss = st.session_state
     cols = st.columns([2.2, 3])
     if hidden("view"):
         view = ss.view
     else:
-        view = cols[0].radio("View", list(VIEWS), key="view", format_func=VIEWS.get, horizontal=True,
+        view = cols[0].radio("View", list(views.VIEWS), key="view", format_func=views.VIEWS.get, horizontal=True,
                              label_visibility="collapsed", disabled=locked("view"))
     defaults = {"data": True, "negatives": True, "trails": True, "field": False, "inspect": False}
     if hidden("layers"):

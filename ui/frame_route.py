@@ -38,11 +38,13 @@ import time
 import weakref
 from typing import Any
 
+from ebm_core import views
+
 PATH = "/api/ebm/frame/{token}"
 PANEL_PATH = "/api/ebm/panel/{token}/{name}"
 PLOTLY_PATH = "/api/ebm/static/plotly.min.js"
-VIEWS = ("energy", "density")
-LAYERS = ("data", "negatives", "trails", "field")
+VIEWS = views.PICTURE_VIEWS
+LAYERS = tuple(views.LAYERS)
 PANELS = ("numbers", "curves", "surface", "images", "image_curves", "image_hist")
 STATE_PANELS = ("numbers", "images")  # the panels that watch the run's state (one per page)
 _HEADERS = {"Cache-Control": "no-store"}

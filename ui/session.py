@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ebm_core import config, presets
+from ebm_core import config, presets, views
 from ebm_core.live import LiveRun
 
-UI_PARAMS = {"view": ("energy", "density", "surface")}  # page state kept in the URL beside the run config
+UI_PARAMS = {"view": tuple(views.VIEWS)}  # page state kept in the URL beside the run config
 
 # Classroom links (?hide=network,share&lock=dataset) hide or lock Playground controls, by setting name
 # or by group. Hidden settings keep the link's values; locked ones show them, greyed out.
