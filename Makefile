@@ -21,6 +21,7 @@ run: $(VENV)/.runtime
 	$(PY) -m streamlit run serve.py
 
 test: $(VENV)/.dev
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 bench: $(VENV)/.dev

@@ -39,7 +39,7 @@ import platform
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -268,7 +268,7 @@ def main() -> None:
     from ebm_core import presets  # noqa: E402  (labels of the lessons, from the measured code)
 
     labels = {k: p.label for k, p in presets.PRESETS.items()}
-    meta = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rounds": a.rounds,
+    meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "rounds": a.rounds,
             "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores",
             "code": a.code_label or str(a.code), "timeout_ms": TIMEOUT_MS, "gap_s": GAP_S}
     load0 = os.getloadavg()[0]

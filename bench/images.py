@@ -33,6 +33,7 @@ from ebm_core import quality
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import environment  # noqa: E402  (the same machine description as bench/train.py)
+
 from ebm_core.config import ImageRunConfig, to_dict
 from ebm_core.image_train import energy_of, generate, make_trainer_images
 from ebm_core.images import load_images, tile, to_pixels

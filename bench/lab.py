@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +36,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from browser import browser, streamlit_server  # noqa: E402
+
 from ebm_core import lab, lab_figures  # noqa: E402
 
 CHART = ".st-key-lab_chains_figure .js-plotly-plot"
@@ -268,7 +268,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     target, runs = default_runs()
-    res = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+    res = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
            "cpus": os.cpu_count(), "load_before": os.getloadavg()[0],
            "library": library_timings(target, runs), "figure_bytes": figure_sizes(target, runs)}
     res["browser"] = browser_numbers(args.visits)

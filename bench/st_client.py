@@ -98,7 +98,8 @@ Limits (what a real tab does that this does not):
     setting;
   - of the tab's HTTP requests it makes only the canvas's frame pulls and the panels' pulls, none
     of the others (page assets, /_stcore/host-config, /media/ files, the panels' plotly.js; this app
-    serves its other pictures inside the WebSocket messages). A request gets no timeout in a browser; here 30 s, counted as an error;
+    serves its other pictures inside the WebSocket messages). A request gets no timeout in a
+    browser; here 30 s, counted as an error;
     a keep-alive connection the server closed between requests is reopened and the request sent
     again, as browsers do (counted as a reconnect, not an error);
   - no WebSocket reconnects, no heartbeats, no Origin header (the server allows a missing Origin).

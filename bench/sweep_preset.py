@@ -136,7 +136,8 @@ def markdown(res: dict) -> str:
         "",
         "## Screen (seed 0), ranked",
         "",
-        "| rank | config | t_hit | t_settle | steps to settle | relapses | max KL after hit | tail KL | final KL | updates/cpu-s | load |",
+        "| rank | config | t_hit | t_settle | steps to settle | relapses | max KL after hit | tail KL | final KL "
+        "| updates/cpu-s | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(sorted(res["screen"], key=_key), 1):
@@ -158,7 +159,8 @@ def markdown(res: dict) -> str:
                     f"| {r['label']} | {r['seed']} | {_s(r['t_hit'])} | {_s(r['t_settle'])} | {r['relapses']} | "
                     f"{_f(r['kl_max_after_hit'])} | {r['kl_tail']:.3f} | {r['updates_per_cpu_s']:.0f} | "
                     f"{r['load_start']:.1f} |")
-        lines += ["", "| config | seeds settled | median t_settle | worst t_settle | mean tail KL |", "|---|---|---|---|---|"]
+        lines += ["", "| config | seeds settled | median t_settle | worst t_settle | mean tail KL |",
+                  "|---|---|---|---|---|"]
         for label, s in res["confirm_summary"].items():
             lines.append(f"| {label} | {s['settled']}/{s['runs']} | {_s(s['median_t_settle'])} | "
                          f"{_s(s['worst_t_settle'])} | {s['mean_kl_tail']:.3f} |")
@@ -167,7 +169,8 @@ def markdown(res: dict) -> str:
             "",
             "## Follow-up (after the screen)",
             "",
-            "| config | seed | t_hit | t_settle | steps to settle | relapses | max KL after hit | tail KL | final KL | updates/cpu-s | load |",
+            "| config | seed | t_hit | t_settle | steps to settle | relapses | max KL after hit | tail KL | final KL "
+            "| updates/cpu-s | load |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in res["followup"]:
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         wanted = args.only.split(",")
         unknown = set(wanted) - {label for label, _ in CONFIGS}
         if unknown:
-            raise SystemExit(f"unknown labels {sorted(unknown)}; valid: {', '.join(l for l, _ in CONFIGS)}")
+            raise SystemExit(f"unknown labels {sorted(unknown)}; valid: {', '.join(label for label, _ in CONFIGS)}")
         configs = [c for c in CONFIGS if c[0] in wanted]
     n_confirm = 0 if args.quick else args.confirm
 

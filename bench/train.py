@@ -312,7 +312,8 @@ def markdown(res: dict) -> str:
         f"EMA weights evaluated every {kl['eval_every_seconds']:.0f} s, "
         f"cap {kl['cap_seconds']:.0f} s, density on make_grid(extent, {kl['grid_n']}) normalised over the plane."),
         "",
-        "| seed | time to KL < 0.1 | (CPU time) | steps | KL < 1 | KL < 0.5 | KL < 0.2 | KL start | KL min | KL final | updates/s |",
+        "| seed | time to KL < 0.1 | (CPU time) | steps | KL < 1 | KL < 0.5 | KL < 0.2 | KL start | KL min | KL final "
+        "| updates/s |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in kl["seeds"]:

@@ -51,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -349,7 +349,7 @@ def main() -> None:
     if not (CODE / args.script).is_file():
         ap.error(f"--script: no {args.script} in {CODE}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    res: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+    res: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
                  "cpus": len(ALL_CPUS), "seconds": args.seconds, "rounds": args.rounds,
                  "loadavg_start": os.getloadavg(), "code": args.code_label or code_version(CODE),
                  "script": args.script}

@@ -18,7 +18,7 @@ import platform
 import re
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--code", type=Path, default=ROOT, help="measure the app in this directory")
     args = ap.parse_args()
     code = args.code.resolve()
-    res = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": platform.machine(),
+    res = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.machine(),
            "cpus": os.cpu_count(), "script": args.script, "seconds": args.seconds,
            "loadavg_start": os.getloadavg(), "variants": {}}
     with streamlit_server(code / args.script, cwd=code) as url, browser() as ctx:
@@ -116,7 +116,8 @@ def main() -> None:
              f"`streamlit run {args.script}`, headless Chromium (software rendering), one tab at a time, "
              f"{args.seconds:g} s of training per variant; load average at the start "
              f"{', '.join(f'{x:.1f}' for x in res['loadavg_start'])}.", "",
-             "| variant | frames/s drawn | steps/s | renderer process, cores | main thread busy | of which JavaScript |",
+             "| variant | frames/s drawn | steps/s | renderer process, cores | main thread busy "
+             "| of which JavaScript |",
              "|---|---|---|---|---|---|"]
     for name, r in res["variants"].items():
         lines.append(f"| {name} ({VARIANTS[name] or 'no hide'}) | {r['fps']:.1f} | {r['steps_per_s']:.0f} | "

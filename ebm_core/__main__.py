@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _evaluate(model, grid, data, x_test) -> dict:
     gd = density.grid_density(model, grid)
-    return {"kl": density.kl_data_model(data, gd), "nll": density.nll(model, x_test, gd.log_z) if gd.finite else math.nan,
+    return {"kl": density.kl_data_model(data, gd),
+            "nll": density.nll(model, x_test, gd.log_z) if gd.finite else math.nan,
             "log_z": gd.log_z, "mass_outside": gd.mass_outside}
 
 

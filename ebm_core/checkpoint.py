@@ -7,9 +7,9 @@ a message saying what is wrong.
 
 import csv
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -89,10 +89,3 @@ def load_run(path: str | Path) -> tuple[nn.Module, config_mod.RunConfig]:
 def read_metrics(path: str | Path) -> list[dict]:
     with open(Path(path) / METRICS_FILE, newline="") as f:
         return list(csv.DictReader(f))
-
-
-def model_to_bytes(model: nn.Module) -> bytes:
-    """Weights as safetensors bytes (for downloads from the app)."""
-    from safetensors.torch import save
-
-    return save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, metadata={"format": FORMAT})

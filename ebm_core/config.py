@@ -8,8 +8,9 @@ unknown keys and out-of-range values raise ValueError naming the field and what 
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from . import toy2d
 from .energies import ENERGIES
@@ -148,9 +149,6 @@ def _field_section(root: type) -> dict[str, str]:
                 index[f.name] = sec
         _INDEX[root] = index
     return _INDEX[root]
-
-
-_FIELD_SECTION = _field_section(RunConfig)
 
 
 def _field(name: str, root: type = RunConfig) -> dataclasses.Field:

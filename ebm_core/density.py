@@ -11,8 +11,8 @@ x = xs[j] (image layout with y increasing downward in memory).
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

@@ -10,7 +10,6 @@ Everything works on images (B, C, H, W) with pixels in [-1, 1] (BOUNDS):
     - `energy_of`: energies of many images, batched and without gradients.
 """
 
-import dataclasses
 
 import torch
 from torch import nn
@@ -147,39 +146,30 @@ def make_mask(kind: str, image_size: int, *, generator: torch.Generator | None =
     return MASKS[kind](image_size, generator)
 
 
-INPAINT_INITS = ("noise", "grey", "image")
 
 
 def inpaint(model: nn.Module, x: Tensor, known: Tensor, sampler: SamplerConfig, *,
-            generator: torch.Generator | None = None, record_every: int = 0, init: str = "noise") -> SampleResult:
+            generator: torch.Generator | None = None, record_every: int = 0) -> SampleResult:
     """Fill the unknown pixels of x by Langevin with the known ones held fixed (clamped sampling).
 
     After every step the known pixels are written back, so they equal x's exactly; the unknown
-    ones follow the gradient of E at the whole image, i.e. they sample E(x_unknown | x_known).
+    ones start as uniform noise and follow the gradient of E at the whole image, i.e. they sample
+    E(x_unknown | x_known).
 
     Args:
         model: energy (B, C, H, W) -> (B,).
-        x: (B, C, H, W) images in [-1, 1]; only their known pixels are used (unless init="image").
+        x: (B, C, H, W) images in [-1, 1]; only their known pixels are used.
         known: bool mask broadcastable to x, e.g. (H, W) from `make_mask`; True = known.
         sampler: sampler settings.
         generator: randomness source on the model's device.
         record_every: keep every this many states in the trajectory (0: none).
-        init: start of the unknown pixels: "noise" (uniform in [-1, 1]), "grey" (0) or "image"
-            (x's own values, e.g. a corrupted region).
     """
-    if init not in INPAINT_INITS:
-        raise ValueError(f"unknown init {init!r}; valid inits: {', '.join(INPAINT_INITS)}")
     if x.ndim != 4:
         raise ValueError(f"x must have shape (B, C, H, W), got {tuple(x.shape)}")
     device = generator.device if generator is not None else _device(model)
     x = x.detach().to(device)
     known = known.to(device)
-    if init == "noise":
-        x0 = uniform(x.shape, generator=generator, device=device)
-    elif init == "grey":
-        x0 = torch.zeros_like(x)
-    else:
-        x0 = x.clamp(*BOUNDS)
+    x0 = uniform(x.shape, generator=generator, device=device)
     return _sample(model, x0, sampler, fixed=(known, x), record_every=record_every, generator=generator)
 
 

@@ -21,8 +21,8 @@ MALA acceptance in high dimension; in 2D it is a sensible default, not a law.
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -24,9 +24,9 @@ The worker exits on "stop", and on its own when the pipe closes (the server or t
 import contextlib
 import math
 import multiprocessing
-import os
 import multiprocessing.connection
 import multiprocessing.spawn
+import os
 import threading
 import time
 import weakref
@@ -470,7 +470,7 @@ class _Worker:
         step = self.trainer.step_count
         snap = self.task.snapshot(
             self._needs,
-            run_id=self.run_id, seq=self._seq, ack=self._ack, config=self.cfg, status=self._status, message=self._message,
+            seq=self._seq, ack=self._ack, config=self.cfg, status=self._status, message=self._message,
             step=step, steps_per_s=self._rate, device=str(self.device), history=hist, history_start=start,
             diag_history=diag_hist, can_rollback=self._status == "diverged" or step > self._good_step,
             rollback_step=self._good_step,

@@ -38,7 +38,6 @@ class ImageDiagnostics:
 @dataclass(frozen=True)
 class ImageSnapshot:
     # common fields (live._Worker._publish)
-    run_id: int
     seq: int
     config: ImageRunConfig
     status: str
@@ -119,7 +118,8 @@ class ImagesTask:
         q = torch.tensor(QUANTILES)
         self.diag = ImageDiagnostics(
             tr.step_count, float(e_test.mean()), float(e_noise.mean()),
-            tuple(torch.quantile(e_test.float().cpu(), q).tolist()), tuple(torch.quantile(e_neg.float().cpu(), q).tolist()),
+            tuple(torch.quantile(e_test.float().cpu(), q).tolist()),
+            tuple(torch.quantile(e_neg.float().cpu(), q).tolist()),
         )
         return self.diag
 

@@ -47,7 +47,6 @@ class Diagnostics:
 class Snapshot:
     """Everything the page draws, as numpy copies; never mutated after publishing."""
 
-    run_id: int
     seq: int  # increases with every published snapshot
     config: RunConfig
     status: str  # "starting" | "paused" | "running" | "diverged" | "stopped"
@@ -204,6 +203,7 @@ class Toy2DTask:
         return Snapshot(
             **common, extent=self.extent, energy=energy, log_z_display=log_z_display,
             density_max=float(self.data.prob.max() / self.grid.cell_area),
-            x_data=self.x_data.numpy(), x_pos=to_numpy(x_pos), x_neg=to_numpy(x_neg), trails=to_numpy(trails), field=to_numpy(field),
+            x_data=self.x_data.numpy(), x_pos=to_numpy(x_pos), x_neg=to_numpy(x_neg), trails=to_numpy(trails),
+            field=to_numpy(field),
             diagnostics=self.diag, data_entropy=self.data.entropy,
         )

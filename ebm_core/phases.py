@@ -134,11 +134,13 @@ def cd_update_by_phase(trainer: Trainer, grid: density.Grid, *, n_show: int = 64
     return PhaseRecord(
         step=trainer.step_count, method=trainer.cfg.method,
         x_pos=to_numpy(x_pos), e_pos=to_numpy(e_before[:n]), e_pos_after=to_numpy(e_after[:n]), de_pos=to_numpy(de[:n]),
-        x0=to_numpy(x0), trajectory=to_numpy(traj), x_neg=to_numpy(x_neg), e_neg=to_numpy(e_before[n:]), e_neg_after=to_numpy(e_after[n:]),
+        x0=to_numpy(x0), trajectory=to_numpy(traj), x_neg=to_numpy(x_neg), e_neg=to_numpy(e_before[n:]),
+        e_neg_after=to_numpy(e_after[n:]),
         de_neg=to_numpy(de[n:]),
         loss=log.loss, e_pos_mean=log.e_pos, e_neg_mean=log.e_neg, regulariser=log.loss - (log.e_pos - log.e_neg),
         loss_after=loss_after, gap_after=float(e_live[b:].mean() - e_live[:b].mean()),
-        extent=grid.extent, xs=to_numpy(grid.xs), energy_before=to_numpy(surface_before), energy_after=to_numpy(surface_after),
+        extent=grid.extent, xs=to_numpy(grid.xs), energy_before=to_numpy(surface_before),
+        energy_after=to_numpy(surface_after),
         energy_change=to_numpy(change.view(g, g)), energy_shift=shift, log=log,
     )
 

@@ -19,8 +19,8 @@ so a CUDA chain never waits for the host inside the loop.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 

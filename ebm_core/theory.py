@@ -15,8 +15,8 @@ Three parts, each plain numerics:
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -16,8 +16,8 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -156,7 +156,8 @@ class Trainer:
         self.data_generator = torch.Generator().manual_seed(train.seed + 1)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train.lr, betas=(train.beta1, 0.999))
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if train.ema > 0 else None
-        self.buffer = ReplayBuffer(train.buffer_size, noise, self.generator, self.device) if train.method == "pcd" else None
+        pcd = train.method == "pcd"
+        self.buffer = ReplayBuffer(train.buffer_size, noise, self.generator, self.device) if pcd else None
         self.step_count = 0
         self.last_x_neg: Tensor | None = None
         self.last_x_pos: Tensor | None = None

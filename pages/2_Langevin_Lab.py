@@ -206,7 +206,8 @@ def target_ui() -> tuple[str, lab.Target | None, str]:
     """The target chosen in the sidebar: (cache key, Target or None when unavailable, description)."""
     with st.sidebar:
         st.header("Target")
-        name = st.selectbox("Energy E(x)", choices("target", TARGET_LABELS), key="lab_target", format_func=TARGET_LABELS.get,
+        name = st.selectbox("Energy E(x)", choices("target", TARGET_LABELS), key="lab_target",
+                            format_func=TARGET_LABELS.get,
                             help="Every target has an exact density on a grid, so we can measure the chains.")
     if name != "playground":
         return name, analytic_target(name), TARGET_LABELS[name]
@@ -258,14 +259,17 @@ def playground_target() -> tuple[str, lab.Target | None, str]:
 def sampler_ui() -> None:
     with st.sidebar:
         st.header("Sampler")
-        st.radio("Langevin", choices("sampler", SAMPLER_LABELS), key="lab_sampler", horizontal=True, format_func=SAMPLER_LABELS.get,
+        st.radio("Langevin", choices("sampler", SAMPLER_LABELS), key="lab_sampler", horizontal=True,
+                 format_func=SAMPLER_LABELS.get,
                  help="ULA moves every time. MALA proposes the same move and accepts it with the Metropolis-Hastings "
                       "probability, which removes ULA's step-size bias.")
         tempered = samplers.get_sampler(ss.lab_sampler).tempered
         left, right = st.columns([3, 2], vertical_alignment="bottom")
         left.number_input("Noise scale", **limits("noise"), step=0.05, format="%.2f", key="lab_noise",
-                          disabled=not tempered, help="Multiplies the Langevin noise. 1 samples exp(−E). MALA always uses 1.")
-        right.metric("T = noise²", f"{samplers.temperature(ss.lab_sampler, ss.lab_noise):.3g}", help="T = noise scale²: ULA samples exp(−E / T).")
+                          disabled=not tempered,
+                          help="Multiplies the Langevin noise. 1 samples exp(−E). MALA always uses 1.")
+        right.metric("T = noise²", f"{samplers.temperature(ss.lab_sampler, ss.lab_noise):.3g}",
+                     help="T = noise scale²: ULA samples exp(−E / T).")
         st.caption("“Cold” Langevin (noise < 1, T < 1) rolls chains into low energy fast, but it samples "
                    "exp(−E / T), not exp(−E): the chains huddle in the valleys.")
         if not samplers.get_sampler(ss.lab_sampler).metropolis:  # an exact reference for a biased sampler

@@ -7,9 +7,8 @@ import time
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 
 APP = str(ROOT / "app.py")
 
@@ -140,7 +139,7 @@ def test_step_by_phase_walks_through_one_real_update():
     at.button(key="phase").click().run()
     assert not at.exception and not at.error
     seen = []
-    for i, (key, title, sentence) in enumerate(PHASES):
+    for i, (_, title, sentence) in enumerate(PHASES):
         assert f"{i + 1}/{len(PHASES)}: {title}" in " ".join(m.value for m in at.markdown)
         assert any(sentence == m.value for m in at.markdown)
         seen.append(at.get("plotly_chart")[0].proto.spec)

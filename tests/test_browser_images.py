@@ -6,7 +6,6 @@ import re
 import time
 
 import pytest
-
 from browser import ARTIFACTS, checked_page
 from test_browser_app import click
 

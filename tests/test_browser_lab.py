@@ -11,9 +11,8 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from playwright.sync_api import expect
-
 from browser import ARTIFACTS, browser
+from playwright.sync_api import expect
 
 CHART = ".st-key-lab_chains_figure .js-plotly-plot"
 # slider position, the first panel's chain positions (trace 3: exact marginal, histogram, trail,

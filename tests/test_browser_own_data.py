@@ -8,7 +8,6 @@ The screenshot goes to tests/artifacts/own_data.png.
 import time
 
 import pytest
-
 from browser import ARTIFACTS, ROOT, browser, streamlit_server
 
 HOST = ROOT / "tests" / "pages_for_tests" / "own_data_host.py"

@@ -144,7 +144,8 @@ def test_after_a_roll_back_train_then_pause_take_one_click_each(page, app_url):
     rollback.wait_for(timeout=30_000)
     label_is(page, "train", "Train", timeout=5_000)  # the run paused itself, and the button says so
     numbers = page.locator(".ebm-numbers")
-    fits = numbers.evaluate("el => [...el.querySelectorAll('table, .card')].every(e => e.scrollWidth <= e.clientWidth + 1)")
+    fits = numbers.evaluate(
+        "el => [...el.querySelectorAll('table, .card')].every(e => e.scrollWidth <= e.clientWidth + 1)")
     loss = numbers.locator("tr", has_text="Loss").locator("th").first.inner_text()
     assert fits and re.fullmatch(r"−?\d+\.\d{3}|−?\d\.\d\de[+−]\d+|−?inf|nan", loss), loss  # compact, in its cell
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -191,7 +192,8 @@ def test_the_3d_surface_answers_pause_keeps_its_camera_and_draws_the_layers(page
     label_is(page, "train", "Train")
     assert time.monotonic() - t0 < 10  # it took 30-35 s when each refresh remounted the chart
     page.locator(".st-key-layer_data").get_by_text("Data").click()
-    wait_until(lambda: "data" not in plot.evaluate("el => el.data.map(t => t.name)"), 10, "the data leaving the surface")
+    names = "el => el.data.map(t => t.name)"
+    wait_until(lambda: "data" not in plot.evaluate(names), 10, "the data leaving the surface")
     page.screenshot(path=str(ARTIFACTS / "playground_surface.png"))
     assert not [e for e in page.js_errors if "null" in e], page.js_errors
 

@@ -2,7 +2,6 @@
 Screenshots go to tests/artifacts/."""
 
 import pytest
-
 from browser import ARTIFACTS, checked_page
 from test_browser_app import CANVAS, click, step_count, wait_for_steps
 from test_browser_own_data import stroke

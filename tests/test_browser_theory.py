@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 import pytest
-
 from browser import ARTIFACTS, checked_page
+
 from ebm_core import theory
 
 EDITOR = ".st-key-th_curve"

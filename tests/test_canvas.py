@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from browser import ARTIFACTS, CANVAS_SAMPLE_JS, browser, chromium_path, streamlit_server
 from conftest import ROOT
+
 from ui.canvas import MISSING, Q, decode_frame, encode_frame
 
 

@@ -3,9 +3,9 @@
 import subprocess
 import sys
 
-from ebm_core import checkpoint
-
 from conftest import ROOT
+
+from ebm_core import checkpoint
 
 
 def run_cli(*args):

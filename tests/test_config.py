@@ -75,8 +75,9 @@ def test_which_settings_a_running_model_takes_is_said_once_by_the_fields():
                "beta1", "ema", "seed"}
     assert set(config.restart_settings(config.RunConfig)) == restart
     assert set(config.live_settings(config.RunConfig)) == set(config.field_names()) - restart
-    assert set(config.restart_settings(config.ImageRunConfig)) == {
-        "dataset", "data_noise", "width", "activation", "spectral_norm", "method", "buffer_size", "beta1", "ema", "seed"}
+    assert set(config.restart_settings(config.ImageRunConfig)) == {"dataset", "data_noise", "width", "activation",
+                                                                   "spectral_norm", "method", "buffer_size", "beta1",
+                                                                   "ema", "seed"}
     current = config.RunConfig()
     new = current.replace(step_size=0.2, lr=0.01, width=64, seed=3, sampler="mala")
     merged = config.with_live_settings(current, new)

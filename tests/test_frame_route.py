@@ -143,7 +143,7 @@ def test_a_click_is_a_new_state_at_once_even_before_the_worker_answers(run):
 
 def test_curves_and_surface_panels_are_plotly_figures_with_the_asked_layers(run):
     run.step_once(3)
-    snap = run.wait_for(lambda s: s.step >= 3 and s.status == "paused")
+    run.wait_for(lambda s: s.step >= 3 and s.status == "paused")
     t = frame_route.token(run)
     status, j = get_panel(t, "curves")
     assert status == 200 and {tr["name"] for tr in j["fig"]["data"]} >= {"loss", "KL(data || model)"}

@@ -2,9 +2,8 @@
 model, bad links and an unreachable MNIST warn and fall back to the bundled digits."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT
+from streamlit.testing.v1 import AppTest
 from test_app import metric, no_leaked_trainers, wait_until  # noqa: F401  (fixture)
 
 PAGE = str(ROOT / "pages" / "3_Images.py")

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from ebm_core import lab, lab_figures
 
 PAGE = str(ROOT / "pages" / "2_Langevin_Lab.py")

@@ -12,12 +12,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from streamlit.runtime.state.session_state import STREAMLIT_INTERNAL_KEY_PREFIX
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from ebm_core import userdata
 from ui import own_data
 from ui.draw_pad import Q, decode_pad, encode_pad, new_strokes

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
 from ebm_core import energies, theory, theory_figures
 
 PAGE = str(ROOT / "pages" / "1_How_EBMs_work.py")

@@ -38,8 +38,8 @@ def test_each_method_steps_and_logs(method):
     cfg = config.RunConfig().replace(method=method, width=32, n_steps=5, batch_size=64, buffer_size=256)
     tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
     logs = list(tr.run(5))
-    assert [l.step for l in logs] == [1, 2, 3, 4, 5]
-    assert all(l.finite and math.isclose(l.gap, l.e_neg - l.e_pos, abs_tol=1e-5) for l in logs)
+    assert [log.step for log in logs] == [1, 2, 3, 4, 5]
+    assert all(log.finite and math.isclose(log.gap, log.e_neg - log.e_pos, abs_tol=1e-5) for log in logs)
     assert (tr.buffer is not None) == (method == "pcd")
     if method == "cd":
         assert torch.equal(tr.last_x0, tr.last_x_pos)  # textbook CD starts the chains at the data
@@ -60,9 +60,9 @@ def test_replay_buffer_reinit_fraction():
 def test_same_seed_same_run(spectral_norm):
     cfg = config.RunConfig().replace(width=32, n_steps=5, batch_size=64, buffer_size=256, spectral_norm=spectral_norm)
     torch.manual_seed(1)  # the global RNG differs between the two builds: the seed alone decides
-    a = [l.loss for l in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
+    a = [log.loss for log in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
     torch.manual_seed(2)
-    b = [l.loss for l in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
+    b = [log.loss for log in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
     assert a == b
 
 

@@ -215,7 +215,8 @@ export default function ({ data, parentElement: p }) {
     s.frame = data;
     if (!s.raf) s.raf = requestAnimationFrame(() => { s.raf = 0; draw(s); });
   } else if (data && data.src) {  // a frame source to poll; a rerun (a click) polls again at once
-    if (data.src !== s.src) { s.src = data.src; s.have = ''; if (s.busy) s.ctrl.abort(); }  // drop a held request for the old run
+    // a new run: drop a held request for the old one
+    if (data.src !== s.src) { s.src = data.src; s.have = ''; if (s.busy) s.ctrl.abort(); }
     if (!s.busy) { clearTimeout(s.timer); poll(s); }
   }
   return () => { if (!s.root.isConnected) { s.ro.disconnect(); s.src = null; clearTimeout(s.timer); } };
@@ -232,7 +233,8 @@ function poll(s) {
   s.busy = true;
   const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
   let key = '';
-  fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store', signal: (s.ctrl = new AbortController()).signal })
+  s.ctrl = new AbortController();
+  fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store', signal: s.ctrl.signal })
     .then(r => {
       key = r.headers.get('X-Frame-Key') || '';
       return r.status === 200 ? r.arrayBuffer() : r.status;

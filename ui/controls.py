@@ -99,7 +99,8 @@ def sidebar() -> None:
             _number("noise_scale", 0.05, "%.3f",
                     "Multiplies the Langevin noise (ULA). 1 samples exp(−E); below 1 is 'cold' Langevin.")
             if not hidden("noise_scale"):
-                st.caption(f"Effective temperature T = noise² = **{samplers.temperature(ss.sampler, ss.noise_scale):.3g}**"
+                t = samplers.temperature(ss.sampler, ss.noise_scale)
+                st.caption(f"Effective temperature T = noise² = **{t:.3g}**"
                            if samplers.get_sampler(ss.sampler).tempered
                            else f"{sampler_label(ss.sampler)} always samples at temperature 1.")
             _number("n_steps", 1, "%d", "Langevin steps per training update.")
@@ -249,7 +250,8 @@ def numbers_html(snap: Snapshot) -> str:
     card_html = "".join(f"<div class='card' {attr}><div class='label'>{label}</div><div class='value'>{value}</div>"
                         "</div>" for label, value, attr in cards)
     cells = "".join(f"<tr><td>{a}</td><th>{b}</th><td>{c}</td><th>{e}</th></tr>" for a, b, c, e in rows)
-    return (f"<div class='ebm-numbers' data-step='{snap.step}'><div class='cards'>{card_html}</div><table>{cells}</table>"
+    return (f"<div class='ebm-numbers' data-step='{snap.step}'><div class='cards'>{card_html}</div>"
+            f"<table>{cells}</table>"
             f"<div class='note'>In use: <b>{s.sampler.upper()}</b>, step size <b>{s.step_size:g}</b>, "
             f"K = <b>{s.n_steps}</b>, noise <b>{s.noise_scale:g}</b>, lr <b>{snap.config.train.lr:g}</b>.</div>"
             "<div class='note'>Cross-entropy − data entropy = KL, all three exact on the grid. The test NLL averages "

@@ -15,7 +15,7 @@ the SVG carries `data-curve` (E at x = -4, -3.5, ..., 4 as drawn) and `data-sent
 """
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 _CSS = """
 :host{display:block}

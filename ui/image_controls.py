@@ -139,7 +139,8 @@ def live_html(snap) -> str:
     scale = figs.scale_for(snap.image_size, nrow)
     (neg, neg_cap), (other, other_cap), (scored, what) = shown_chains(snap)
     pictures = "".join(f"<figure><img alt='{escape(cap)}' src='{_png(figs.tile(p, nrow, scale=scale))}'>"
-                       f"<figcaption>{escape(cap)}</figcaption></figure>" for p, cap in ((neg, neg_cap), (other, other_cap)))
+                       f"<figcaption>{escape(cap)}</figcaption></figure>"
+                       for p, cap in ((neg, neg_cap), (other, other_cap)))
     d = snap.diagnostics
     cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", f"{snap.steps_per_s:.1f}", "")]
     if d is not None:
