@@ -33,7 +33,7 @@ What a tab does, and what `Session` does the same way:
   - the forward-message cache: messages marked cacheable are kept and their hashes sent with every
     rerun, so the server may answer with ref_hash messages; entries expire after
     max_cached_message_age script runs, as in the frontend;
-  - the live canvas's own frame pulls (served by serve.py; ui/canvas.py's `poll` in _JS, the route
+  - the live canvas's own frame pulls (served by serve.py; ui/components/canvas.js's `poll`, the route
     in ui/frame_route.py). When a bidi_component element of the "ebm_live_canvas" component arrives
     whose data (BidiComponent.json) is a JSON object with "src", the session runs one frame-pull
     task, as the component's JS does: GET <page URL joined with src>&after=<X-Frame-Key of the last
@@ -47,7 +47,7 @@ What a tab does, and what `Session` does the same way:
     new src asked at once; counted in Stats.frame_aborts); an element carrying bytes (the
     fragment-pushed canvas of `streamlit run app.py`) stops the pulls, as `s.src = null` does. The
     canvas sends no trigger (no X-Stale or other header is read);
-  - the live panels' pulls (served by serve.py; ui/live_panel.py's `poll` in _JS, `_panel` in
+  - the live panels' pulls (served by serve.py; ui/components/live_panel.js's `poll`, `_panel` in
     ui/frame_route.py): for each bidi_component element of the "ebm_live_panel" component (keys
     numbers_panel, curves_panel, surface_panel) whose data is {"src", "kind": "html"|"plotly",
     "every": <ms>, "rendered": <run state the page was drawn with>}, one pull task per element:
@@ -154,17 +154,17 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 FINISHED = ForwardMsg.ScriptFinishedStatus
-# the canvas's pull loop (ui/canvas.py, _JS): MINW, MAXW and the wait after a failed fetch
+# the canvas's pull loop (ui/components/canvas.js): MINW, MAXW and the wait after a failed fetch
 PULL_MIN_GAP_S, PULL_NONE_WAIT_S, PULL_ERROR_WAIT_S = 0.083, 0.0, 2.0
-STATE_RECHECK_S = 0.3  # ui/live_panel.py, _JS: a state the page was not drawn with is looked at again after this
-PANEL_ERROR_WAIT_S = 2.0  # the live panels' loop (ui/live_panel.py, _JS): `.catch(() => next(2000))`
+STATE_RECHECK_S = 0.3  # ui/components/live_panel.js: a state the page was not drawn with is looked at again after this
+PANEL_ERROR_WAIT_S = 2.0  # the live panels' loop (ui/components/live_panel.js): `.catch(() => next(2000))`
 PANEL_EVERY_MS = 1000  # `data.every || 1000`
 PULL_TIMEOUT_S = 30.0  # a browser's fetch has none; here a stalled server shows up as an error
 CANVAS_COMPONENT, PANEL_COMPONENT = "ebm_live_canvas", "ebm_live_panel"  # ends of their component names
 STEP_ATTR = re.compile(r"""data-step=['"](\d+)['"]""")  # controls.numbers_html: the step shown
 URI_SAFE = "!~*'()"  # what encodeURIComponent leaves alone besides quote()'s letters, digits and _.-~
 TRIGGER_PREFIX, TRIGGER_EVENTS = "$$STREAMLIT_INTERNAL_KEY_", "__events"  # a bidi component's trigger widget id
-FRAME_HEADER = struct.Struct("<4sBBHIfffHHHHHH")  # ui/canvas.py's _HEADER (36 bytes)
+FRAME_HEADER = struct.Struct("<4sBBHIfffHHHHHH")  # ui/components/canvas.py's _HEADER (36 bytes)
 
 
 @dataclass
@@ -214,7 +214,7 @@ class Stats:
 
 @dataclass
 class PanelStats:
-    """One live panel's pulls (ui/live_panel.py)."""
+    """One live panel's pulls (ui/components/live_panel.py)."""
     requests: int = 0  # answered requests (any status)
     updates: int = 0  # 200s with a well-formed answer for the src still current (one for an old src is dropped)
     bytes: int = 0  # their bodies
@@ -226,7 +226,7 @@ class PanelStats:
 
 @dataclass
 class Panel:
-    """A live panel element and its pull loop's state (`s` in ui/live_panel.py's _JS)."""
+    """A live panel element and its pull loop's state (`s` in ui/components/live_panel.js)."""
     key: str  # the user key (numbers_panel, curves_panel, surface_panel)
     id: str  # the element id: its trigger widget's base
     fragment: str  # the fragment it was drawn in ('' outside fragments): its trigger's rerun
@@ -313,7 +313,7 @@ class HttpConnection:
 
 
 def frame_problem(body: bytes) -> str | None:
-    """Why `body` is not a well-formed live-canvas frame (ui/canvas.py's format), or None if it is."""
+    """Why `body` is not a well-formed live-canvas frame (ui/components/canvas.py's format), or None if it is."""
     if len(body) < FRAME_HEADER.size:
         return "short frame"
     magic, version, _, n, _, _, _, _, n_data, n_neg, c, t, f, n_title = FRAME_HEADER.unpack_from(body)
@@ -355,7 +355,7 @@ class Session:
         self._reader: asyncio.Task | None = None
         self._changed = asyncio.Condition()
         self.error: BaseException | None = None
-        # the canvas's frame pulls (ui/canvas.py, _JS `poll`): s.src, s.have and s.busy there
+        # the canvas's frame pulls (ui/components/canvas.js `poll`): s.src, s.have and s.busy there
         self.frame_src: str | None = None
         self.frame_key = ""  # X-Frame-Key of the newest frame received, sent back as after=
         self.frame_steps: list[tuple[float, int]] = []  # (time.monotonic(), step in X-Frame-Key) per frame
@@ -367,7 +367,7 @@ class Session:
         self._pushed_id: int | None = None  # frame id of the last frame pushed in the WebSocket
         self._frame_abort = False  # the canvas's src changed while a request was held: drop it
         self._frame_req: asyncio.Future | None = None  # the request in flight
-        self.panels: dict[str, Panel] = {}  # user key -> live panel (ui/live_panel.py)
+        self.panels: dict[str, Panel] = {}  # user key -> live panel (ui/components/live_panel.py)
         self._shown: set[str] = set()  # CANVAS_COMPONENT and panel element ids drawn since the last full run started
 
     # ---- connection ------------------------------------------------------------------------------
@@ -593,7 +593,7 @@ class Session:
             asyncio.ensure_future(self._fire_state(p, state))
 
     def _panel_data(self, key: str, el_id: str, fragment_id: str, data: dict) -> None:
-        """A live panel element arrived (ui/live_panel.py's default export)."""
+        """A live panel element arrived (ui/components/live_panel.js, its default export)."""
         p = self.panels.get(key)
         if p is None:
             p = self.panels[key] = Panel(key, el_id, fragment_id)

@@ -16,7 +16,8 @@ with head.container():
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
     from ebm_core import figures, live, toy2d  # noqa: E402
-    from ui import controls, frame_route, live_panel, live_view, own_data, session  # noqa: E402
+    from ui import controls, frame_route, live_view, own_data, session  # noqa: E402
+    from ui.components import canvas, live_panel  # noqa: E402
 
 session.init_from_url()
 if controls.hidden("intro"):
@@ -94,7 +95,7 @@ view, layers = controls.view_options()
 run.need(*(["field"] if layers.get("field") else []))
 
 # Served by serve.py, nothing on this page reruns by itself: the canvas fetches its frames and the live
-# panels (numbers, curves, 3D surface) their content over HTTP (ui/frame_route.py, ui/live_panel.py),
+# panels (numbers, curves, 3D surface) their content over HTTP (ui/frame_route.py, ui/components/live_panel.py),
 # so every script run is a click and no click competes with a timer. The numbers panel also watches
 # the run's state and reruns the page when it no longer matches what was drawn (the run diverged or
 # paused itself, or the worker answered a click). Under plain `streamlit run app.py` (and AppTest) the
@@ -120,7 +121,7 @@ def streamed_panels(left, right) -> None:
             if snap is not None:
                 st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
         else:
-            live_view.stream(run, view, layers)
+            canvas.live_canvas_stream(frame_route.source(run, view, layers), key="live_canvas")  # it fetches frames
     with right:
         snap = run.latest()
         if snap is not None:

@@ -28,7 +28,7 @@ with st.spinner("Loading PyTorch…"):
     import torch  # noqa: E402
 
     from ebm_core import theory, theory_figures  # noqa: E402
-    from ui.curve_editor import curve_editor  # noqa: E402
+    from ui.components.curve_editor import curve_editor  # noqa: E402
 
 LABELS_1D = {"double_well": "Double well", "mixture": "Gaussian mixture", "quadratic": "Quadratic",
              "drawn": "Draw your own"}

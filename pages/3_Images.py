@@ -19,7 +19,8 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core import image_train, images, live, quality  # noqa: E402
     from ebm_core.config import SamplerConfig  # noqa: E402
     from ebm_core.live_images import IMAGE_SIZES  # noqa: E402
-    from ui import frame_route, image_controls, live_panel, session  # noqa: E402
+    from ui import frame_route, image_controls, session  # noqa: E402
+    from ui.components import live_panel  # noqa: E402
 
 P = session.IMAGES
 ss = st.session_state
@@ -119,7 +120,7 @@ def status_messages(snap) -> None:
 
 def streamed_panels() -> None:
     """Served by serve.py, nothing on this page reruns by itself: the live panel and the curves fetch
-    their content over HTTP (ui/frame_route.py, ui/live_panel.py), so every script run is a click. The
+    their content over HTTP (ui/frame_route.py, ui/components/live_panel.py), so every script run is a click. The
     live panel also watches the run's state and reruns the page when it no longer matches what was
     drawn (the run paused itself, diverged, or the worker answered a click)."""
     snap = run.latest()

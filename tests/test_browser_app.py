@@ -21,7 +21,7 @@ from browser import (
     streamlit_server,
 )
 
-from ui.canvas import decode_frame
+from ui.components.canvas import decode_frame
 
 CANVAS = ".st-key-live_canvas canvas[data-frame]"
 

@@ -10,7 +10,7 @@ import pytest
 from browser import ARTIFACTS, CANVAS_SAMPLE_JS, browser, chromium_path, streamlit_server
 from conftest import ROOT
 
-from ui.canvas import MISSING, Q, decode_frame, encode_frame
+from ui.components.canvas import MISSING, Q, decode_frame, encode_frame
 
 
 def frame_kwargs(rng, *, n=64, extent=4.0, n_data=512, n_neg=256, chains=8, steps=20, arrows=100):
@@ -127,7 +127,7 @@ def test_decode_rejects_foreign_bytes():
 DEMO = '''
 """Frames of a Gaussian energy whose centre circles the origin; shared by the demo app and the test."""
 import numpy as np
-from ui.canvas import encode_frame
+from ui.components.canvas import encode_frame
 
 N, EXTENT = 64, 4.0
 XS = -EXTENT + (np.arange(N) + 0.5) * 2 * EXTENT / N
@@ -162,7 +162,7 @@ import sys
 sys.path[:0] = [{root!r}, {here!r}]
 import streamlit as st
 from demo_frames import make_frame
-from ui.canvas import live_canvas
+from ui.components.canvas import live_canvas
 
 st.set_page_config(layout="wide")
 st.session_state.setdefault("k", 0)

@@ -13,7 +13,8 @@ import pytest
 
 from ebm_core import config, figures
 from ebm_core.live import LiveRun
-from ui import canvas, frame_route
+from ui import frame_route
+from ui.components import canvas
 
 SMALL = dict(width=32, n_steps=5, batch_size=64, buffer_size=512)
 

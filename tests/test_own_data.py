@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from ebm_core import userdata
 from ui import own_data
-from ui.draw_pad import Q, decode_pad, encode_pad, new_strokes
+from ui.components.draw_pad import Q, decode_pad, encode_pad, new_strokes
 
 HOST = str(ROOT / "tests" / "pages_for_tests" / "own_data_host.py")
 

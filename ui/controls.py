@@ -206,7 +206,7 @@ def status_panel(snap: Snapshot, run: LiveRun) -> None:
 
 
 # The live numbers are one HTML block, drawn the same way by the fragment (plain `streamlit run`) and by
-# the live panel that fetches it (ui/live_panel.py). Fixed column widths and cells that cut long text
+# the live panel that fetches it (ui/components/live_panel.py). Fixed column widths and cells that cut long text
 # keep the layout when a value is odd.
 _NUMBERS_CSS = """<style>
 .ebm-numbers { font-size: 0.95rem; }

@@ -6,10 +6,10 @@ styling, not in drawing), and a timer-driven script run competes with the user's
 replaces one run by the next and, under load, dropped fragment output, fragment timers and with them
 clicks (bench/st_client.py; issue notes). So when the app is served by `serve.py` (an `st.App` with
 the routes below) nothing on the Playground or the Images page reruns by itself: the canvas and
-the live panels (ui/live_panel.py) ask for their content, and every script run is a click.
+the live panels (ui/components/live_panel.py) ask for their content, and every script run is a click.
 
 - `GET /api/ebm/frame/<token>?view=energy|density&layers=data,negatives,trails,field&after=<key>`:
-  the canvas's binary frame (ui/canvas.py). `after` is the X-Frame-Key of the frame the canvas has
+  the canvas's binary frame (ui/components/canvas.py). `after` is the X-Frame-Key of the frame the canvas has
   (see `frame_key`).
 - `GET /api/ebm/panel/<token>/<name>?after=<key>` with name `numbers` (the live numbers as HTML),
   `curves` (the training curves) or `surface` (the 3D energy surface, `&layers=` as for frames), and

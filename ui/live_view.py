@@ -1,8 +1,9 @@
-"""The live 2D view: a Snapshot turned into one canvas frame (see ui/canvas.py)."""
+"""The live 2D view: a Snapshot turned into one canvas frame (see ui/components/canvas.py). The frame
+route (ui/frame_route.py) serves these frames; under plain `streamlit run` a fragment pushes them."""
 
 from ebm_core import figures
 from ebm_core.live_toy2d import Snapshot
-from ui import canvas, frame_route
+from ui.components import canvas
 
 
 def frame_bytes(snap: Snapshot, view: str, layers: dict[str, bool]) -> bytes:
@@ -22,7 +23,3 @@ def show_snapshot(snap: Snapshot, view: str, layers: dict[str, bool], *, key: st
     """Push one frame to the canvas (a fragment rerun per frame)."""
     canvas.live_canvas(frame_bytes(snap, view, layers), key=key)
 
-
-def stream(run, view: str, layers: dict[str, bool], *, key: str = "live_canvas") -> None:
-    """Let the canvas fetch the run's frames itself (needs serve.py's route: frame_route.served())."""
-    canvas.live_canvas_stream(frame_route.source(run, view, layers), key=key)

@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from ebm_core import userdata
-from ui.draw_pad import draw_pad
+from ui.components.draw_pad import draw_pad
 
 EXTENT = userdata.EXTENT  # half-width of the box the points live in (the box of `userdata.points_dataset`)
 MAX_POINTS = 20_000  # the most points a session may hold
