@@ -16,7 +16,7 @@ with head.container():
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
     from ebm_core import figures, live, toy2d  # noqa: E402
-    from ui import controls, frame_route, live_view, own_data, session  # noqa: E402
+    from ui import controls, frame_route, live_view, own_data, run_controls, session  # noqa: E402
     from ui.components import canvas, live_panel  # noqa: E402
 
 session.init_from_url()
@@ -44,14 +44,6 @@ run = session.live_run(cfg, points=points)
 playing = run.running  # what the worker does, or will once it has read the last click (LiveRun.running)
 
 
-def _toggle_play() -> None:
-    ss.phase_record = None
-    if run.running:
-        run.pause()
-    else:
-        run.play()
-
-
 def _phase_step() -> None:
     """One update, recorded phase by phase; the panel below walks through it."""
     try:
@@ -62,21 +54,19 @@ def _phase_step() -> None:
 
 
 top = st.columns([1, 1, 1.45, 1, 1.3, 2.6])
-top[0].button("Pause" if playing else "Train", key="train", on_click=_toggle_play, type="primary",
-              icon=":material/pause:" if playing else ":material/play_arrow:", width="stretch",
-              help="Start or pause training in the background")
+with top[0]:
+    run_controls.train_button(run, "train", before=lambda: ss.update(phase_record=None))
 if not controls.hidden("step"):
-    top[1].button("Step", key="step", on_click=run.step_once, icon=":material/skip_next:", width="stretch",
-                  help="One training update, then pause", disabled=controls.locked("step"))
+    with top[1]:
+        run_controls.step_button(run, "step", disabled=controls.locked("step"))
 if not controls.hidden("phase"):
     top[2].button("Step by phase", key="phase", on_click=_phase_step, icon=":material/school:",
                   width="stretch", disabled=controls.locked("phase"),
                   help="One update taken apart: the data, the push down, the Langevin negatives, the push up, "
                        "and how the surface changed")
 if not controls.hidden("reset"):
-    top[3].button("Reset", key="reset", on_click=session.reset_run, icon=":material/restart_alt:",
-                  width="stretch", help="New network with the current settings and seed",
-                  disabled=controls.locked("reset"))
+    with top[3]:
+        run_controls.reset_button(session.PLAYGROUND, "reset", disabled=controls.locked("reset"))
 if not controls.hidden("share"):
     with top[4].popover("Share", icon=":material/link:", width="stretch", key="share",
                         disabled=controls.locked("share")):

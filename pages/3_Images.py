@@ -19,7 +19,7 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core import image_train, images, live, quality  # noqa: E402
     from ebm_core.config import SamplerConfig  # noqa: E402
     from ebm_core.live_images import IMAGE_SIZES  # noqa: E402
-    from ui import frame_route, image_controls, session  # noqa: E402
+    from ui import frame_route, image_controls, run_controls, session  # noqa: E402
     from ui.components import live_panel  # noqa: E402
 
 P = session.IMAGES
@@ -65,23 +65,15 @@ def reference_classifier(name: str) -> quality.Classifier:
     return quality.get_classifier(name)
 
 
-def _toggle_play() -> None:
-    if run.running:
-        run.pause()
-    else:
-        run.play()
-
-
 playing = run.running  # what the worker does, or will once it has read the last click (LiveRun.running)
 state = frame_route.state_key(run)  # what this run of the page shows
 top = st.columns([1, 1, 1, 1.3, 4])
-top[0].button("Pause" if playing else "Train", key="img_train", on_click=_toggle_play, type="primary",
-              icon=":material/pause:" if playing else ":material/play_arrow:", width="stretch",
-              help="Start or pause training in the background")
-top[1].button("Step", key="img_step", on_click=run.step_once, icon=":material/skip_next:", width="stretch",
-              help="One training update, then pause")
-top[2].button("Reset", key="img_reset", on_click=session.reset_run, args=(P,), icon=":material/restart_alt:",
-              width="stretch", help="New network with the current settings and seed")
+with top[0]:
+    run_controls.train_button(run, "img_train")
+with top[1]:
+    run_controls.step_button(run, "img_step")
+with top[2]:
+    run_controls.reset_button(P, "img_reset")
 with top[3].popover("Share", icon=":material/link:", width="stretch", key="img_share"):
     st.caption("This link opens the Images page with exactly these settings and seed:")
     st.code(session.share_url(query), language=None)
@@ -108,16 +100,6 @@ def _pixels_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1).unsqueeze(1)
 
 
-def status_messages(snap) -> None:
-    """The divergence guard (with its Roll back button) and the run's message, drawn by the page."""
-    if snap.status == "diverged":
-        st.error(snap.message, icon=":material/error:")
-        st.button(f"Roll back to step {snap.rollback_step}", key="img_rollback", on_click=run.rollback,
-                  type="primary", icon=":material/undo:")
-    elif snap.message:
-        st.info(snap.message)
-
-
 def streamed_panels() -> None:
     """Served by serve.py, nothing on this page reruns by itself: the live panel and the curves fetch
     their content over HTTP (ui/frame_route.py, ui/components/live_panel.py), so every script run is a click. The
@@ -125,7 +107,7 @@ def streamed_panels() -> None:
     drawn (the run paused itself, diverged, or the worker answered a click)."""
     snap = run.latest()
     if snap is not None:
-        status_messages(snap)
+        run_controls.status_messages(snap, run, "img_rollback")
     live_panel.live_panel(frame_route.panel_source(run, "images"), kind="html", every_s=MEDIUM, rendered=state,
                           key="img_live_panel", placeholder="Building the network and loading the images…")
     left, right = st.columns([2.2, 1])
@@ -148,7 +130,7 @@ def pushed_panels() -> None:
             return
         if frame_route.state_key(run) != state:
             st.rerun()  # the run paused itself, diverged or answered a click: redraw the buttons
-        status_messages(snap)
+        run_controls.status_messages(snap, run, "img_rollback")
         (neg, neg_cap), (other, other_cap), (scored, what) = image_controls.shown_chains(snap)
         cols = st.columns([1, 1, 0.8])
         nrow = 8

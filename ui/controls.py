@@ -9,7 +9,7 @@ from ebm_core import config, presets, samplers, toy2d, views
 from ebm_core.live import LiveRun
 from ebm_core.live_toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
-from ui import session
+from ui import run_controls, session
 
 LAYERS = {**views.LAYERS, "inspect": "Hover (paused)"}  # the layers, and reading values under the pointer
 METHODS = {"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbook)",
@@ -35,10 +35,6 @@ GROUP_LABELS = {"data": "All data settings", "sampler": "All sampler settings", 
                 "text": "Title, introduction and explainer"}
 
 
-def _rng(name: str) -> tuple:
-    return config.field_info(name)["range"]
-
-
 def hidden(name: str) -> bool:
     """Classroom mode: the link hid this control (or its group)."""
     return name in st.session_state.get("_hidden", ())
@@ -50,11 +46,8 @@ def locked(name: str) -> bool:
 
 
 def _number(name: str, step, fmt: str, help: str) -> None:
-    if hidden(name):
-        return
-    lo, hi = _rng(name)
-    st.number_input(LABELS[name], min_value=lo, max_value=hi, step=step, format=fmt, key=name, help=help,
-                    disabled=locked(name))
+    if not hidden(name):
+        run_controls.number_setting(session.PLAYGROUND, name, LABELS[name], step, fmt, help, disabled=locked(name))
 
 
 def sampler_label(name: str) -> str:
@@ -195,14 +188,7 @@ def fmt_number(v: float | None, digits: int = 3) -> str:
 
 
 def status_panel(snap: Snapshot, run: LiveRun) -> None:
-    if snap.status == "diverged" and run.unanswered() == "rollback":  # clicked; the worker restores the weights
-        st.info(f"Rolled back to step {snap.rollback_step}.")
-    elif snap.status == "diverged":
-        st.error(snap.message, icon=":material/error:")
-        st.button(f"Roll back to step {snap.rollback_step}", key="rollback", on_click=run.rollback, type="primary",
-                  icon=":material/undo:")
-    elif snap.message:
-        st.info(snap.message)
+    run_controls.status_messages(snap, run, "rollback")
 
 
 # The live numbers are one HTML block, drawn the same way by the fragment (plain `streamlit run`) and by

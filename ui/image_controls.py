@@ -6,8 +6,9 @@ import threading
 
 import streamlit as st
 
-from ebm_core import config, quality, samplers
+from ebm_core import quality, samplers
 from ebm_core.nets import ACTIVATIONS
+from ui import run_controls
 from ui.session import IMAGES
 
 DATASET_LABELS = {"digits": "8×8 digits (bundled)", "mnist": "MNIST 28×28 (download)",
@@ -16,8 +17,7 @@ METHODS = {"pcd": "Persistent CD (replay buffer)", "short_run": "Short-run from 
 
 
 def _number(label: str, name: str, step, fmt: str, help: str) -> None:
-    lo, hi = config.field_info(name, config.ImageRunConfig)["range"]
-    st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=IMAGES.key(name), help=help)
+    run_controls.number_setting(IMAGES, name, label, step, fmt, help)
 
 
 def sidebar() -> None:

@@ -1,0 +1,60 @@
+"""The controls every page with a live run draws the same way: a setting's number box, Train/Pause,
+Step, Reset and Roll back. The pages choose keys, columns and what is hidden or locked."""
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from ebm_core import config
+from ebm_core.live import LiveRun
+from ui import session
+
+
+def number_setting(page: session.RunPage, name: str, label: str, step, fmt: str, help: str, *,
+                   disabled: bool = False) -> None:
+    """A number box for the run setting `name`, bounded by the range its config field declares; its
+    value lives in the session state under the page's key for it (see ui/session.py)."""
+    lo, hi = config.field_info(name, page.root)["range"]
+    st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=page.key(name), help=help,
+                    disabled=disabled)
+
+
+def toggle_play(run: LiveRun, before: Callable[[], None] | None = None) -> None:
+    """Train if paused, pause if training (as the worker will be once it has read the last click)."""
+    if before is not None:
+        before()
+    if run.running:
+        run.pause()
+    else:
+        run.play()
+
+
+def train_button(run: LiveRun, key: str, *, before: Callable[[], None] | None = None) -> None:
+    """Train / Pause: its label follows `LiveRun.running`, so one click always does what it says."""
+    playing = run.running
+    st.button("Pause" if playing else "Train", key=key, on_click=toggle_play, args=(run, before), type="primary",
+              icon=":material/pause:" if playing else ":material/play_arrow:", width="stretch",
+              help="Start or pause training in the background")
+
+
+def step_button(run: LiveRun, key: str, *, disabled: bool = False) -> None:
+    st.button("Step", key=key, on_click=run.step_once, icon=":material/skip_next:", width="stretch",
+              help="One training update, then pause", disabled=disabled)
+
+
+def reset_button(page: session.RunPage, key: str, *, disabled: bool = False) -> None:
+    st.button("Reset", key=key, on_click=session.reset_run, args=(page,), icon=":material/restart_alt:",
+              width="stretch", help="New network with the current settings and seed", disabled=disabled)
+
+
+def status_messages(snap, run: LiveRun, rollback_key: str) -> None:
+    """The divergence guard with its Roll back button (or, once clicked, that the run rolled back), or
+    the run's message."""
+    if snap.status == "diverged" and run.unanswered() == "rollback":  # clicked; the worker restores the weights
+        st.info(f"Rolled back to step {snap.rollback_step}.")
+    elif snap.status == "diverged":
+        st.error(snap.message, icon=":material/error:")
+        st.button(f"Roll back to step {snap.rollback_step}", key=rollback_key, on_click=run.rollback, type="primary",
+                  icon=":material/undo:")
+    elif snap.message:
+        st.info(snap.message)
