@@ -7,15 +7,18 @@ Everything works on images (B, C, H, W) with pixels in [-1, 1] (BOUNDS):
     - `inpaint`: conditional sampling: the known pixels are held fixed (bit-identical) while the
       unknown ones follow Langevin on E(x_unknown | x_known), started from noise;
     - `denoise`: Langevin started at a noisy image, which slides it downhill to a nearby digit;
-    - `energy_of`: energies of many images, batched and without gradients.
+    - `energy_of`: energies of many images, batched and without gradients;
+    - `chains_from_noise`, `fill_in`: the same, recorded as movies for the Images page.
 """
 
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from .config import ImageRunConfig, SamplerConfig
-from .images import ImageDataset, load_images
+from .images import ImageDataset, load_images, to_pixels
 from .nets import EnergyConvNet, init_weights
 from .samplers import SampleResult, uniform
 from .training import Sampler, Trainer, sample_chains
@@ -200,3 +203,81 @@ def energy_of(model: nn.Module, x: Tensor, batch: int = 512) -> Tensor:
     device = _device(model)
     out = [model(x[i : i + batch].to(device)).cpu() for i in range(0, len(x), batch)]
     return torch.cat(out) if out else torch.zeros(0)
+
+
+# ----------------------------------------------------------------------------------------------
+# What the Images page shows of a trained model: chains as movies, and filled-in digits.
+MAX_FRAMES = 60  # frames kept of a chain for its animation
+
+
+@dataclass(frozen=True)
+class ChainMovie:
+    """Chains recorded for an animation.
+
+    frames: (T, n, H, W) uint8 states (images.to_pixels) at `steps`; the last frame is the final state.
+    steps: (T,) the Langevin step of each frame, from 0 to K.
+    energies: (T,) mean energy of the chains at each frame.
+    final: (n, C, H, W) the final states in [-1, 1].
+    """
+
+    frames: np.ndarray
+    steps: list[int]
+    energies: np.ndarray
+    final: Tensor
+
+
+def _movie(model: nn.Module, res: SampleResult, n_steps: int, every: int) -> ChainMovie:
+    traj = res.trajectory  # (T, n, C, H, W): the start and every `every`-th state
+    if (len(traj) - 1) * every != n_steps:
+        traj = torch.cat([traj, res.x[None]])  # end on the final state
+    energies = np.array([float(energy_of(model, t).mean()) for t in traj])
+    n, _, h, w = res.x.shape
+    frames = to_pixels(traj.flatten(0, 1)).reshape(len(traj), n, h, w)
+    return ChainMovie(frames, [min(i * every, n_steps) for i in range(len(traj))], energies, res.x)
+
+
+def chains_from_noise(model: nn.Module, n: int, sampler: SamplerConfig, *, shape: tuple[int, int, int],
+                      seed: int, max_frames: int = MAX_FRAMES) -> ChainMovie:
+    """n fresh chains from uniform noise (`generate`), recorded as a movie of at most about max_frames
+    frames; the same seed gives the same chains."""
+    every = max(1, -(-sampler.n_steps // max_frames))  # at most max_frames + 1 frames
+    res = generate(model, n, sampler, shape=shape, generator=torch.Generator().manual_seed(seed), record_every=every)
+    return _movie(model, res, sampler.n_steps, every)
+
+
+@dataclass(frozen=True)
+class FillIn:
+    """Corrupted images filled in by Langevin on the model.
+
+    rows: (3B, H, W) uint8: the originals, what the model was given, and what it made of it.
+    movie: the chains, from what the model was given to the result.
+    kept: for inpainting, whether the known pixels were kept exactly; None for denoising.
+    mse_before, mse_after: mean squared error to the originals of the input and of the result.
+    """
+
+    rows: np.ndarray
+    movie: ChainMovie
+    kept: bool | None
+    mse_before: float
+    mse_after: float
+
+
+def fill_in(model: nn.Module, x: Tensor, sampler: SamplerConfig, *, mask: str | None = None,
+            noise_std: float | None = None, seed: int = 0, max_frames: int = MAX_FRAMES) -> FillIn:
+    """Hide the `mask` region of images x (B, C, H, W) (a key of MASKS) and inpaint it, or add
+    Gaussian noise of std `noise_std` and denoise; exactly one of the two must be given."""
+    if (mask is None) == (noise_std is None):
+        raise ValueError("give exactly one of mask (inpaint) and noise_std (denoise)")
+    g = torch.Generator().manual_seed(seed)
+    every = max(1, -(-sampler.n_steps // max_frames))  # at most max_frames + 1 frames
+    if mask is not None:
+        known = make_mask(mask, x.shape[-1], generator=g)
+        given = torch.where(known, x, torch.zeros_like(x))
+        res = inpaint(model, x, known, sampler, generator=g, record_every=every)
+        kept = bool(torch.equal(res.x[..., known], x[..., known]))
+    else:
+        given = add_noise(x, noise_std, generator=g)
+        res = denoise(model, given, sampler, generator=g, record_every=every)
+        kept = None
+    return FillIn(to_pixels(torch.cat([x, given, res.x])), _movie(model, res, sampler.n_steps, every), kept,
+                  float((given - x).square().mean()), float((res.x - x).square().mean()))

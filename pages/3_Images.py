@@ -86,18 +86,16 @@ _load = max(1.0, live.active_runs() / 3)
 MEDIUM, SLOW = (0.5 * _load, 2.0 * _load) if playing else (1.0 * _load, None)
 
 
-def recognised(x: torch.Tensor, what: str) -> None:
-    """The reference classifier's verdict on images x (N, 1, H, W): a number a user can read."""
-    q = quality.score_samples(reference_classifier(cfg.data.dataset), x)
+def recognised(x: torch.Tensor | np.ndarray, what: str) -> None:
+    """The reference classifier's verdict on images (a tensor (N, 1, H, W) in [-1, 1] or uint8 pixels
+    (N, H, W)): a number a user can read."""
+    clf = reference_classifier(cfg.data.dataset)
+    q = quality.score_pixels(clf, x) if isinstance(x, np.ndarray) else quality.score_samples(clf, x)
     st.metric(f"Recognised ({what})", f"{q.confident_share:.0%}", border=True,
               help=f"Share of these {q.n} images that a digit classifier (fitted on the real training images) "
                    f"labels with more than {quality.CONFIDENT:.0%} confidence. Real test digits score about 90-100%; "
                    "noise about 0%.")
     st.caption(f"Classes covered: spread **{q.spread:.2f}** (1 = all ten equally often, 0 = one class only).")
-
-
-def _pixels_tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1).unsqueeze(1)
 
 
 def streamed_panels() -> None:
@@ -145,7 +143,7 @@ def pushed_panels() -> None:
             if d is not None:
                 st.metric("E(held-out digits) − E(noise)", f"{d.e_test - d.e_noise:.3g}", border=True,
                           help="Negative means the model finds real digits more likely than noise, as it should.")
-            recognised(_pixels_tensor(scored), what)
+            recognised(scored, what)
             st.caption(f"Device: {snap.device} · status: {snap.status}")
 
     @st.fragment(run_every=SLOW)
@@ -179,31 +177,27 @@ def trained_model() -> torch.nn.Module | None:
     return model
 
 
+def user_sampler(k: int, eta: float, noise: float) -> SamplerConfig:
+    """The sampler the user set up in a section, with the run's gradient clip."""
+    return SamplerConfig(sampler="ula", step_size=eta, noise_scale=noise, n_steps=k, grad_clip=cfg.sampler.grad_clip)
+
+
 def chains_from_noise(key: str, n: int, k: int, eta: float, noise: float) -> None:
-    """Run n chains from noise on the current model and keep the frames for the animation."""
+    """Run n chains from noise on the current model and keep the movie for the animation."""
     model = trained_model()
     if model is None:
         return
-    sampler = SamplerConfig(sampler="ula", step_size=eta, noise_scale=noise, n_steps=k,
-                                    grad_clip=cfg.sampler.grad_clip)
-    g = torch.Generator().manual_seed(ss.setdefault("img_clicks", 0) + 17)
+    seed = ss.setdefault("img_clicks", 0) + 17  # each click new chains
     ss.img_clicks += 1
-    every = max(1, k // 60)
     with st.spinner(f"Running {n} chain{'s' if n > 1 else ''} for {k} steps…"):
-        res = image_train.generate(model, n, sampler, shape=(1, size, size), generator=g, record_every=every)
-        traj = res.trajectory  # (T, n, 1, H, W): every `every`-th state
-        if (len(traj) - 1) * every != k:
-            traj = torch.cat([traj, res.x[None]])  # end on the final state
-        energies = np.array([float(image_train.energy_of(model, t).mean()) for t in traj])
-    steps = [min(i * every, k) for i in range(len(traj))]
-    ss[f"img_{key}_result"] = dict(traj=figs.to_pixels(traj.flatten(0, 1)).reshape(len(traj), n, size, size),
-                                   steps=steps, energies=energies, final=res.x, at_step=run.latest().step)
+        movie = image_train.chains_from_noise(model, n, user_sampler(k, eta, noise), shape=(1, size, size), seed=seed)
+    ss[f"img_{key}_result"] = dict(movie=movie, at_step=run.latest().step)
 
 
-def animation(frames: np.ndarray, steps: list[int], energies: np.ndarray, nrow: int, key: str, height: int) -> None:
+def animation(movie: image_train.ChainMovie, nrow: int, key: str, height: int) -> None:
     scale = 1 if nrow > 1 else 4
-    tiled = np.stack([figs.tile(f, nrow, scale=scale) for f in frames])
-    st.plotly_chart(figs.animation_figure(tiled, labels=[f"step {s}" for s in steps], energies=energies,
+    tiled = np.stack([figs.tile(f, nrow, scale=scale) for f in movie.frames])
+    st.plotly_chart(figs.animation_figure(tiled, labels=[f"step {s}" for s in movie.steps], energies=movie.energies,
                                           height=height), key=key, width="stretch" if nrow > 1 else "content")
 
 
@@ -219,8 +213,8 @@ elif section == "chain":
     if r:
         left, right = st.columns([1, 1])
         with left:
-            animation(r["traj"], r["steps"], r["energies"], 1, "img_chain_anim", 460)
-        right.plotly_chart(figs.energy_trace_figure(r["steps"], r["energies"]), key="img_chain_energy",
+            animation(r["movie"], 1, "img_chain_anim", 460)
+        right.plotly_chart(figs.energy_trace_figure(r["movie"].steps, r["movie"].energies), key="img_chain_energy",
                            width="stretch")
         st.caption(f"Model of training step {r['at_step']:,}.")
 elif section == "generate":
@@ -235,10 +229,9 @@ elif section == "generate":
     if r:
         left, right = st.columns([1.4, 1])
         with left:
-            animation(r["traj"], r["steps"], r["energies"], int(np.ceil(np.sqrt(len(r["final"])))),
-                      "img_gen_anim", 520)
+            animation(r["movie"], int(np.ceil(np.sqrt(len(r["movie"].final)))), "img_gen_anim", 520)
         with right:
-            recognised(r["final"], "generated")
+            recognised(r["movie"].final, "generated")
             st.caption(f"Model of training step {r['at_step']:,}.")
 else:
     st.markdown("Hide part of some held-out digits (or bury them in noise) and let Langevin on the **current** "
@@ -259,38 +252,22 @@ else:
     if st.button("Fill in", key="img_inp_run", type="primary", icon=":material/healing:"):
         model = trained_model()
         if model is not None:
-            g = torch.Generator().manual_seed(int(first) + 5)
-            sampler = SamplerConfig(sampler="ula", step_size=eta, noise_scale=noise, n_steps=k,
-                                            grad_clip=cfg.sampler.grad_clip)
             x = test.images[int(first): int(first) + 8]
-            every = max(1, k // 60)
-            with st.spinner(f"Running clamped Langevin for {k} steps…"):
-                if mode == "mask":
-                    known = image_train.make_mask(kind, size, generator=g)
-                    shown_input = torch.where(known, x, torch.zeros_like(x))
-                    res = image_train.inpaint(model, x, known, sampler, generator=g, record_every=every)
-                    kept = bool(torch.equal(res.x[..., known], x[..., known]))
-                else:
-                    shown_input = image_train.add_noise(x, std, generator=g)
-                    res = image_train.denoise(model, shown_input, sampler, generator=g, record_every=every)
-                    kept = None
-                energies = np.array([float(image_train.energy_of(model, t).mean()) for t in res.trajectory])
-            ss["img_inp_result"] = dict(
-                rows=figs.to_pixels(torch.cat([x, shown_input, res.x])), kept=kept, mode=mode,
-                traj=figs.to_pixels(res.trajectory.flatten(0, 1)).reshape(len(res.trajectory), 8, size, size),
-                steps=[min(i * every, k) for i in range(len(res.trajectory))], energies=energies,
-                mse_before=float((shown_input - x).square().mean()), mse_after=float((res.x - x).square().mean()),
-                at_step=run.latest().step)
+            with st.spinner(f"Running {'clamped ' if mode == 'mask' else ''}Langevin for {k} steps…"):
+                result = image_train.fill_in(model, x, user_sampler(k, eta, noise), seed=int(first) + 5,
+                                             **({"mask": kind} if mode == "mask" else {"noise_std": std}))
+            ss["img_inp_result"] = dict(result=result, mode=mode, at_step=run.latest().step)
     r = ss.get("img_inp_result")
     if r:
+        f = r["result"]
         left, right = st.columns([1, 1.2])
         scale = figs.scale_for(size, 8, 420)
-        left.image(figs.tile(r["rows"], 8, scale=scale),
+        left.image(figs.tile(f.rows, 8, scale=scale),
                    caption="Top: held-out originals · middle: what the model sees · bottom: filled in")
         with right:
-            animation(r["traj"], r["steps"], r["energies"], 8, "img_inp_anim", 300)
-        msg = (f"Squared error to the originals: {r['mse_before']:.3f} before, **{r['mse_after']:.3f}** after "
+            animation(f.movie, 8, "img_inp_anim", 300)
+        msg = (f"Squared error to the originals: {f.mse_before:.3f} before, **{f.mse_after:.3f}** after "
                f"(model of training step {r['at_step']:,}).")
-        if r["kept"] is not None:
-            msg += " Known pixels kept exactly: **" + ("yes" if r["kept"] else "NO") + "**."
+        if f.kept is not None:
+            msg += " Known pixels kept exactly: **" + ("yes" if f.kept else "NO") + "**."
         st.caption(msg)

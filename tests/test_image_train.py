@@ -2,6 +2,7 @@
 Gaussian's conditional), a short training run ranks real digits below noise, the reference
 classifier tells digits from noise, masks and generation respect their contracts."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from ebm_core.image_train import (
     make_mask,
     make_trainer_images,
 )
-from ebm_core.images import load_digits
+from ebm_core.images import load_digits, to_pixels
 
 CPU = torch.device("cpu")
 SHAPE = (1, 8, 8)
@@ -101,12 +102,6 @@ def test_inpaint_keeps_known_pixels_bit_identical_and_fills_the_rest(digits, sam
     assert torch.equal(r.x[:, :, known], x[:, :, known])
     assert not torch.equal(r.x[:, :, ~known], x[:, :, ~known])
     assert r.x.min() >= -1 and r.x.max() <= 1
-
-
-def test_inpaint_rejects_an_unknown_init(digits):
-    with pytest.raises(ValueError, match="noise"):
-        inpaint(build_image_model(FAST, 1, 8), digits[1].images[:2], make_mask("left half", 8),
-                FAST.sampler, init="zeros")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -220,3 +215,34 @@ def test_spread_is_one_for_balanced_and_zero_for_collapsed_classes(classifier, d
 def test_score_samples_checks_the_image_shape(classifier):
     with pytest.raises(ValueError, match="shape"):
         quality.score_samples(classifier, torch.zeros(4, 1, 28, 28))
+
+
+def test_a_chain_movie_runs_from_noise_to_the_final_state_and_a_seed_repeats_it():
+    from ebm_core.image_train import chains_from_noise
+
+    model = build_image_model(FAST, 1, 8)
+    s = SamplerConfig(step_size=0.5, noise_scale=0.01, n_steps=25, grad_clip=0.03)
+    m = chains_from_noise(model, 3, s, shape=(1, 8, 8), seed=4, max_frames=10)
+    assert m.frames.shape == (len(m.steps), 3, 8, 8) and m.frames.dtype == np.uint8
+    assert m.steps[0] == 0 and m.steps[-1] == 25 and m.steps == sorted(m.steps) and len(m.steps) <= 11
+    assert (m.frames[-1] == to_pixels(m.final)).all()  # the movie ends on the result
+    assert len(m.energies) == len(m.steps) and m.energies[-1] < m.energies[0]  # downhill from noise
+    again = chains_from_noise(model, 3, s, shape=(1, 8, 8), seed=4, max_frames=10)
+    assert torch.equal(again.final, m.final)
+
+
+def test_fill_in_keeps_the_known_pixels_or_lowers_the_noise(digits):
+    from ebm_core.image_train import fill_in
+
+    model = build_image_model(FAST, 1, 8)
+    x = digits[1].images[:8]
+    s = SamplerConfig(step_size=0.5, noise_scale=0.01, n_steps=10, grad_clip=0.03)
+    r = fill_in(model, x, s, mask="bottom half", seed=1)
+    assert r.kept is True and r.rows.shape == (24, 8, 8) and (r.rows[:8] == to_pixels(x)).all()
+    assert r.movie.steps[-1] == 10 and (r.movie.frames[-1] == r.rows[16:]).all()
+    d = fill_in(model, x, SamplerConfig(step_size=0.01, noise_scale=0.0, n_steps=5), noise_std=0.5, seed=1)
+    noisy = add_noise(x, 0.5, generator=torch.Generator().manual_seed(1))  # what fill_in drew first with the seed
+    assert d.kept is None and (d.rows[8:16] == to_pixels(noisy)).all()
+    assert d.mse_before == pytest.approx(float((noisy - x).square().mean())) and 0.05 < d.mse_before < 0.3
+    with pytest.raises(ValueError, match="exactly one"):
+        fill_in(model, x, s, seed=1)
