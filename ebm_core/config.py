@@ -108,7 +108,7 @@ IMAGE_SECTIONS: dict[str, type] = {"data": ImageDataConfig, "model": ImageModelC
 @dataclass(frozen=True)
 class ImageRunConfig:
     """An image run (the Images page). Sampler and training sections are the 2D ones with the
-    image recipe's defaults (RECIPES.md): large clipped steps, little noise, a replay buffer."""
+    image recipe's defaults: large clipped steps, little noise, a replay buffer."""
 
     SECTIONS = IMAGE_SECTIONS
     data: ImageDataConfig = ImageDataConfig()

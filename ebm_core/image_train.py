@@ -21,7 +21,7 @@ from .config import ImageRunConfig, SamplerConfig
 from .images import ImageDataset, load_images, to_pixels
 from .nets import EnergyConvNet, init_weights
 from .samplers import SampleResult, uniform
-from .training import Sampler, Trainer, sample_chains
+from .training import PointSource, Trainer, sample_chains
 
 Tensor = torch.Tensor
 BOUNDS = (-1.0, 1.0)
@@ -35,7 +35,7 @@ def build_image_model(cfg: ImageRunConfig, channels: int, image_size: int) -> nn
     return init_weights(model, torch.Generator().manual_seed(cfg.train.seed))
 
 
-def uniform_images(shape: tuple[int, int, int]) -> Sampler:
+def uniform_images(shape: tuple[int, int, int]) -> PointSource:
     """A sampler of images with i.i.d. U[-1, 1] pixels, made on the generator's device."""
     def noise(n: int, generator: torch.Generator | None = None) -> Tensor:
         return uniform((n, *shape), generator=generator)  # (n, C, H, W)

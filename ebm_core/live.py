@@ -318,7 +318,7 @@ class _Worker:
         self._seq, self._sent = 0, 0
 
     def main(self) -> None:
-        torch.set_num_threads(1)  # many sessions share the CPU (see STREAMLIT_NOTES §6)
+        torch.set_num_threads(1)  # many sessions share the CPU: one thread each
         os.nice(5)  # training yields to the web server: pages keep answering clicks under load
         try:
             self._setup()

@@ -28,7 +28,7 @@ from .nets import init_weights
 from .samplers import SampleResult, sample, uniform
 
 Tensor = torch.Tensor
-Sampler = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
+PointSource = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
 # Data samplers get a CPU generator (datasets are generated on the CPU); noise samplers get a
 # generator on the training device, and return tensors there.
 
@@ -95,7 +95,7 @@ def explain_energies(log: StepLog, train: TrainConfig) -> str | None:
 class ReplayBuffer:
     """Persistent chains: a bank of past negatives; each draw restarts a fraction from noise."""
 
-    def __init__(self, size: int, noise: Sampler, generator: torch.Generator | None, device: torch.device):
+    def __init__(self, size: int, noise: PointSource, generator: torch.Generator | None, device: torch.device):
         self.noise, self.generator = noise, generator
         self.x = noise(size, generator).to(device)  # (N, ...)
         self.age = torch.zeros(size, dtype=torch.long, device=device)  # updates since a restart
@@ -138,8 +138,8 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        data: Sampler,
-        noise: Sampler,
+        data: PointSource,
+        noise: PointSource,
         sampler: SamplerConfig,
         train: TrainConfig,
         *,
@@ -281,7 +281,7 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(b)
 
 
-def uniform_noise(extent: float, dim: int = 2) -> Sampler:
+def uniform_noise(extent: float, dim: int = 2) -> PointSource:
     """A sampler of uniform points in the box [-extent, extent]^dim."""
     def noise(n: int, generator: torch.Generator | None = None) -> Tensor:
         return uniform((n, dim), extent, generator=generator)

@@ -2,7 +2,7 @@
 
 Python packs one frame into a few KB of little-endian binary (`encode_frame`); the browser decodes it
 with a DataView and redraws the same canvas in place, so a `run_every=0.1` fragment animates at
-~10 frames/s without remounting (see STREAMLIT_NOTES.md, "Live heatmap + scatter").
+~10 frames/s without remounting (a plotly chart remounts on each change); under serve.py it fetches them.
 
 Frame format, version 1 (all little-endian; `decode_frame` below is the executable spec):
 
