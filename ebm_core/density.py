@@ -128,6 +128,50 @@ def kl_data_model(data: DataDensity, model: GridDensity) -> float:
     return float(terms.sum())
 
 
+# Histograms of samples over a coarse grid of the box plus one "outside" cell: how the sampler checks
+# (here, the presets' lessons and the Langevin Lab) compare samples with a density.
+def cell_index(x: Tensor, extent: float, bins: int) -> Tensor:
+    """Cell of each point of x (..., 2): row * bins + col inside the box [-extent, extent]^2 cut into
+    bins x bins cells, bins * bins outside it (non-finite points count as outside)."""
+    finite = torch.isfinite(x).all(dim=-1)
+    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
+    inside = finite & (x.abs() < extent).all(dim=-1)
+    ij = ((x + extent) / (2 * extent) * bins).floor().clamp(0, bins - 1).long()  # (..., 2) as (col, row)
+    return torch.where(inside, ij[..., 1] * bins + ij[..., 0], torch.full_like(ij[..., 0], bins * bins))
+
+
+def cell_counts(x: Tensor, extent: float, bins: int) -> Tensor:
+    """Counts per cell (`cell_index`) of points x (B, 2) -> (bins^2 + 1,), or of each row of x
+    (T, B, 2) -> (T, bins^2 + 1), in one bincount; float64, the last column outside the box."""
+    flat = x.dim() == 2
+    x = x.detach().double().cpu()[None] if flat else x.detach().double().cpu()
+    T, m = x.shape[0], bins * bins + 1
+    idx = cell_index(x, extent, bins) + m * torch.arange(T)[:, None]  # (T, B)
+    counts = torch.bincount(idx.flatten(), minlength=T * m).view(T, m).double()
+    return counts[0] if flat else counts
+
+
+def coarse_cells(prob: Tensor, bins: int) -> Tensor:
+    """Probabilities of the (n, n) fine cells summed into the (bins^2,) coarse ones (n a multiple of bins)."""
+    n = prob.shape[0]
+    if n % bins:
+        raise ValueError(f"the grid size {n} must be a multiple of bins={bins}")
+    f = n // bins
+    return prob.view(bins, f, bins, f).sum(dim=(1, 3)).flatten()
+
+
+def with_outside(cells: Tensor) -> Tensor:
+    """Coarse cell probabilities (bins^2,) and, last, the mass they leave outside the box."""
+    return torch.cat([cells, (1 - cells.sum()).clamp_min(0).view(1)])
+
+
+def kl_from_counts(counts: Tensor, log_p: Tensor) -> Tensor:
+    """KL(q || p) per row, q = counts normalised: (T, m) counts and (m,) log p -> (T,) nats."""
+    q = counts / counts.sum(dim=-1, keepdim=True).clamp_min(1)
+    terms = torch.where(q > 0, q * (q.clamp_min(1e-300).log() - log_p), torch.zeros_like(q))
+    return terms.sum(dim=-1)
+
+
 def sampler_bias(x: Tensor, model: GridDensity, grid: Grid, *, bins: int = 16) -> float:
     """KL(histogram of samples x || model) over bins x bins cells of the box plus one 'outside' cell.
 
@@ -136,17 +180,6 @@ def sampler_bias(x: Tensor, model: GridDensity, grid: Grid, *, bins: int = 16) -
     """
     if not model.finite or len(x) == 0 or grid.n % bins:
         return float("nan")
-    x = x.detach().double().cpu()
-    B, f = grid.extent, grid.n // bins
-    ok = torch.isfinite(x).all(dim=1)
-    x = x[ok]
-    inside = (x.abs() < B).all(dim=1)
-    ij = ((x[inside] + B) / (2 * B) * bins).long().clamp(0, bins - 1)  # (n_in, 2) as (col, row)
-    counts = torch.zeros(bins * bins + 1, dtype=torch.float64)
-    counts.index_add_(0, ij[:, 1] * bins + ij[:, 0], torch.ones(len(ij), dtype=torch.float64))
-    counts[-1] = (~inside).sum() + (~ok).sum()
-    q = counts / counts.sum()
-    p_cells = (model.log_density.exp() * grid.cell_area).view(bins, f, bins, f).sum(dim=(1, 3))
-    p = torch.cat([p_cells.flatten(), torch.tensor([model.mass_outside], dtype=torch.float64)])
-    p = p.clamp_min(1e-300)
-    return float(torch.where(q > 0, q * (q.log() - p.log()), 0.0).sum())
+    p_cells = coarse_cells(model.log_density.exp() * grid.cell_area, bins)
+    p = torch.cat([p_cells, torch.tensor([model.mass_outside], dtype=torch.float64)]).clamp_min(1e-300)
+    return float(kl_from_counts(cell_counts(x, grid.extent, bins), p.log()))

@@ -159,47 +159,9 @@ def exact_marginal(target: Target, dim: int = 0) -> tuple[np.ndarray, np.ndarray
 # Histograms and KL
 
 
-def bin_index(x: Tensor, extent: float, bins: int) -> Tensor:
-    """Cell of each point: row * bins + col for points inside the box, bins * bins otherwise.
-
-    Args:
-        x: (..., 2) positions; non-finite ones count as outside.
-
-    Returns:
-        (...) int64 cell indices in [0, bins * bins].
-    """
-    finite = torch.isfinite(x).all(dim=-1)
-    x = torch.where(torch.isfinite(x), x, torch.zeros_like(x))
-    inside = finite & (x.abs() < extent).all(dim=-1)
-    ij = ((x + extent) / (2 * extent) * bins).floor().clamp(0, bins - 1).long()  # (..., 2) as (col, row)
-    return torch.where(inside, ij[..., 1] * bins + ij[..., 0], torch.full_like(ij[..., 0], bins * bins))
-
-
-def histograms(x: Tensor, extent: float, bins: int) -> Tensor:
-    """Counts per cell for each step in one bincount.
-
-    Args:
-        x: (T, B, 2) chain positions per step.
-
-    Returns:
-        (T, bins * bins + 1) float64 counts, the last column 'outside the box'.
-    """
-    T = x.shape[0]
-    m = bins * bins + 1
-    idx = bin_index(x, extent, bins) + m * torch.arange(T)[:, None]  # (T, B)
-    return torch.bincount(idx.flatten(), minlength=T * m).view(T, m).double()
-
-
-def kl_from_counts(counts: Tensor, log_p: Tensor) -> Tensor:
-    """KL(q || p) per row, q = counts normalised: (T, m) counts, (m,) log p -> (T,) nats."""
-    q = counts / counts.sum(dim=1, keepdim=True).clamp_min(1)
-    terms = torch.where(q > 0, q * (q.clamp_min(1e-300).log() - log_p), torch.zeros_like(q))
-    return terms.sum(dim=1)
-
-
 def kl_per_step(trajectory: Tensor, target: Target) -> Tensor:
     """KL between each step's chain histogram and the exact density: (T, B, 2) -> (T,) float64."""
-    return kl_from_counts(histograms(trajectory, target.extent, target.bins), target.log_p_cells)
+    return density.kl_from_counts(density.cell_counts(trajectory, target.extent, target.bins), target.log_p_cells)
 
 
 def kl_floor(target: Target, n: int, *, repeats: int = 8, generator: torch.Generator | None = None) -> float:
@@ -327,10 +289,26 @@ class ChainRun:
         return float(np.mean(a)) if len(a) else float("nan")
 
     @property
+    def late_mean_energy(self) -> float:
+        """Mean energy of the chains over the second half of the run (what they settle at)."""
+        return float(np.mean(self.mean_energy[len(self.mean_energy) // 2:]))
+
+    @property
     def blew_up_at(self) -> int | None:
         """First step at which any chain became non-finite, else None."""
         bad = ~np.isfinite(self.trajectory).all(axis=(1, 2))
         return int(np.argmax(bad)) if bad.any() else None
+
+
+def comparison(sampler: str, step_sizes: list[float], noise_scale: float, n_steps: int, n_chains: int, *,
+               exact_reference: bool = False) -> tuple[list[ChainSettings], list[ChainSettings]]:
+    """The runs of a step-size comparison: one per step size with `sampler`, and, when asked and the
+    sampler is not exact itself, the same step sizes with MALA as the exact reference."""
+    noise = noise_scale if get_sampler(sampler).tempered else 1.0
+    runs = [ChainSettings(sampler, s, noise, n_steps, n_chains) for s in step_sizes]
+    refs = ([ChainSettings("mala", s, 1.0, n_steps, n_chains) for s in step_sizes]
+            if exact_reference and not get_sampler(sampler).metropolis else [])
+    return runs, refs
 
 
 def run_chains(target: Target, start: Start, settings: ChainSettings, *,
@@ -363,10 +341,10 @@ def run_chains(target: Target, start: Start, settings: ChainSettings, *,
     with torch.no_grad():
         e_last = target.energy(r.x).double().mean()
     mean_energy = torch.cat([r.mean_energy.double(), e_last[None]]).numpy()  # (T+1,)
-    counts = histograms(traj, target.extent, target.bins)  # (T+1, m)
-    kl = kl_from_counts(counts, target.log_p_cells).numpy()
+    counts = density.cell_counts(traj, target.extent, target.bins)  # (T+1, m)
+    kl = density.kl_from_counts(counts, target.log_p_cells).numpy()
     pooled = counts[(s.n_steps + 1) // 2:].sum(dim=0, keepdim=True)  # (1, m)
-    stationary = float(kl_from_counts(pooled, target.log_p_cells)[0])
+    stationary = float(density.kl_from_counts(pooled, target.log_p_cells)[0])
     outside = (counts[:, -1] / s.n_chains).numpy()
     return ChainRun(s, traj.numpy(), kl, mean_energy, acceptance, outside, stationary, seconds)
 

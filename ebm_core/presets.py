@@ -120,29 +120,9 @@ def apply_preset(key: str, base: RunConfig | None = None) -> RunConfig:
 # 0 for a perfect match, 1 for no overlap.
 
 
-def _cells(prob: torch.Tensor, bins: int) -> torch.Tensor:
-    """Cell probabilities (n, n) on the fine grid summed into (bins * bins,) coarse cells."""
-    n = prob.shape[0]
-    if n % bins:
-        raise ValueError(f"the grid size {n} must be a multiple of bins={bins}")
-    f = n // bins
-    return prob.view(bins, f, bins, f).sum(dim=(1, 3)).flatten()
-
-
-def _with_outside(cells: torch.Tensor) -> torch.Tensor:
-    return torch.cat([cells, (1 - cells.sum()).clamp_min(0).view(1)])
-
-
 def sample_histogram(x: torch.Tensor, extent: float, bins: int = 16) -> torch.Tensor:
     """Share of samples x (N, 2) in each coarse cell of the box, then outside it: (bins^2 + 1,)."""
-    x = x.detach().double().cpu()
-    ok = torch.isfinite(x).all(dim=1)
-    inside = ok & (x.abs() < extent).all(dim=1)
-    ij = ((x[inside] + extent) / (2 * extent) * bins).long().clamp(0, bins - 1)  # (n_in, 2) as (col, row)
-    counts = torch.zeros(bins * bins + 1, dtype=torch.float64)
-    counts.index_add_(0, ij[:, 1] * bins + ij[:, 0], torch.ones(len(ij), dtype=torch.float64))
-    counts[-1] = len(x) - len(ij)
-    return counts / max(1, len(x))
+    return density.cell_counts(x, extent, bins) / max(1, len(x))
 
 
 def sample_tv(x: torch.Tensor, data: density.DataDensity, grid: density.Grid, *, bins: int = 16) -> float:
@@ -150,13 +130,14 @@ def sample_tv(x: torch.Tensor, data: density.DataDensity, grid: density.Grid, *,
 
     Finite samples alone give a floor: about 0.05 for 2048 samples of eight_gaussians at 16 bins.
     """
-    return 0.5 * float((sample_histogram(x, grid.extent, bins) - _with_outside(_cells(data.prob, bins))).abs().sum())
+    p = density.with_outside(density.coarse_cells(data.prob, bins))
+    return 0.5 * float((sample_histogram(x, grid.extent, bins) - p).abs().sum())
 
 
 def model_tv(model: density.GridDensity, data: density.DataDensity, grid: density.Grid, *, bins: int = 16) -> float:
     """Total variation between the model's density and the data's, on the same coarse cells."""
-    p_model = _with_outside(_cells(model.log_density.exp() * grid.cell_area, bins))
-    return 0.5 * float((p_model - _with_outside(_cells(data.prob, bins))).abs().sum())
+    p_model = density.with_outside(density.coarse_cells(model.log_density.exp() * grid.cell_area, bins))
+    return 0.5 * float((p_model - density.with_outside(density.coarse_cells(data.prob, bins))).abs().sum())
 
 
 def mass_away(model: density.GridDensity, data: density.DataDensity, grid: density.Grid, *,

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from ebm_core import density, toy2d
@@ -71,3 +72,18 @@ def test_non_finite_energy_is_flagged():
     gd = density.grid_density(lambda x: torch.full((len(x),), float("nan")), grid)
     assert not gd.finite
     assert math.isnan(density.kl_data_model(density.data_density(lambda x: toy2d.log_density("gaussian", x), grid), gd))
+
+
+def test_cell_counts_put_each_point_in_its_cell_and_the_rest_outside():
+    x = torch.tensor([[-2.99, -2.99], [2.99, -2.99], [-2.99, 2.99], [0.1, 0.1], [3.0, 0.0], [float("nan"), 0.0],
+                      [0.0, -7.0]], dtype=torch.float64)
+    c = density.cell_counts(x, 3.0, 4)  # cells of width 1.5; row = y, col = x
+    assert c.shape == (17,) and float(c.sum()) == len(x)
+    assert c[0] == 1 and c[3] == 1 and c[12] == 1 and c[2 * 4 + 2] == 1  # the corners' cells and (0.1, 0.1)
+    assert c[-1] == 3  # on the edge (|x| = extent), not a number, and far below: outside
+    steps = torch.stack([x, x.flip(0), x])  # (T, B, 2): one bincount for every row
+    assert torch.equal(density.cell_counts(steps, 3.0, 4), torch.stack([c, c, c]))
+    p = density.with_outside(density.coarse_cells(torch.full((8, 8), 1 / 128, dtype=torch.float64), 4))
+    assert p.shape == (17,) and torch.allclose(p[:-1], torch.full((16,), 1 / 32, dtype=torch.float64))
+    assert float(p[-1]) == pytest.approx(0.5)  # half the mass was never on the grid
+    assert float(density.kl_from_counts(p * 1000, p.log())) == pytest.approx(0.0, abs=1e-12)

@@ -13,7 +13,7 @@ import torch
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
-from ebm_core import lab, lab_figures
+from ebm_core import density, lab, lab_figures
 
 PAGE = str(ROOT / "pages" / "2_Langevin_Lab.py")
 
@@ -36,7 +36,7 @@ def test_histograms_match_a_plain_loop_and_count_outside_and_nonfinite_points():
     x[0, 0, 0] = float("nan")
     x[1, 1, 1] = float("inf")
     extent, bins = 4.0, 16
-    counts = lab.histograms(x, extent, bins)
+    counts = density.cell_counts(x, extent, bins)
     assert counts.shape == (4, bins * bins + 1)
     for t in range(4):
         want = torch.zeros(bins * bins + 1, dtype=torch.float64)
@@ -60,9 +60,9 @@ def test_cell_probabilities_of_every_target_sum_to_one(name):
 
 def test_kl_is_zero_for_the_exact_cell_probabilities_and_positive_otherwise(gaussian):
     p = gaussian.log_p_cells.exp()
-    assert float(lab.kl_from_counts((p * 1e6)[None], gaussian.log_p_cells)[0]) < 1e-9
+    assert float(density.kl_from_counts((p * 1e6)[None], gaussian.log_p_cells)[0]) < 1e-9
     uniform = torch.ones(1, len(p), dtype=torch.float64)
-    assert float(lab.kl_from_counts(uniform, gaussian.log_p_cells)[0]) > 0.5
+    assert float(density.kl_from_counts(uniform, gaussian.log_p_cells)[0]) > 0.5
 
 
 def test_exact_samples_score_the_floor_which_shrinks_like_one_over_n(gaussian):
@@ -376,3 +376,24 @@ def test_the_lab_library_does_not_import_streamlit():
     code = "import sys, ebm_core.lab, ebm_core.lab_figures; assert 'streamlit' not in sys.modules"
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_comparison_runs_each_step_size_and_an_exact_reference_only_for_a_biased_sampler():
+    runs, refs = lab.comparison("ula", [0.1, 0.3], 0.5, 40, 64, exact_reference=True)
+    assert [(r.sampler, r.step_size, r.noise_scale, r.n_steps, r.n_chains) for r in runs] == [
+        ("ula", 0.1, 0.5, 40, 64), ("ula", 0.3, 0.5, 40, 64)]
+    assert [(r.sampler, r.step_size, r.noise_scale) for r in refs] == [("mala", 0.1, 1.0), ("mala", 0.3, 1.0)]
+    runs, refs = lab.comparison("mala", [0.2], 0.5, 40, 64, exact_reference=True)
+    assert refs == [] and runs[0].noise_scale == 1.0  # MALA is its own reference and always at T = 1
+    assert lab.comparison("ula", [0.2], 0.5, 40, 64)[1] == []
+
+
+def test_a_weights_digest_changes_with_the_weights_only():
+    from ebm_core import nets
+
+    a, b = torch.nn.Linear(2, 3), torch.nn.Linear(2, 3)
+    b.load_state_dict(a.state_dict())
+    assert nets.weights_digest(a) == nets.weights_digest(b)
+    with torch.no_grad():
+        b.bias[0] += 1e-6
+    assert nets.weights_digest(a) != nets.weights_digest(b)
