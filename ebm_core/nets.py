@@ -111,6 +111,17 @@ class EnergyConvNet(nn.Module):
 
 
 @torch.no_grad()
+def weights_digest(model: nn.Module) -> str:
+    """A fingerprint of a model's weights (names and values): equal weights, equal digest."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def init_weights(model: nn.Module, generator: torch.Generator) -> nn.Module:
     """Re-draw every weight and bias of Linear/Conv layers from `generator` (PyTorch's default
     U(-1/sqrt(fan_in), 1/sqrt(fan_in))), so a seed fixes the net without touching global RNG state.

@@ -10,7 +10,6 @@ sizes), read once per session, so the address bar is always a link to the same s
 outlive visits to other pages (`session.keep`).
 """
 
-import hashlib
 import math
 
 import streamlit as st
@@ -26,11 +25,10 @@ st.markdown(
 )
 
 with st.spinner("Loading PyTorch…"):
-    import numpy as np  # noqa: E402
     import plotly.graph_objects as go  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import config, lab, lab_figures, samplers, toy2d  # noqa: E402
+    from ebm_core import config, lab, lab_figures, nets, samplers, toy2d  # noqa: E402
     from ebm_core.config import LabConfig  # noqa: E402
     from ui import session  # noqa: E402
 
@@ -81,7 +79,7 @@ def load_url() -> None:
     warnings = [f"{k}: not a Lab setting; valid: {', '.join(SETTINGS)}, {STEPS_PARAM}" for k in unknown]
     cfg, errors = config.from_query_lenient(params, ignore=(STEPS_PARAM, *unknown), root=LabConfig)
     warnings += [f"{e} (allowed: {allowed(e.split(':')[0])})" if ": expected" in e else e for e in errors]
-    flat = {k: v for section in config.to_dict(cfg).values() for k, v in section.items()}
+    flat = config.flat(cfg)
     for k, v in flat.items():
         if k in params:
             ss[f"lab_{k}"] = v
@@ -190,14 +188,6 @@ def run_key(run: lab.ChainRun, start: tuple, seed: int) -> tuple:
     return (s.sampler, s.step_size, s.noise_scale, s.n_steps, s.n_chains, start, seed)
 
 
-def weights_digest(model: torch.nn.Module) -> str:
-    h = hashlib.sha1()
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 # ----------------------------------------------------------------------------------------------
 # Widgets
 
@@ -243,7 +233,7 @@ def playground_target() -> tuple[str, lab.Target | None, str]:
         dataset = snap.config.data.dataset
         extent = getattr(snap, "extent", None) or toy2d.extent(dataset)
         label = toy2d.DATASETS[dataset].label if dataset in toy2d.DATASETS else dataset
-        held = dict(run=id(run), model=model, digest=weights_digest(model), extent=float(extent), step=snap.step,
+        held = dict(run=id(run), model=model, digest=nets.weights_digest(model), extent=float(extent), step=snap.step,
                     label=label)
         ss["_lab_model"] = held
     with st.sidebar:
@@ -343,18 +333,18 @@ def autotune_ui(target_key: str, target: lab.Target, start: tuple, *, disabled: 
 def compute(target_key: str, target: lab.Target, steps: list[float], start: tuple) -> tuple[list, list]:
     """Runs for the chosen sampler, plus MALA references for ULA runs when asked; a progress bar
     shows while anything new is computed."""
-    sampler = ss.lab_sampler
-    noise = float(ss.lab_noise) if samplers.get_sampler(sampler).tempered else 1.0
-    jobs = [(sampler, s, noise) for s in steps]
-    if not samplers.get_sampler(sampler).metropolis and ss.lab_mala_ref:
-        jobs += [("mala", s, 1.0) for s in steps]
+    mine, refs = lab.comparison(ss.lab_sampler, steps, float(ss.lab_noise), ss.lab_steps, ss.lab_chains,
+                                exact_reference=ss.lab_mala_ref)
+    jobs = mine + refs
     progress = st.progress(0.0, text="Running chains…")
     runs = []
-    for i, (smp, step, nz) in enumerate(jobs):
-        progress.progress(i / len(jobs), text=f"Running {SAMPLER_LABELS[smp]} η={step:g} ({i + 1} of {len(jobs)})…")
-        runs.append(run_cached(target_key, smp, step, nz, ss.lab_steps, ss.lab_chains, start, ss.lab_seed, target))
+    for i, s in enumerate(jobs):
+        progress.progress(i / len(jobs), text=f"Running {SAMPLER_LABELS[s.sampler]} η={s.step_size:g} "
+                                              f"({i + 1} of {len(jobs)})…")
+        runs.append(run_cached(target_key, s.sampler, s.step_size, s.noise_scale, s.n_steps, s.n_chains, start,
+                               ss.lab_seed, target))
     progress.empty()
-    return runs[: len(steps)], runs[len(steps):]
+    return runs[: len(mine)], runs[len(mine):]
 
 
 def summary_rows(runs: list, refs: list, exact_energy: float) -> list[dict]:
@@ -372,7 +362,7 @@ def summary_rows(runs: list, refs: list, exact_energy: float) -> list[dict]:
             "bias: KL of the 2nd half": num(run.stationary_kl),
             "acceptance": (num(run.acceptance_rate, 2) if samplers.get_sampler(run.settings.sampler).metropolis
                            else f"— ({SAMPLER_LABELS[run.settings.sampler]})"),
-            f"mean E (exact {exact_energy:.2f})": num(float(np.mean(run.mean_energy[len(run.mean_energy) // 2:])), 2),
+            f"mean E (exact {exact_energy:.2f})": num(run.late_mean_energy, 2),
             "chains outside the box": f"{run.outside[-1]:.0%}" + ("" if blew is None else f", blew up at step {blew}"),
         })
     return rows
