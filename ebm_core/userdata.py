@@ -27,6 +27,7 @@ import torch
 from . import toy2d
 
 MIN_POINTS = 10
+MAX_POINTS = 20_000  # the most points a drawn or loaded point set may hold
 MAX_CENTRES = 2000  # mixture components kept: log_density costs O(B * centres)
 FIT = 3.0  # half-width the points are scaled to fill
 EXTENT = 4.0  # half-width of the dataset's box
@@ -232,3 +233,42 @@ def _check_points(points) -> np.ndarray:
     if not np.isfinite(p).all():
         raise ValueError("points must be finite numbers")
     return p
+
+
+# ----------------------------------------------------------------------------------------------
+# The Playground's own-data panel: strokes of a brush, a CSV file, an image
+
+
+def add_stroke(points: np.ndarray, centres: np.ndarray, *, brush: float, per_dab: int,
+               generator: torch.Generator | None, extent: float = EXTENT,
+               max_points: int = MAX_POINTS) -> tuple[np.ndarray, str | None]:
+    """Append per_dab * k points scattered in discs of radius `brush` around the stroke's centres (k, 2).
+
+    Points that land outside the box are dropped, and nothing is added beyond `max_points`.
+    Returns the new (N', 2) float32 point set and a message when the cap cut the stroke short.
+    """
+    c = np.asarray(centres, dtype=np.float64).reshape(-1, 2)  # (k, 2)
+    new = (brush_points(c[:, 0], c[:, 1], brush, per_dab * len(c), generator=generator)
+           if len(c) else np.zeros((0, 2)))  # (per_dab * k, 2), each point around a random centre
+    new = new[(np.abs(new) <= extent).all(axis=1)]
+    room = max(0, max_points - len(points))
+    note = None
+    if len(new) > room:
+        note = (f"The point set is full ({max_points:,} points): only {room:,} of this stroke's {len(new):,} "
+                "points were added. Undo or Clear to draw more." if room else
+                f"The point set is full ({max_points:,} points). Undo or Clear to draw more.")
+        new = new[:room]
+    return np.concatenate([points, new.astype(np.float32)]).reshape(-1, 2), note
+
+
+def load_csv(data: bytes) -> np.ndarray:
+    """Points (N, 2) float32 from CSV bytes, fitted into the box. ValueError (with a message for the
+    user) when the file cannot be used."""
+    return fit_to_box(parse_csv(data, max_rows=MAX_POINTS)).astype(np.float32)
+
+
+def load_image(data: bytes, n: int, *, generator: torch.Generator | None) -> np.ndarray:
+    """n points (n, 2) float32 drawn from an image (darker = more points), fitted into the box.
+    ValueError when the image cannot be used."""
+    pixels = image_to_points(data, min(n, MAX_POINTS), generator=generator)
+    return fit_to_box(pixels).astype(np.float32)

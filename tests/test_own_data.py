@@ -77,44 +77,44 @@ def test_new_strokes_keeps_only_unapplied_ones_in_order_and_skips_junk():
 
 def test_add_stroke_scatters_per_dab_points_per_centre_within_the_brush():
     centres = np.array([[0.0, 0.0], [1.0, 0.5], [-2.0, 3.0]])
-    pts, note = own_data.add_stroke(np.zeros((0, 2), np.float32), centres, brush=0.4, per_dab=7, generator=gen())
+    pts, note = userdata.add_stroke(np.zeros((0, 2), np.float32), centres, brush=0.4, per_dab=7, generator=gen())
     assert note is None and pts.shape == (21, 2) and pts.dtype == np.float32
     dist = np.linalg.norm(pts[:, None, :] - centres[None], axis=2).min(axis=1)  # (21,)
     assert (dist <= 0.4 + 1e-6).all()
-    again, _ = own_data.add_stroke(np.zeros((0, 2), np.float32), centres, brush=0.4, per_dab=7, generator=gen())
+    again, _ = userdata.add_stroke(np.zeros((0, 2), np.float32), centres, brush=0.4, per_dab=7, generator=gen())
     np.testing.assert_array_equal(pts, again)  # the generator decides everything
 
 
 def test_add_stroke_drops_points_outside_the_box_and_stops_at_the_cap():
-    edge, _ = own_data.add_stroke(np.zeros((0, 2), np.float32), np.array([[4.0, 4.0]]), brush=0.5, per_dab=400,
+    edge, _ = userdata.add_stroke(np.zeros((0, 2), np.float32), np.array([[4.0, 4.0]]), brush=0.5, per_dab=400,
                                   generator=gen())
-    assert 0 < len(edge) < 400 and (np.abs(edge) <= own_data.EXTENT).all()
+    assert 0 < len(edge) < 400 and (np.abs(edge) <= userdata.EXTENT).all()
     full = np.zeros((95, 2), np.float32)
-    pts, note = own_data.add_stroke(full, np.zeros((3, 2)), brush=0.3, per_dab=5, generator=gen(), max_points=100)
+    pts, note = userdata.add_stroke(full, np.zeros((3, 2)), brush=0.3, per_dab=5, generator=gen(), max_points=100)
     assert len(pts) == 100 and "only 5 of this stroke's 15" in note
-    pts, note = own_data.add_stroke(pts, np.zeros((1, 2)), brush=0.3, per_dab=5, generator=gen(), max_points=100)
+    pts, note = userdata.add_stroke(pts, np.zeros((1, 2)), brush=0.3, per_dab=5, generator=gen(), max_points=100)
     assert len(pts) == 100 and "full (100 points)" in note
 
 
 def test_load_csv_fits_the_points_as_the_dataset_will_and_reports_bad_files():
-    pts = own_data.load_csv(csv_bytes([(i, i * i) for i in range(30)]))  # x in [0, 29], y in [0, 841]
+    pts = userdata.load_csv(csv_bytes([(i, i * i) for i in range(30)]))  # x in [0, 29], y in [0, 841]
     assert pts.shape == (30, 2) and pts.dtype == np.float32
     np.testing.assert_allclose([pts[:, 1].min(), pts[:, 1].max()], [-userdata.FIT, userdata.FIT], rtol=1e-6)
     np.testing.assert_allclose(userdata.fit_to_box(pts), pts, atol=1e-5)  # points_dataset will not move them
     for bad in [b"", b"x,y\n1,2\n3,abc\n", b"1,2,3\n4,5,6\n"]:
         with pytest.raises(ValueError):
-            own_data.load_csv(bad)
+            userdata.load_csv(bad)
 
 
 def test_load_image_puts_the_points_on_the_dark_pixels():
-    pts = own_data.load_image(png_bytes(dark_disc()), 500, generator=gen())
-    assert pts.shape == (500, 2) and (np.abs(pts) <= own_data.EXTENT).all()
+    pts = userdata.load_image(png_bytes(dark_disc()), 500, generator=gen())
+    assert pts.shape == (500, 2) and (np.abs(pts) <= userdata.EXTENT).all()
     r = np.linalg.norm(pts - pts.mean(axis=0), axis=1)
     assert r.max() <= 1.1 * userdata.FIT  # a filled disc
     with pytest.raises(ValueError):
-        own_data.load_image(png_bytes(np.full((32, 32), 255)), 100, generator=gen())
+        userdata.load_image(png_bytes(np.full((32, 32), 255)), 100, generator=gen())
     with pytest.raises(ValueError):
-        own_data.load_image(b"not an image", 100, generator=gen())
+        userdata.load_image(b"not an image", 100, generator=gen())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def test_the_panel_starts_empty_and_explains_itself():
     assert any("at least 20 points" in i.value for i in at.info)
     assert any("blurred by a small Gaussian" in c.value for c in at.caption)
     assert at.button(key="own_undo").disabled and at.button(key="own_clear").disabled
-    assert len(shown(at).points) == 0 and shown(at).extent == own_data.EXTENT
+    assert len(shown(at).points) == 0 and shown(at).extent == userdata.EXTENT
 
 
 def test_strokes_add_points_and_undo_and_clear_step_back():

@@ -23,47 +23,12 @@ from ebm_core import userdata
 from ui.components.draw_pad import draw_pad
 
 EXTENT = userdata.EXTENT  # half-width of the box the points live in (the box of `userdata.points_dataset`)
-MAX_POINTS = 20_000  # the most points a session may hold
+MAX_POINTS = userdata.MAX_POINTS  # the most points a session may hold
 MIN_POINTS = 20  # fewer than this is not worth training on
 UNDO_DEPTH = 20  # point sets kept for Undo
 
-# ---------------------------------------------------------------------------------------------------
-# Logic: plain functions of arrays and bytes
-
-
-def add_stroke(points: np.ndarray, centres: np.ndarray, *, brush: float, per_dab: int,
-               generator: torch.Generator | None, extent: float = EXTENT,
-               max_points: int = MAX_POINTS) -> tuple[np.ndarray, str | None]:
-    """Append per_dab * k points scattered in discs of radius `brush` around the stroke's centres (k, 2).
-
-    Points that land outside the box are dropped, and nothing is added beyond `max_points`.
-    Returns the new (N', 2) float32 point set and a message when the cap cut the stroke short.
-    """
-    c = np.asarray(centres, dtype=np.float64).reshape(-1, 2)  # (k, 2)
-    new = (userdata.brush_points(c[:, 0], c[:, 1], brush, per_dab * len(c), generator=generator)
-           if len(c) else np.zeros((0, 2)))  # (per_dab * k, 2), each point around a random centre
-    new = new[(np.abs(new) <= extent).all(axis=1)]
-    room = max(0, max_points - len(points))
-    note = None
-    if len(new) > room:
-        note = (f"The point set is full ({max_points:,} points): only {room:,} of this stroke's {len(new):,} "
-                "points were added. Undo or Clear to draw more." if room else
-                f"The point set is full ({max_points:,} points). Undo or Clear to draw more.")
-        new = new[:room]
-    return np.concatenate([points, new.astype(np.float32)]).reshape(-1, 2), note
-
-
-def load_csv(data: bytes) -> np.ndarray:
-    """Points (N, 2) float32 from CSV bytes, fitted into the box. ValueError (with a message for the
-    user) when the file cannot be used."""
-    return userdata.fit_to_box(userdata.parse_csv(data, max_rows=MAX_POINTS)).astype(np.float32)
-
-
-def load_image(data: bytes, n: int, *, generator: torch.Generator | None) -> np.ndarray:
-    """n points (n, 2) float32 drawn from an image (darker = more points), fitted into the box.
-    ValueError when the image cannot be used."""
-    pixels = userdata.image_to_points(data, min(n, MAX_POINTS), generator=generator)
-    return userdata.fit_to_box(pixels).astype(np.float32)
+# The logic (strokes, CSV and image loading) is in ebm_core/userdata.py; this module holds the session's
+# point set and the panel.
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -110,8 +75,8 @@ def _replace(p: str, points: np.ndarray, note: tuple[str, str] | None, source: s
 
 def _on_stroke(p: str, centres: np.ndarray) -> None:
     ss = st.session_state
-    points, cut = add_stroke(ss[_k(p, "points")], centres, brush=ss[_k(p, "brush")], per_dab=ss[_k(p, "per_dab")],
-                             generator=_generator(p))
+    points, cut = userdata.add_stroke(ss[_k(p, "points")], centres, brush=ss[_k(p, "brush")],
+                                      per_dab=ss[_k(p, "per_dab")], generator=_generator(p))
     if len(points) == len(ss[_k(p, "points")]):  # nothing added: no undo step
         if cut:
             ss[_k(p, "note")] = ("warning", cut)
@@ -125,7 +90,7 @@ def _on_csv(p: str) -> None:
     if f is None:  # the file was removed from the uploader: keep the points
         return
     try:
-        points = load_csv(f.getvalue())
+        points = userdata.load_csv(f.getvalue())
     except ValueError as e:
         ss[_k(p, "note")] = ("error", f"Could not read {f.name}: {e} Your points were left as they were.")
         return
@@ -151,7 +116,7 @@ def _on_image_n(p: str) -> None:
 def _sample_image(p: str, name: str, data: bytes) -> None:
     ss = st.session_state
     try:
-        points = load_image(data, ss[_k(p, "image_n")], generator=_generator(p))
+        points = userdata.load_image(data, ss[_k(p, "image_n")], generator=_generator(p))
     except ValueError as e:
         ss[_k(p, "note")] = ("error", f"Could not use {name}: {e} Your points were left as they were.")
         return
