@@ -161,7 +161,7 @@ PANEL_ERROR_WAIT_S = 2.0  # the live panels' loop (ui/components/live_panel.js):
 PANEL_EVERY_MS = 1000  # `data.every || 1000`
 PULL_TIMEOUT_S = 30.0  # a browser's fetch has none; here a stalled server shows up as an error
 CANVAS_COMPONENT, PANEL_COMPONENT = "ebm_live_canvas", "ebm_live_panel"  # ends of their component names
-STEP_ATTR = re.compile(r"""data-step=['"](\d+)['"]""")  # controls.numbers_html: the step shown
+STEP_ATTR = re.compile(r"""data-step=['"](\d+)['"]""")  # live_numbers.numbers_html: the step shown
 URI_SAFE = "!~*'()"  # what encodeURIComponent leaves alone besides quote()'s letters, digits and _.-~
 TRIGGER_PREFIX, TRIGGER_EVENTS = "$$STREAMLIT_INTERNAL_KEY_", "__events"  # a bidi component's trigger widget id
 FRAME_HEADER = struct.Struct("<4sBBHIfffHHHHHH")  # ui/components/canvas.py's _HEADER (36 bytes)
@@ -774,7 +774,7 @@ class Session:
                     self.step_sources.add("metric")
                 except ValueError:
                     pass
-        elif kind == "html":  # st.html: with app.py the live numbers (controls.numbers_html) in their fragment
+        elif kind == "html":  # st.html: with app.py the live numbers (live_numbers.numbers_html) in their fragment
             m = STEP_ATTR.search(el.html.body)
             if m:
                 self.steps.append((time.monotonic(), int(m.group(1))))

@@ -16,11 +16,11 @@ with head.container():
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
     from ebm_core import figures, live, toy2d  # noqa: E402
-    from ui import controls, frame_route, live_view, own_data, run_controls, session  # noqa: E402
+    from ui import classroom, controls, frame_route, live_numbers, live_view, own_data, run_controls, session  # noqa: E402
     from ui.components import canvas, live_panel  # noqa: E402
 
 session.init_from_url()
-if controls.hidden("intro"):
+if classroom.hidden("intro"):
     head.empty()
 for w in st.session_state["_url_warnings"]:
     st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
@@ -56,26 +56,26 @@ def _phase_step() -> None:
 top = st.columns([1, 1, 1.45, 1, 1.3, 2.6])
 with top[0]:
     run_controls.train_button(run, "train", before=lambda: ss.update(phase_record=None))
-if not controls.hidden("step"):
+if not classroom.hidden("step"):
     with top[1]:
-        run_controls.step_button(run, "step", disabled=controls.locked("step"))
-if not controls.hidden("phase"):
+        run_controls.step_button(run, "step", disabled=classroom.locked("step"))
+if not classroom.hidden("phase"):
     top[2].button("Step by phase", key="phase", on_click=_phase_step, icon=":material/school:",
-                  width="stretch", disabled=controls.locked("phase"),
+                  width="stretch", disabled=classroom.locked("phase"),
                   help="One update taken apart: the data, the push down, the Langevin negatives, the push up, "
                        "and how the surface changed")
-if not controls.hidden("reset"):
+if not classroom.hidden("reset"):
     with top[3]:
-        run_controls.reset_button(session.PLAYGROUND, "reset", disabled=controls.locked("reset"))
-if not controls.hidden("share"):
+        run_controls.reset_button(session.PLAYGROUND, "reset", disabled=classroom.locked("reset"))
+if not classroom.hidden("share"):
     with top[4].popover("Share", icon=":material/link:", width="stretch", key="share",
-                        disabled=controls.locked("share")):
+                        disabled=classroom.locked("share")):
         st.caption("This link opens the Playground with exactly these settings and seed:")
         st.code(session.share_url(query), language=None)
-        controls.classroom_link_builder(query)
-        controls.preset_links(cfg)
+        classroom.classroom_link_builder(query)
+        classroom.preset_links(cfg)
 preset = session.active_preset(cfg)
-if preset is not None and not controls.hidden("preset"):
+if preset is not None and not classroom.hidden("preset"):
     controls.preset_banner(preset)
 if ss.get("phase_error"):
     st.error(f"Step by phase did not finish: {ss.phase_error}", icon=":material/error:")
@@ -116,10 +116,10 @@ def streamed_panels(left, right) -> None:
         snap = run.latest()
         if snap is not None:
             controls.status_panel(snap, run)  # shown even with the numbers hidden: it holds the divergence guard
-        live_panel.live_panel(frame_route.panel_source(run, "numbers", empty=controls.hidden("numbers")),
+        live_panel.live_panel(frame_route.panel_source(run, "numbers", empty=classroom.hidden("numbers")),
                               kind="html", every_s=NUMBERS_S, rendered=state, key="numbers_panel",
-                              placeholder="" if controls.hidden("numbers") else "Building the model and its density…")
-    if not controls.hidden("curves"):
+                              placeholder="" if classroom.hidden("numbers") else "Building the model and its density…")
+    if not classroom.hidden("curves"):
         live_panel.live_panel(frame_route.panel_source(run, "curves"), kind="plotly", every_s=CURVES_S,
                               rendered=state, key="curves_panel", height=300)
 
@@ -155,8 +155,8 @@ def pushed_panels(left, right) -> None:
         if frame_route.state_key(run) != state:
             st.rerun()  # the run paused itself, diverged or answered a click: redraw the buttons
         controls.status_panel(snap, run)
-        if not controls.hidden("numbers"):
-            controls.metrics_panel(snap)
+        if not classroom.hidden("numbers"):
+            live_numbers.metrics_panel(snap)
 
     @st.fragment(run_every=slow)
     def curves() -> None:
@@ -168,7 +168,7 @@ def pushed_panels(left, right) -> None:
         surface() if view == "surface" else picture()
     with right:
         numbers()
-    if not controls.hidden("curves"):
+    if not classroom.hidden("curves"):
         curves()
 
 

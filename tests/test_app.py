@@ -190,10 +190,10 @@ def test_hidden_panels_leave_the_picture_and_keep_the_guard():
 
 
 def test_the_classroom_builder_names_every_control_once_in_the_sidebars_words():
-    from ui import controls, session
+    from ui import classroom, session
 
     names = session.classroom_names()
-    labels = [{**controls.LABELS, **controls.GROUP_LABELS}[n] for n in names]
+    labels = [{**classroom.LABELS, **classroom.GROUP_LABELS}[n] for n in names]
     assert len(set(labels)) == len(labels)  # "all sampler" no longer twice
     assert not set(labels) & set(names)  # no internal name (n_steps, confine, ema) shown as a label
 

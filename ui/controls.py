@@ -1,53 +1,30 @@
 """Playground widgets and panels. Widget keys are the config field names, so the session state holds
 the run settings directly (see ui/session.py)."""
 
-import math
 
 import streamlit as st
 
-from ebm_core import config, presets, samplers, toy2d, views
+from ebm_core import presets, samplers, toy2d, views
 from ebm_core.live import LiveRun
 from ebm_core.live_toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
 from ui import run_controls, session
+from ui.classroom import hidden, locked
 
 LAYERS = {**views.LAYERS, "inspect": "Hover (paused)"}  # the layers, and reading values under the pointer
 METHODS = {"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbook)",
            "short_run": "Short-run from noise"}
 
 
-# What the user reads for each setting and control: the sidebar's labels, the classroom-link builder's
-# choices. A group reads as "All <group>".
-LABELS = {
-    "dataset": "Dataset", "sampler": "Langevin: ULA or MALA", "step_size": "Step size η", "noise_scale": "Noise scale",
-    "n_steps": "Langevin steps K", "grad_clip": "Gradient clip (0 = off)", "method": "Negatives start",
-    "lr": "Learning rate", "alpha": "Alpha (energy L2)", "batch_size": "Batch size",
-    "reinit_frac": "Buffer reinit fraction", "width": "Width", "depth": "Depth", "activation": "Activation",
-    "spectral_norm": "Spectral norm", "confine": "Wall width", "buffer_size": "Replay buffer size", "beta1": "Adam β1",
-    "ema": "EMA of weights (0 = off)", "seed": "Seed", "step": "Step button", "phase": "Step by phase button",
-    "reset": "Reset button", "share": "Share button", "view": "View choice", "layers": "Layer boxes",
-    "numbers": "Live numbers", "curves": "Curves", "preset": "Lesson picker",
-    "intro": "Title and introduction", "explainer": "“What am I looking at?”",
-}
-GROUP_LABELS = {"data": "All data settings", "sampler": "All sampler settings", "training": "All training settings",
-                "network": "All network and run settings", "buttons": "All buttons but Train",
-                "views": "View and layers", "panels": "Numbers and curves", "lesson": "Lesson picker and its banner",
-                "text": "Title, introduction and explainer"}
 
 
-def hidden(name: str) -> bool:
-    """Classroom mode: the link hid this control (or its group)."""
-    return name in st.session_state.get("_hidden", ())
+def _words(name: str) -> dict[str, str]:
+    return run_controls.words(session.PLAYGROUND, name)
 
 
-def locked(name: str) -> bool:
-    """Classroom mode: the link locked this control (shown, not editable)."""
-    return name in st.session_state.get("_locked", ())
-
-
-def _number(name: str, step, fmt: str, help: str) -> None:
+def _number(name: str, step, fmt: str) -> None:
     if not hidden(name):
-        run_controls.number_setting(session.PLAYGROUND, name, LABELS[name], step, fmt, help, disabled=locked(name))
+        run_controls.number_setting(session.PLAYGROUND, name, step, fmt, disabled=locked(name))
 
 
 def sampler_label(name: str) -> str:
@@ -80,50 +57,43 @@ def sidebar() -> None:
                          disabled=locked("preset"),
                          help="One click sets up a classic experiment; the box above the plot says what it shows.")
         if _header("data", "Data") and not hidden("dataset"):
-            st.selectbox("Dataset", [*toy2d.DATASETS, toy2d.CUSTOM], key="dataset", format_func=dataset_label,
-                         disabled=locked("dataset"))
+            st.selectbox(options=[*toy2d.DATASETS, toy2d.CUSTOM], key="dataset", format_func=dataset_label,
+                         disabled=locked("dataset"), **_words("dataset"))
         if _header("sampler", "Sampler", "Applies immediately, even while training."):
             if not hidden("sampler"):
-                st.radio("Langevin", list(samplers.SAMPLERS), key="sampler", horizontal=True,
-                         disabled=locked("sampler"), format_func=sampler_label,
-                         help="ULA: x ← x − η∇E + noise·√(2η)·ξ. MALA adds an accept/reject test that removes "
-                              "ULA's bias.")
-            _number("step_size", 0.001, "%.4f", "Size of each Langevin move.")
-            _number("noise_scale", 0.05, "%.3f",
-                    "Multiplies the Langevin noise (ULA). 1 samples exp(−E); below 1 is 'cold' Langevin.")
+                st.radio(options=list(samplers.SAMPLERS), key="sampler", horizontal=True,
+                         disabled=locked("sampler"), format_func=sampler_label, **_words("sampler"))
+            _number("step_size", 0.001, "%.4f")
+            _number("noise_scale", 0.05, "%.3f")
             if not hidden("noise_scale"):
                 t = samplers.temperature(ss.sampler, ss.noise_scale)
                 st.caption(f"Effective temperature T = noise² = **{t:.3g}**"
                            if samplers.get_sampler(ss.sampler).tempered
                            else f"{sampler_label(ss.sampler)} always samples at temperature 1.")
-            _number("n_steps", 1, "%d", "Langevin steps per training update.")
-            _number("grad_clip", 0.1, "%.2f", "Clamp each component of ∇E to [−c, c].")
+            _number("n_steps", 1, "%d")
+            _number("grad_clip", 0.1, "%.2f")
         if _header("training", "Training"):
             if not hidden("method"):
-                st.selectbox("Negatives start", list(METHODS), key="method", format_func=METHODS.get,
-                             disabled=locked("method"),
-                             help="Where the Langevin chains start each update. Changing it starts a new run.")
-            _number("lr", 0.0005, "%.4f", "Adam learning rate (applies immediately).")
-            _number("alpha", 0.01, "%.3f",
-                    "Penalty α·(E(data)² + E(neg)²) keeps energies bounded.")
-            _number("batch_size", 32, "%d", "Data points and chains per update.")
-            _number("reinit_frac", 0.01, "%.2f",
-                    "Share of persistent chains restarted from noise.")
+                st.selectbox(options=list(METHODS), key="method", format_func=METHODS.get, disabled=locked("method"),
+                             **_words("method"))
+            _number("lr", 0.0005, "%.4f")
+            _number("alpha", 0.01, "%.3f")
+            _number("batch_size", 32, "%d")
+            _number("reinit_frac", 0.01, "%.2f")
         if not all(hidden(n) for n in session.CONTROL_GROUPS["network"]):
             with st.expander("Network and run"):
-                _number("width", 16, "%d", "Hidden units per layer.")
-                _number("depth", 1, "%d", "Hidden layers.")
+                _number("width", 16, "%d")
+                _number("depth", 1, "%d")
                 if not hidden("activation"):
-                    st.selectbox("Activation", list(ACTIVATIONS), key="activation", disabled=locked("activation"))
+                    st.selectbox(options=list(ACTIVATIONS), key="activation", disabled=locked("activation"),
+                                 **_words("activation"))
                 if not hidden("spectral_norm"):
-                    st.checkbox("Spectral norm", key="spectral_norm", disabled=locked("spectral_norm"))
-                _number("confine", 0.05, "%.2f",
-                        "Width of the energy wall outside the box; keeps Z finite.")
-                _number("buffer_size", 1024, "%d", "Persistent chains kept (persistent CD).")
-                _number("beta1", 0.1, "%.2f", "0 is common for EBMs.")
-                _number("ema", 0.001, "%.4f",
-                        "The displayed model averages recent weights.")
-                _number("seed", 1, "%d", "Same seed, same run.")
+                    st.checkbox(key="spectral_norm", disabled=locked("spectral_norm"), **_words("spectral_norm"))
+                _number("confine", 0.05, "%.2f")
+                _number("buffer_size", 1024, "%d")
+                _number("beta1", 0.1, "%.2f")
+                _number("ema", 0.001, "%.4f")
+                _number("seed", 1, "%d")
             st.caption("Changing data, network or chain-start settings starts a new run.")
         if ss.get("_hidden") or ss.get("_locked"):
             st.caption(":material/school: Classroom link: some controls are hidden or locked for this lesson.")
@@ -149,105 +119,8 @@ def view_options() -> tuple[str, dict[str, bool]]:
     return view, layers
 
 
-def preset_links(cfg) -> None:
-    """One link per lesson preset (this seed), to hand out."""
-    st.caption("**Lesson links**: each opens the Playground on one classic experiment.")
-    for key, p in presets.PRESETS.items():
-        q = {**config.to_query(presets.apply_preset(key, cfg)), session.PRESET_PARAM: key}
-        st.markdown(f"[{p.label}]({session.share_url(q)})")
-
-
-def classroom_link_builder(query: dict[str, str]) -> None:
-    """Pick controls to hide or lock; get a link that opens this setup in classroom mode."""
-    st.caption("**Classroom link**: the same setup with chosen controls hidden or locked, so the class sees only "
-               "what the lesson needs.")
-    names = session.classroom_names()
-    label = {**LABELS, **GROUP_LABELS}.get
-    hide = st.multiselect("Hide", names, key="cls_hide", format_func=label)
-    lock = st.multiselect("Lock (visible, not editable)", names, key="cls_lock", format_func=label)
-    q = {k: v for k, v in query.items() if k not in session.CLASSROOM_PARAMS}
-    if hide:
-        q["hide"] = ",".join(hide)
-    if lock:
-        q["lock"] = ",".join(lock)
-    st.code(session.share_url(q), language=None)
-
-
-def fmt_number(v: float | None, digits: int = 3) -> str:
-    """A number in a few characters whatever its size: 0.123, −4.560, 1.23e+31, 4.00e−05, inf, nan;
-    "—" when there is none. A diverging run's loss must not push the table off the screen."""
-    if v is None:
-        return "—"
-    v = float(v)
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "−inf"
-    text = f"{v:.{digits - 1}e}" if v != 0 and not 1e-3 <= abs(v) < 1e5 else f"{v:.{digits}f}"
-    return text.replace("-", "−")
-
-
 def status_panel(snap: Snapshot, run: LiveRun) -> None:
     run_controls.status_messages(snap, run, "rollback")
-
-
-# The live numbers are one HTML block, drawn the same way by the fragment (plain `streamlit run`) and by
-# the live panel that fetches it (ui/components/live_panel.py). Fixed column widths and cells that cut long text
-# keep the layout when a value is odd.
-_NUMBERS_CSS = """<style>
-.ebm-numbers { font-size: 0.95rem; }
-.ebm-numbers .cards { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 0.75rem;
-  margin-bottom: 0.75rem; }
-.ebm-numbers .card { border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; padding: 0.55rem 0.8rem;
-  min-width: 0; }
-.ebm-numbers .card .label { font-size: 0.85rem; color: #4b5563; }
-.ebm-numbers .card .value { font-size: 1.9rem; line-height: 1.25; white-space: nowrap; overflow: hidden;
-  text-overflow: ellipsis; }
-.ebm-numbers table { border-collapse: collapse; width: 100%; table-layout: fixed; }
-.ebm-numbers td, .ebm-numbers th { padding: 0.3rem 0.5rem; border-bottom: 1px solid #e5e7eb; white-space: nowrap;
-  overflow: hidden; text-overflow: ellipsis; }
-.ebm-numbers td { color: #4b5563; width: 31%; } .ebm-numbers th { text-align: right; font-weight: 600; width: 19%; }
-.ebm-numbers .note { font-size: 0.85rem; color: #6b7280; margin-top: 0.5rem; }
-</style>"""
-
-
-def numbers_html(snap: Snapshot) -> str:
-    """The live numbers of a snapshot: step, rate and KL as cards, the rest in a table."""
-    h, d = snap.history, snap.diagnostics
-    last = {k: float(v[-1]) for k, v in h.items()} if len(h["step"]) else {}
-    ok = d is not None
-    ce = d.kl + snap.data_entropy if ok else None  # exact cross-entropy: it minus the data entropy is the KL
-    mala = samplers.get_sampler(snap.config.sampler.sampler).metropolis  # an acceptance rate to show
-    cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", f"{snap.steps_per_s:.0f}", ""),
-             ("KL to data", fmt_number(d.kl if ok else None), "title='Exact, on the grid: how many nats the model’s "
-              "density is from the data’s. 0 is perfect.'")]
-    rows = [
-        ("Device", snap.device, "Status", snap.status),
-        ("Loss", fmt_number(last.get("loss")), "Energy gap", fmt_number(last.get("gap"))),
-        ("mean E(data)", fmt_number(last.get("e_pos")), "mean E(neg)", fmt_number(last.get("e_neg"))),
-        ("log Z (exact)", fmt_number(d.log_z if ok else None), "Sampler bias", fmt_number(d.bias if ok else None)),
-        ("Cross-entropy", fmt_number(ce), "Data entropy", fmt_number(snap.data_entropy)),
-        ("Test NLL (sampled)", fmt_number(d.nll if ok else None), "Mass off screen",
-         "—" if not ok or not math.isfinite(d.mass_outside) else f"{d.mass_outside:.1%}"),
-        ("MALA acceptance" if mala else "Temperature",
-         fmt_number(last.get("acceptance"), 2) if mala else fmt_number(snap.config.sampler.temperature), "", ""),
-    ]
-    s = snap.config.sampler
-    card_html = "".join(f"<div class='card' {attr}><div class='label'>{label}</div><div class='value'>{value}</div>"
-                        "</div>" for label, value, attr in cards)
-    cells = "".join(f"<tr><td>{a}</td><th>{b}</th><td>{c}</td><th>{e}</th></tr>" for a, b, c, e in rows)
-    return (f"<div class='ebm-numbers' data-step='{snap.step}'><div class='cards'>{card_html}</div>"
-            f"<table>{cells}</table>"
-            f"<div class='note'>In use: <b>{s.sampler.upper()}</b>, step size <b>{s.step_size:g}</b>, "
-            f"K = <b>{s.n_steps}</b>, noise <b>{s.noise_scale:g}</b>, lr <b>{snap.config.train.lr:g}</b>.</div>"
-            "<div class='note'>Cross-entropy − data entropy = KL, all three exact on the grid. The test NLL averages "
-            "−log p over held-out data samples, so it differs from the cross-entropy by sampling noise. Sampler "
-            "bias: KL between the replay buffer's histogram and the exact model density (how well the chains "
-            f"sample the model).</div></div>{_NUMBERS_CSS}")
-
-
-def metrics_panel(snap: Snapshot) -> None:
-    st.html(numbers_html(snap))
 
 
 def explainer(label: str, extent: float) -> None:

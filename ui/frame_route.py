@@ -206,10 +206,10 @@ def render_panel(name: str, snap: Any, layers: set[str], empty: bool = False) ->
             return {"html": image_controls.live_html(snap)}
         return _fig((image_figures.curves_figure if name == "image_curves" else image_figures.histogram_figure)(snap))
     from ebm_core import figures
-    from ui import controls
+    from ui import live_numbers
 
     if name == "numbers":
-        return {"html": "" if empty else controls.numbers_html(snap)}
+        return {"html": "" if empty else live_numbers.numbers_html(snap)}
     return _fig(figures.curves_figure(snap) if name == "curves" else figures.surface_figure(snap, layers))
 
 
