@@ -26,32 +26,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         allowed = (f"one of {', '.join(info['choices'])}" if "choices" in info
                    else f"range [{info['range'][0]}, {info['range'][1]}]" if "range" in info
                    else "true or false" if isinstance(default, bool) else "")
-        help_text = f"{_HELP.get(name, name.replace('_', ' '))} (default {default}; {allowed})"
+        help_text = f"{info['label']}: {info['help']} (default {default}; {allowed})"
         p.add_argument(f"--{name}", default=None, metavar=type(default).__name__.upper(), help=help_text)
-
-
-_HELP = {
-    "dataset": "2D toy dataset",
-    "width": "hidden units per MLP layer",
-    "depth": "number of hidden layers",
-    "activation": "activation function",
-    "spectral_norm": "spectral normalisation on every layer",
-    "confine": "width of the quadratic energy wall outside the display box",
-    "sampler": "Langevin sampler: ula (unadjusted) or mala (Metropolis-adjusted)",
-    "step_size": "Langevin step size eta",
-    "noise_scale": "Langevin noise multiplier (ULA); temperature = noise_scale^2",
-    "n_steps": "Langevin steps K per update",
-    "grad_clip": "clamp each input-gradient component to [-c, c]; 0 disables",
-    "method": "chain starts: pcd (replay buffer), cd (at the data), short_run (from noise)",
-    "batch_size": "data points and chains per update",
-    "lr": "Adam learning rate",
-    "beta1": "Adam beta1",
-    "alpha": "L2 energy regulariser weight",
-    "buffer_size": "replay buffer size (pcd)",
-    "reinit_frac": "share of chains restarted from noise per update (pcd)",
-    "ema": "decay of the weight moving average used for evaluation; 0 disables",
-    "seed": "random seed",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,36 +18,50 @@ from .nets import ACTIVATIONS
 from .samplers import SAMPLERS, temperature
 
 
-def _range(lo: float, hi: float, default: Any, *, live: bool = False) -> Any:
-    """A numeric setting in [lo, hi]; `live`: a running model takes a new value (else a new run starts)."""
-    return field(default=default, metadata={"range": (lo, hi), "live": live})
+# Each setting says here, once, what the CLI, the sidebars and the links need to know of it: its
+# range or choices, whether a running model takes a new value (`live`; else a new run starts), and
+# the label and help a person reads (`field_info`).
+def _range(lo: float, hi: float, default: Any, *, live: bool = False, label: str = "", help: str = "") -> Any:
+    """A numeric setting in [lo, hi]."""
+    return field(default=default, metadata={"range": (lo, hi), "live": live, "label": label, "help": help})
 
 
-def _choice(choices: tuple[str, ...], default: str, *, live: bool = False) -> Any:
-    return field(default=default, metadata={"choices": choices, "live": live})
+def _choice(choices: tuple[str, ...], default: str, *, live: bool = False, label: str = "", help: str = "") -> Any:
+    return field(default=default, metadata={"choices": choices, "live": live, "label": label, "help": help})
+
+
+def _flag(default: bool, *, label: str, help: str) -> Any:
+    return field(default=default, metadata={"live": False, "label": label, "help": help})
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = _choice((*toy2d.DATASETS, toy2d.CUSTOM), "eight_gaussians")  # custom: your own points
+    dataset: str = _choice((*toy2d.DATASETS, toy2d.CUSTOM), "eight_gaussians", label="Dataset",
+                           help="The 2D toy dataset the model learns; custom: your own points.")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    width: int = _range(4, 1024, 128)
-    depth: int = _range(1, 8, 2)
-    activation: str = _choice(tuple(ACTIVATIONS), "silu")
-    spectral_norm: bool = False
-    confine: float = _range(0.1, 1.0, 0.5)  # width of the quadratic wall outside the box
+    width: int = _range(4, 1024, 128, label="Width", help="Hidden units per layer.")
+    depth: int = _range(1, 8, 2, label="Depth", help="Hidden layers.")
+    activation: str = _choice(tuple(ACTIVATIONS), "silu", label="Activation", help="The nonlinearity between layers.")
+    spectral_norm: bool = _flag(False, label="Spectral norm", help="Spectral normalisation on every layer.")
+    confine: float = _range(0.1, 1.0, 0.5, label="Wall width",
+                            help="Width of the quadratic energy wall outside the box; keeps Z finite.")
 
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    sampler: str = _choice(tuple(SAMPLERS), "ula", live=True)
-    step_size: float = _range(1e-6, 10.0, 0.01, live=True)
-    noise_scale: float = _range(0.0, 10.0, 1.0, live=True)  # ULA only; effective temperature noise_scale^2
-    n_steps: int = _range(1, 1000, 10, live=True)
-    grad_clip: float = _range(0.0, 1e4, 0.0, live=True)  # 0 means no clipping
+    sampler: str = _choice(tuple(SAMPLERS), "ula", live=True, label="Langevin sampler",
+                           help="ula: x ← x − η∇E + noise·√(2η)·ξ; mala adds an accept/reject test that removes "
+                                "ULA's bias.")
+    step_size: float = _range(1e-6, 10.0, 0.01, live=True, label="Step size η", help="Size of each Langevin move.")
+    noise_scale: float = _range(0.0, 10.0, 1.0, live=True, label="Noise scale",
+                                help="Multiplies the Langevin noise (ULA only): temperature T = noise²; 1 samples "
+                                     "exp(−E), below 1 is 'cold' Langevin.")
+    n_steps: int = _range(1, 1000, 10, live=True, label="Langevin steps K", help="Langevin steps per training update.")
+    grad_clip: float = _range(0.0, 1e4, 0.0, live=True, label="Gradient clip (0 = off)",
+                              help="Clamp each component of ∇E to [−c, c]; 0 means no clipping.")
 
     @property
     def temperature(self) -> float:
@@ -56,15 +70,20 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = _choice(("pcd", "cd", "short_run"), "pcd")
-    batch_size: int = _range(8, 8192, 256, live=True)
-    lr: float = _range(1e-6, 1.0, 3e-3, live=True)
-    beta1: float = _range(0.0, 0.999, 0.0)
-    alpha: float = _range(0.0, 10.0, 0.1, live=True)  # L2 energy regulariser
-    buffer_size: int = _range(64, 200_000, 8192)
-    reinit_frac: float = _range(0.0, 1.0, 0.05, live=True)
-    ema: float = _range(0.0, 0.9999, 0.99)  # 0 disables the weight average
-    seed: int = _range(0, 2**31 - 1, 0)
+    method: str = _choice(("pcd", "cd", "short_run"), "pcd", label="Negatives start",
+                          help="Where the Langevin chains start each update: pcd (a replay buffer of persistent "
+                               "chains), cd (at the data), short_run (from noise).")
+    batch_size: int = _range(8, 8192, 256, live=True, label="Batch size", help="Data points and chains per update.")
+    lr: float = _range(1e-6, 1.0, 3e-3, live=True, label="Learning rate", help="Adam learning rate.")
+    beta1: float = _range(0.0, 0.999, 0.0, label="Adam β1", help="Adam's first-moment decay; 0 is common for EBMs.")
+    alpha: float = _range(0.0, 10.0, 0.1, live=True, label="Alpha (energy L2)",
+                          help="Penalty α·(E(data)² + E(neg)²) keeps energies bounded.")
+    buffer_size: int = _range(64, 200_000, 8192, label="Replay buffer size", help="Persistent chains kept (pcd).")
+    reinit_frac: float = _range(0.0, 1.0, 0.05, live=True, label="Buffer reinit fraction",
+                                help="Share of persistent chains restarted from noise at each update (pcd).")
+    ema: float = _range(0.0, 0.9999, 0.99, label="EMA of weights (0 = off)",
+                        help="The shown model averages recent weights with this decay; 0 disables it.")
+    seed: int = _range(0, 2**31 - 1, 0, label="Seed", help="Same seed, same run.")
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "sampler": SamplerConfig, "train": TrainConfig}
@@ -90,15 +109,17 @@ IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist")
 
 @dataclass(frozen=True)
 class ImageDataConfig:
-    dataset: str = _choice(IMAGE_DATASETS, "digits")
-    data_noise: float = _range(0.0, 0.5, 0.03)  # Gaussian noise added to each data batch
+    dataset: str = _choice(IMAGE_DATASETS, "digits", label="Dataset",
+                           help="The images: 8×8 digits ship with the app; MNIST and Fashion-MNIST download once.")
+    data_noise: float = _range(0.0, 0.5, 0.03, label="Data noise", help="Gaussian noise added to each data batch.")
 
 
 @dataclass(frozen=True)
 class ImageModelConfig:
-    width: int = _range(4, 256, 16)  # channels of the first conv; doubled at each downsampling
-    activation: str = _choice(tuple(ACTIVATIONS), "silu")
-    spectral_norm: bool = False
+    width: int = _range(4, 256, 16, label="Width",
+                        help="Channels of the first conv layer (doubled at each downsampling).")
+    activation: str = _choice(tuple(ACTIVATIONS), "silu", label="Activation", help="The nonlinearity between layers.")
+    spectral_norm: bool = _flag(False, label="Spectral norm", help="Spectral normalisation on every layer.")
 
 
 IMAGE_SECTIONS: dict[str, type] = {"data": ImageDataConfig, "model": ImageModelConfig, "sampler": SamplerConfig,

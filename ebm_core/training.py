@@ -29,7 +29,7 @@ from .samplers import SampleResult, sample, uniform
 
 Tensor = torch.Tensor
 PointSource = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
-# Data samplers get a CPU generator (datasets are generated on the CPU); noise samplers get a
+# Data sources get a CPU generator (datasets are generated on the CPU); noise sources get a
 # generator on the training device, and return tensors there.
 
 

@@ -83,3 +83,13 @@ def test_which_settings_a_running_model_takes_is_said_once_by_the_fields():
     merged = config.with_live_settings(current, new)
     assert (merged.sampler.step_size, merged.sampler.sampler, merged.train.lr) == (0.2, "mala", 0.01)
     assert (merged.model.width, merged.train.seed) == (current.model.width, current.train.seed)
+
+
+def test_every_run_setting_says_its_label_and_help_once_for_the_cli_and_the_sidebars():
+    for root in (config.RunConfig, config.ImageRunConfig):
+        for name in config.field_names(root):
+            info = config.field_info(name, root)
+            assert info["label"] and info["help"].endswith("."), (root.__name__, name)
+    from ui import classroom
+
+    assert classroom.LABELS["step_size"] == config.field_info("step_size")["label"] == "Step size η"

@@ -16,8 +16,8 @@ DATASET_LABELS = {"digits": "8×8 digits (bundled)", "mnist": "MNIST 28×28 (dow
 METHODS = {"pcd": "Persistent CD (replay buffer)", "short_run": "Short-run from noise", "cd": "CD-k from data"}
 
 
-def _number(label: str, name: str, step, fmt: str, help: str) -> None:
-    run_controls.number_setting(IMAGES, name, label, step, fmt, help)
+def _number(name: str, step, fmt: str, help: str | None = None) -> None:
+    run_controls.number_setting(IMAGES, name, step, fmt, help=help)
 
 
 def sidebar() -> None:
@@ -26,35 +26,35 @@ def sidebar() -> None:
     ss = st.session_state
     with st.sidebar:
         st.header("Data")
-        st.selectbox("Dataset", list(DATASET_LABELS), key=IMAGES.key("dataset"), format_func=DATASET_LABELS.get)
+        st.selectbox(options=list(DATASET_LABELS), key=IMAGES.key("dataset"), format_func=DATASET_LABELS.get,
+                     **run_controls.words(IMAGES, "dataset"))
         st.header("Langevin sampler", help="Applies immediately, even while training.")
-        _number("Steps K", "n_steps", 5, "%d", "Langevin steps per training update.")
-        _number("Step size η", "step_size", 0.5, "%.3f",
+        _number("n_steps", 5, "%d")
+        _number("step_size", 0.5, "%.3f",
                 "Size of each gradient move. Image recipes use large steps with a gradient clip.")
-        _number("Noise scale", "noise_scale", 0.001, "%.4f",
+        _number("noise_scale", 0.001, "%.4f",
                 "Multiplies the Langevin noise √(2η)·ξ. Image recipes run 'cold': far below 1.")
         noise_std = ss[IMAGES.key("noise_scale")] * math.sqrt(2 * ss[IMAGES.key("step_size")])
         t = samplers.temperature(ss[IMAGES.key("sampler")], ss[IMAGES.key("noise_scale")])
         st.caption(f"Noise per step: std **{noise_std:.3g}** per pixel; effective temperature "
                    f"T = noise² = **{t:.2g}** (1 would sample exp(−E) exactly).")
-        _number("Gradient clip", "grad_clip", 0.01, "%.3f",
+        _number("grad_clip", 0.01, "%.3f",
                 "Clamp each pixel's gradient to [−c, c]; what makes large steps safe (0 = off).")
         st.header("Training")
-        _number("Learning rate", "lr", 1e-4, "%.5f", "Adam learning rate (applies immediately).")
-        _number("Alpha (energy L2)", "alpha", 0.01, "%.3f", "Penalty α·(E(data)² + E(neg)²) keeps energies bounded.")
-        _number("Batch size", "batch_size", 16, "%d", "Images and chains per update.")
-        _number("Buffer reinit fraction", "reinit_frac", 0.01, "%.2f",
-                "Share of persistent chains restarted from noise at each update.")
+        _number("lr", 1e-4, "%.5f")
+        _number("alpha", 0.01, "%.3f")
+        _number("batch_size", 16, "%d", "Images and chains per update.")
+        _number("reinit_frac", 0.01, "%.2f")
         with st.expander("Network and run"):
-            st.selectbox("Negatives start", list(METHODS), key=IMAGES.key("method"), format_func=METHODS.get)
-            _number("Replay buffer size", "buffer_size", 1024, "%d", "Persistent chains kept.")
-            _number("Data noise", "data_noise", 0.01, "%.3f", "Gaussian noise added to each data batch.")
-            _number("Width", "width", 8, "%d", "Channels of the first conv layer (doubled at each downsampling).")
-            st.selectbox("Activation", list(ACTIVATIONS), key=IMAGES.key("activation"))
-            st.checkbox("Spectral norm", key=IMAGES.key("spectral_norm"))
-            _number("Adam β1", "beta1", 0.1, "%.2f", "0 is common for EBMs.")
-            _number("EMA of weights (0 = off)", "ema", 0.001, "%.4f", "The shown model averages recent weights.")
-            _number("Seed", "seed", 1, "%d", "Same seed, same run.")
+            st.selectbox(options=list(METHODS), key=IMAGES.key("method"), format_func=METHODS.get,
+                         **run_controls.words(IMAGES, "method"))
+            for name, step, fmt in (("buffer_size", 1024, "%d"), ("data_noise", 0.01, "%.3f"), ("width", 8, "%d")):
+                _number(name, step, fmt)
+            st.selectbox(options=list(ACTIVATIONS), key=IMAGES.key("activation"),
+                         **run_controls.words(IMAGES, "activation"))
+            st.checkbox(key=IMAGES.key("spectral_norm"), **run_controls.words(IMAGES, "spectral_norm"))
+            for name, step, fmt in (("beta1", 0.1, "%.2f"), ("ema", 0.001, "%.4f"), ("seed", 1, "%d")):
+                _number(name, step, fmt)
         st.caption("Changing the data, network or chain start starts a new run.")
 
 

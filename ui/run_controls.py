@@ -10,13 +10,21 @@ from ebm_core.live import LiveRun
 from ui import session
 
 
-def number_setting(page: session.RunPage, name: str, label: str, step, fmt: str, help: str, *,
+def number_setting(page: session.RunPage, name: str, step, fmt: str, *, help: str | None = None,
                    disabled: bool = False) -> None:
-    """A number box for the run setting `name`, bounded by the range its config field declares; its
-    value lives in the session state under the page's key for it (see ui/session.py)."""
-    lo, hi = config.field_info(name, page.root)["range"]
-    st.number_input(label, min_value=lo, max_value=hi, step=step, format=fmt, key=page.key(name), help=help,
-                    disabled=disabled)
+    """A number box for the run setting `name` with the range, label and help its config field declares
+    (`help` may say more for this page); its value lives in the session state under the page's key
+    for it (see ui/session.py)."""
+    info = config.field_info(name, page.root)
+    lo, hi = info["range"]
+    st.number_input(info["label"], min_value=lo, max_value=hi, step=step, format=fmt, key=page.key(name),
+                    help=help or info["help"], disabled=disabled)
+
+
+def words(page: session.RunPage, name: str) -> dict[str, str]:
+    """The label and help of the run setting `name`, as its config field declares them, for a widget."""
+    info = config.field_info(name, page.root)
+    return {"label": info["label"], "help": info["help"]}
 
 
 def toggle_play(run: LiveRun, before: Callable[[], None] | None = None) -> None:
