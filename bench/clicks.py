@@ -265,7 +265,7 @@ def main() -> None:
     ap.add_argument("--code-label", help="what --code is, for the results (default: its path)")
     a = ap.parse_args()
     sys.path.insert(0, str(a.code))
-    from ebm_core import presets  # noqa: E402  (labels of the lessons, from the measured code)
+    from ebm_core.lessons import presets  # noqa: E402  (labels of the lessons, from the measured code)
 
     labels = {k: p.label for k, p in presets.PRESETS.items()}
     meta = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "rounds": a.rounds,

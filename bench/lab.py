@@ -38,7 +38,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from browser import browser, streamlit_server  # noqa: E402
 
-from ebm_core import lab, lab_figures  # noqa: E402
+from ebm_core.figures import lab as lab_figures  # noqa: E402
+from ebm_core.lessons import lab  # noqa: E402
 
 CHART = ".st-key-lab_chains_figure .js-plotly-plot"
 STEPS, CHAINS, TARGET = 200, 256, "mixture"

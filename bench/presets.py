@@ -5,7 +5,7 @@
     python bench/presets.py --only short_run,long_run --seeds 0
     python bench/presets.py --report         # redo verdicts and presets.md from presets.json (no training)
 
-Each preset trains from ebm_core.presets.apply_preset on one CPU thread, one run at a time, for a
+Each preset trains from ebm_core.lessons.presets.apply_preset on one CPU thread, one run at a time, for a
 fixed number of updates. Every `eval_every` updates (off the clock) we record, on a 128 x 128 grid:
     kl          exact KL(data || model) of the displayed (EMA) weights, nats;
     model_tv    total variation between the model's density and the data's (16 x 16 cells + outside):
@@ -18,7 +18,7 @@ fixed number of updates. Every `eval_every` updates (off the clock) we record, o
     outside     share of the negatives outside the box.
 The negatives measured are the replay buffer (8192 chains) for persistent presets, else 2048 fresh
 chains run exactly as in training (from the data for CD, from noise for short-run). After every
-update the Playground's divergence guard (live_toy2d.explain_divergence) is asked; a run stops at
+update the Playground's divergence guard (live.toy2d.explain_divergence) is asked; a run stops at
 its first reason. Times: the thread's CPU time spent in Trainer.step() (other jobs share this
 machine; on an idle one it equals wall time), and wall time alongside.
 
@@ -39,9 +39,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from ebm_core import density, presets, toy2d
+from ebm_core import density, toy2d
 from ebm_core.config import to_dict, to_query
-from ebm_core.live_toy2d import explain_divergence
+from ebm_core.lessons import presets
+from ebm_core.live.toy2d import explain_divergence
 from ebm_core.training import Trainer, make_trainer_2d, sample_chains
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -15,7 +15,8 @@ with head.container():
 
 # Torch loads after the page has something to show (its cold start takes seconds).
 with st.spinner("Loading PyTorch…"):
-    from ebm_core import figures, live, toy2d  # noqa: E402
+    from ebm_core import live, toy2d  # noqa: E402
+    from ebm_core.figures import playground as figures  # noqa: E402
     from ui import classroom, controls, frame_route, live_numbers, live_view, own_data, run_controls, session  # noqa: E402
     from ui.components import canvas, live_panel  # noqa: E402
 

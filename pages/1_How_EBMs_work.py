@@ -4,7 +4,7 @@ reach for images.
 The page reads top to bottom as the UI: a temperature in the sidebar; a 1D energy (a preset, or a
 curve the user drags in `ui.curve_editor`) drawn next to exp(-E/T) and p; a 2D energy's density;
 then live timings of an energy net on this machine, turned into the time an exact Z would take.
-All numbers come from `ebm_core.theory`; results are cached by their plain settings.
+All numbers come from `ebm_core.lessons.theory`; results are cached by their plain settings.
 """
 
 import dataclasses
@@ -27,7 +27,8 @@ with st.spinner("Loading PyTorch…"):
     import numpy as np  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import theory, theory_figures  # noqa: E402
+    from ebm_core.figures import theory as theory_figures  # noqa: E402
+    from ebm_core.lessons import theory  # noqa: E402
     from ui.components.curve_editor import curve_editor  # noqa: E402
 
 LABELS_1D = {"double_well": "Double well", "mixture": "Gaussian mixture", "quadratic": "Quadratic",

@@ -1,7 +1,7 @@
 """Langevin Lab: tune a Langevin sampler on a 2D target and watch its chains mix.
 
-The page reads top to bottom as the UI: sidebar widgets -> plain settings -> cached `ebm_core.lab`
-runs (one per step size, same start and seed) -> `ebm_core.lab_figures` figures. The chains
+The page reads top to bottom as the UI: sidebar widgets -> plain settings -> cached `ebm_core.lessons.lab`
+runs (one per step size, same start and seed) -> `ebm_core.figures.lab` figures. The chains
 animate in the browser from frames stored in the figure, so playing and scrubbing cost the server
 nothing. Results are cached by their plain settings, so only a changed setting computes anything.
 
@@ -28,8 +28,10 @@ with st.spinner("Loading PyTorch…"):
     import plotly.graph_objects as go  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import config, lab, lab_figures, nets, samplers, toy2d  # noqa: E402
+    from ebm_core import config, nets, samplers, toy2d  # noqa: E402
     from ebm_core.config import LabConfig  # noqa: E402
+    from ebm_core.figures import lab as lab_figures  # noqa: E402
+    from ebm_core.lessons import lab  # noqa: E402
     from ui import session  # noqa: E402
 
 TARGET_LABELS = {

@@ -15,10 +15,10 @@ with st.spinner("Loading PyTorch…"):
     import numpy as np  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import image_figures as figs  # noqa: E402
     from ebm_core import image_train, images, live, quality  # noqa: E402
     from ebm_core.config import SamplerConfig  # noqa: E402
-    from ebm_core.live_images import IMAGE_SIZES  # noqa: E402
+    from ebm_core.figures import images as figs  # noqa: E402
+    from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
     from ui import frame_route, image_controls, run_controls, session  # noqa: E402
     from ui.components import live_panel  # noqa: E402
 

@@ -132,7 +132,7 @@ def test_classroom_link_with_an_unknown_control_warns():
 
 
 def test_step_by_phase_walks_through_one_real_update():
-    from ebm_core.phases import PHASES
+    from ebm_core.lessons.phases import PHASES
 
     at = open_app()
     at = wait_until(at, lambda a: shown_step(a) is not None)
@@ -155,7 +155,8 @@ def test_step_by_phase_walks_through_one_real_update():
 
 @pytest.mark.parametrize("key", ["cd1", "pcd", "short_run", "long_run", "step_too_large", "step_too_small"])
 def test_each_lesson_preset_applies_its_settings_and_says_what_it_shows(key):
-    from ebm_core import config, presets
+    from ebm_core import config
+    from ebm_core.lessons import presets
 
     p = presets.PRESETS[key]
     at = open_app()
@@ -199,7 +200,7 @@ def test_the_classroom_builder_names_every_control_once_in_the_sidebars_words():
 
 
 def test_a_lesson_link_applies_the_lesson_and_says_when_the_link_changes_it():
-    from ebm_core import presets
+    from ebm_core.lessons import presets
 
     at = open_app({"preset": "long_run"})
     assert not at.exception and not at.warning

@@ -29,7 +29,7 @@ def test_draw_points_and_train_on_them(page, app_url):
 
 
 def test_step_by_phase_shows_every_phase(page, app_url):
-    from ebm_core.phases import PHASES
+    from ebm_core.lessons.phases import PHASES
 
     page.goto(app_url + "/")
     page.locator(CANVAS).wait_for(timeout=120_000)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from browser import ARTIFACTS, checked_page
 
-from ebm_core import theory
+from ebm_core.lessons import theory
 
 EDITOR = ".st-key-th_curve"
 PLOT = ".st-key-th_boltzmann_fig .js-plotly-plot"

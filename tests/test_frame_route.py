@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from ebm_core import config, figures
+from ebm_core import config
+from ebm_core.figures import playground as figures
 from ebm_core.live import LiveRun
 from ui import frame_route
 from ui.components import canvas

@@ -84,7 +84,7 @@ def test_a_split_apart_model_is_caught_by_the_guard():
     import torch
 
     from ebm_core import config
-    from ebm_core.live_images import explain_divergence
+    from ebm_core.live.images import explain_divergence
     from ebm_core.training import StepLog
 
     cfg = config.ImageRunConfig()

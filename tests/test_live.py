@@ -6,7 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from ebm_core import config, density, figures
+from ebm_core import config, density
+from ebm_core.figures import playground as figures
 from ebm_core.live import LiveRun
 
 SMALL = dict(width=32, n_steps=5, batch_size=64, buffer_size=512)
@@ -138,14 +139,14 @@ def test_a_run_on_your_own_points_has_an_exact_data_density():
         r.request_stop()
         r.thread.join(10)
     with pytest.raises(ValueError, match="points"):
-        from ebm_core.live_toy2d import dataset_for
+        from ebm_core.live.toy2d import dataset_for
         dataset_for(config.RunConfig().replace(dataset="custom"), None)
 
 
 def test_guard_blames_the_step_size_when_some_chains_fly_off_and_energies_blow_up():
     import torch
 
-    from ebm_core.live_toy2d import explain_divergence
+    from ebm_core.live.toy2d import explain_divergence
     from ebm_core.training import StepLog
 
     cfg = config.RunConfig().replace(step_size=1.0)

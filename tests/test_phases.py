@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ebm_core import config, density, phases, training
+from ebm_core import config, density, training
+from ebm_core.lessons import phases
 
 CPU = torch.device("cpu")
 GRID = density.make_grid(3.0, 32)

@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from ebm_core import config, density, presets, toy2d, training
-from ebm_core.live_toy2d import explain_divergence
+from ebm_core import config, density, toy2d, training
+from ebm_core.lessons import presets
+from ebm_core.live.toy2d import explain_divergence
 
 CPU = torch.device("cpu")
 DS = toy2d.get("eight_gaussians")

@@ -110,7 +110,8 @@ def test_one_dispatch_runs_the_named_sampler_and_an_unknown_name_raises():
     assert samplers.temperature("ula", 0.5) == 0.25 and samplers.temperature("mala", 0.5) == 1.0
     with pytest.raises(ValueError, match="sampler must be one of ula, mala"):
         samplers.sample("hmc", std_normal, x0, step_size=0.1, n_steps=1)
-    from ebm_core import config, lab
+    from ebm_core import config
+    from ebm_core.lessons import lab
 
     with pytest.raises(ValueError, match="sampler: 'hmc' is not one of ula, mala"):
         config.RunConfig().replace(sampler="hmc")  # settings take their choices from the registry

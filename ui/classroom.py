@@ -3,7 +3,8 @@ the words the link builder shows for each, and the links a teacher hands out."""
 
 import streamlit as st
 
-from ebm_core import config, presets
+from ebm_core import config
+from ebm_core.lessons import presets
 from ui import session
 
 # What the user reads for each setting and control: the sidebar's labels, the classroom-link builder's

@@ -4,9 +4,10 @@ the run settings directly (see ui/session.py)."""
 
 import streamlit as st
 
-from ebm_core import presets, samplers, toy2d, views
+from ebm_core import samplers, toy2d, views
+from ebm_core.lessons import presets
 from ebm_core.live import LiveRun
-from ebm_core.live_toy2d import Snapshot
+from ebm_core.live.toy2d import Snapshot
 from ebm_core.nets import ACTIVATIONS
 from ui import run_controls, session
 from ui.classroom import hidden, locked
@@ -141,9 +142,9 @@ def explainer(label: str, extent: float) -> None:
 
 
 def phase_panel(rec) -> None:
-    """Walk through one recorded CD update, one phase at a time (ebm_core.phases)."""
-    from ebm_core.phase_figures import phase_figure
-    from ebm_core.phases import PHASES
+    """Walk through one recorded CD update, one phase at a time (ebm_core.lessons.phases)."""
+    from ebm_core.figures.phases import phase_figure
+    from ebm_core.lessons.phases import PHASES
 
     ss = st.session_state
     i = min(ss.get("phase_idx", 0), len(PHASES) - 1)

@@ -199,13 +199,13 @@ def render_panel(name: str, snap: Any, layers: set[str], empty: bool = False) ->
     """A panel's content for one snapshot: {"html": ...} or {"fig": plotly figure as a dict}; `empty`:
     the numbers are hidden (a classroom link) and the panel only watches the run's state."""
     if name in ("images", "image_curves", "image_hist"):
-        from ebm_core import image_figures
+        from ebm_core.figures import images as image_figures
         from ui import image_controls
 
         if name == "images":
             return {"html": image_controls.live_html(snap)}
         return _fig((image_figures.curves_figure if name == "image_curves" else image_figures.histogram_figure)(snap))
-    from ebm_core import figures
+    from ebm_core.figures import playground as figures
     from ui import live_numbers
 
     if name == "numbers":

@@ -133,7 +133,7 @@ def live_html(snap) -> str:
     recognises (once it is fitted)."""
     from html import escape
 
-    from ebm_core import image_figures as figs
+    from ebm_core.figures import images as figs
 
     nrow = 8
     scale = figs.scale_for(snap.image_size, nrow)

@@ -6,7 +6,7 @@ import math
 import streamlit as st
 
 from ebm_core import samplers
-from ebm_core.live_toy2d import Snapshot
+from ebm_core.live.toy2d import Snapshot
 
 
 def fmt_number(v: float | None, digits: int = 3) -> str:

@@ -1,8 +1,8 @@
 """The live 2D view: a Snapshot turned into one canvas frame (see ui/components/canvas.py). The frame
 route (ui/frame_route.py) serves these frames; under plain `streamlit run` a fragment pushes them."""
 
-from ebm_core import figures
-from ebm_core.live_toy2d import Snapshot
+from ebm_core.figures import playground as figures
+from ebm_core.live.toy2d import Snapshot
 from ui.components import canvas
 
 

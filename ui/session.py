@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ebm_core import config, presets, views
+from ebm_core import config, views
+from ebm_core.lessons import presets
 from ebm_core.live import LiveRun
 
 UI_PARAMS = {"view": tuple(views.VIEWS)}  # page state kept in the URL beside the run config

@@ -6,7 +6,7 @@ locally at every mouse move and sends the new heights to Python once, on release
 value `heights`, which reaches the page through the `on_change` callback. Keyboard: Tab to a
 handle, arrows move it by 0.25, PageUp/PageDown by 1, Home/End to the limits; the heights go out
 400 ms after the last key. The curve is the same monotone cubic spline with quadratic walls as
-`ebm_core.theory.interpolate_curve`, written again in JavaScript so dragging needs no round trip;
+`ebm_core.lessons.theory.interpolate_curve`, written again in JavaScript so dragging needs no round trip;
 the page's figures always come from the Python one.
 
 State lives on `parentElement` (a ShadowRoot), so a rerun with new data only redraws. While a

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import density
-from .training import StepLog, Trainer, cd_loss, to_numpy
+from .. import density
+from ..training import StepLog, Trainer, cd_loss, to_numpy
 
 # (key, title, what happens and why), in the order a teacher walks through one update
 PHASES: list[tuple[str, str, str]] = [

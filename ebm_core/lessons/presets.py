@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from . import density
-from .config import RunConfig
+from .. import density
+from ..config import RunConfig
 
 
 @dataclass(frozen=True)

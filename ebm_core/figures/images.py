@@ -5,8 +5,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .images import tile, to_pixels  # noqa: F401  (the pages draw with them)
-from .live_images import QUANTILES, ImageSnapshot
+from ..images import tile, to_pixels  # noqa: F401  (the pages draw with them)
+from ..live.images import QUANTILES, ImageSnapshot
 
 DATA, NEG, TEST, NOISE = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
 

@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from .lab import ChainRun, Target, exact_marginal, marginal_histograms
-from .samplers import get_sampler
+from ..lessons.lab import ChainRun, Target, exact_marginal, marginal_histograms
+from ..samplers import get_sampler
 
 RUN_COLOURS = ("#2563eb", "#16a34a", "#ea580c", "#9333ea")  # blue, green, orange, purple
 DENSITY_SCALE = [[0.0, "#ffffff"], [0.25, "#eef2f7"], [1.0, "#8593a8"]]  # pale: coloured chains stay visible

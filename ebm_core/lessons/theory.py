@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .energies import AnalyticEnergy, make_energy
-from .nets import EnergyMLP, init_weights
+from ..energies import AnalyticEnergy, make_energy
+from ..nets import EnergyMLP, init_weights
 
 Tensor = torch.Tensor
 Energy1D = Callable[[np.ndarray], np.ndarray]  # (n,) float64 -> (n,) float64

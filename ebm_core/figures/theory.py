@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .theory import Profile1D, Profile2D
+from ..lessons.theory import Profile1D, Profile2D
 
 FONT = dict(family="Inter, Segoe UI, Helvetica, Arial, sans-serif", size=15, color="#1f2937")
 ENERGY_COLOUR = "#1d4ed8"  # blue, as in the curve editor

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import density
-from .energies import ENERGIES, AnalyticEnergy, make_energy
-from .samplers import energy_and_grad, get_sampler, mala, sample, temperature, uniform
+from .. import density
+from ..energies import ENERGIES, AnalyticEnergy, make_energy
+from ..samplers import energy_and_grad, get_sampler, mala, sample, temperature, uniform
 
 Tensor = torch.Tensor
 Energy = Callable[[Tensor], Tensor]

@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .phases import PhaseRecord
+from ..lessons.phases import PhaseRecord
 
 DATA, NEG, START = "#ffffff", "#ff7f0e", "#f5d90a"
 SPAN = 12.0  # energies more than this above the minimum share the top colour

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import density, toy2d
-from .checkpoint import build_model_2d
-from .config import RunConfig
-from .phases import PhaseRecord, cd_update_by_phase
-from .samplers import energy_and_grad
-from .training import (
+from .. import density, toy2d
+from ..checkpoint import build_model_2d
+from ..config import RunConfig
+from ..lessons.phases import PhaseRecord, cd_update_by_phase
+from ..samplers import energy_and_grad
+from ..training import (
     StepLog,
     Trainer,
     apply_live_settings,
@@ -96,7 +96,7 @@ def dataset_for(cfg: RunConfig, points: np.ndarray | None) -> toy2d.Dataset:
         return toy2d.get(cfg.data.dataset)
     if points is None:
         raise ValueError("dataset 'custom' needs points: draw or upload some first")
-    from .userdata import points_dataset
+    from ..userdata import points_dataset
 
     return points_dataset(points, fit=False)  # the page already placed them in the box
 
@@ -151,7 +151,7 @@ class Toy2DTask:
         return self.cfg
 
     def call_phase_step(self, *, record) -> PhaseRecord:
-        """One real update, recorded phase by phase for "Step by phase" (ebm_core.phases)."""
+        """One real update, recorded phase by phase for "Step by phase" (ebm_core.lessons.phases)."""
         rec = cd_update_by_phase(self.trainer, self.phase_grid, n_show=48)
         record(rec.log)
         return rec

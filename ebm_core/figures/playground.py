@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .live_toy2d import Snapshot
+from ..live.toy2d import Snapshot
 
 ENERGY_SPAN = 12.0  # at most this many nats above the minimum get colours; higher energies saturate
 

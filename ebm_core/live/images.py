@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import images
-from .config import ImageRunConfig
-from .image_train import build_image_model, energy_of, make_trainer_images
-from .training import StepLog, Trainer, apply_live_settings, explain_energies, to_numpy
+from .. import images
+from ..config import ImageRunConfig
+from ..image_train import build_image_model, energy_of, make_trainer_images
+from ..training import StepLog, Trainer, apply_live_settings, explain_energies, to_numpy
 
 IMAGE_SIZES = {"digits": 8, "mnist": 28, "fashion_mnist": 28}
 GAP_LIMIT = 1.0  # |E(neg) - E(data)| beyond this: the chains can no longer reach the data's energy

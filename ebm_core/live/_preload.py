@@ -1,4 +1,4 @@
-"""Imported once by the fork server that starts live-run workers (see live.py). Importing torch and
+"""Imported once by the fork server that starts live-run workers (see live/__init__.py). Importing torch and
 building one Adam optimiser here (its first use imports torch._dynamo: ~2.5 s and ~70 MB) means
 every forked worker starts warm and shares those pages instead of loading them again. The exact data
 densities of the built-in datasets are computed here too: for the datasets known only through
@@ -6,7 +6,8 @@ samples it takes about a second each, which every new run (a Reset, a dataset ch
 
 import torch
 
-from . import density, live, live_toy2d, toy2d  # noqa: F401  (the worker code itself)
+from .. import density, live, toy2d  # noqa: F401  (the worker code itself)
+from . import toy2d as live_toy2d  # noqa: F401  (the worker code itself)
 
 torch.set_num_threads(1)
 torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))]).step()

@@ -8,7 +8,7 @@ thread kept under half its headless speed (bench/ui.py). Workers are forked from
 that has torch imported already, so a new run starts in well under a second and shares torch's
 memory with the other runs.
 
-What is trained and shown comes from a task (`_tasks()`; the 2D toy task is in live_toy2d.py). The
+What is trained and shown comes from a task (`_tasks()`; the 2D toy task is in live/toy2d.py). The
 worker builds a snapshot only when the page asked for one since the last (an unwatched run trains
 at full speed), at most `max_fps` times a second, and refreshes the task's diagnostics (for 2D the
 exact log Z, NLL, KL and sampler bias: ~35k energy evaluations) about once a second. Snapshots
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .training import StepLog, Trainer, default_device
+from ..config import RunConfig
+from ..training import StepLog, Trainer, default_device
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -61,8 +61,8 @@ def _tasks() -> dict[str, type]:
     `needs` (LiveRun.latest), explain_divergence(log) -> str | None,
     apply_settings(cfg) -> cfg, and a static build_model(cfg) -> nn.Module. Methods named call_<name>
     serve LiveRun.call(name, *args); they get a keyword `record` to log any update they make."""
-    from .live_images import ImagesTask
-    from .live_toy2d import Toy2DTask
+    from .images import ImagesTask
+    from .toy2d import Toy2DTask
 
     return {"toy2d": Toy2DTask, "images": ImagesTask}
 
@@ -87,7 +87,7 @@ def _context() -> multiprocessing.context.BaseContext:
         if _CONTEXT is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 _CONTEXT = multiprocessing.get_context("forkserver")
-                _CONTEXT.set_forkserver_preload(["ebm_core._worker_preload"])
+                _CONTEXT.set_forkserver_preload(["ebm_core.live._preload"])
             else:
                 _CONTEXT = multiprocessing.get_context("spawn")
         return _CONTEXT
