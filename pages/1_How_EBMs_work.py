@@ -28,7 +28,7 @@ with st.spinner("Loading PyTorch…"):
     import torch  # noqa: E402
 
     from ebm_core.figures import theory as theory_figures  # noqa: E402
-    from ebm_core.lessons import theory  # noqa: E402
+    from ebm_core.lessons import counting, theory  # noqa: E402
     from ui.components.curve_editor import curve_editor  # noqa: E402
 
 LABELS_1D = {"double_well": "Double well", "mixture": "Gaussian mixture", "quadratic": "Quadratic",
@@ -77,7 +77,7 @@ def machine_speed() -> dict:
     """Energy evaluations per second of side²-128-128-1 MLPs on 8 x 8 and 28 x 28 images, timed now
     on this machine; shared by every session for an hour."""
     g = torch.Generator().manual_seed(0)
-    rates = {side: theory.measure_evals_per_second(theory.make_image_energy(side, generator=g), (side, side),
+    rates = {side: counting.measure_evals_per_second(counting.make_image_energy(side, generator=g), (side, side),
                                                    min_seconds=0.3, generator=g)
              for side in TIMED_SIDES}
     return dict(rates=rates, threads=torch.get_num_threads(), at=datetime.datetime.now().strftime("%H:%M"))
@@ -87,8 +87,8 @@ def machine_speed() -> dict:
 def exact_small_images() -> dict:
     """Exact Z of a random 16-128-128-1 net by summing over all 2^16 binary 4 x 4 images, with its
     3 most and 3 least likely images."""
-    model = theory.make_image_energy(EXACT_SIDE, gain=10.0, generator=torch.Generator().manual_seed(1))
-    return dataclasses.asdict(theory.enumerate_z(model, EXACT_SIDE, n_shown=3))
+    model = counting.make_image_energy(EXACT_SIDE, gain=10.0, generator=torch.Generator().manual_seed(1))
+    return dataclasses.asdict(counting.enumerate_z(model, EXACT_SIDE, n_shown=3))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,7 +223,7 @@ with right:
         "density sits in the low-energy valleys and spreads out as T grows."
     )
     st.info(f"A grid with {n} points per axis needs {n}ᵈ energies in d dimensions: {n**3:,} in 3D, and about "
-            f"{theory.format_power_of_ten(64 * np.log10(n))} for an 8 × 8 image (64 dimensions).",
+            f"{counting.format_power_of_ten(64 * np.log10(n))} for an 8 × 8 image (64 dimensions).",
             icon=":material/grid_on:")
 
 st.header("3 · Why Z is intractable")
@@ -240,18 +240,18 @@ rows = []
 for side in IMAGE_SIDES:
     n = 2 ** (side * side)
     rate = rates[min(s for s in TIMED_SIDES if s >= side)]
-    duration = theory.enumeration_time(n, rate)
+    duration = counting.enumeration_time(n, rate)
     rows.append({
         "image": f"{side} × {side}" + (" (MNIST size)" if side == 28 else ""),
-        "images 2^(side²)": theory.format_count(n),
+        "images 2^(side²)": counting.format_count(n),
         "energy evaluations / s": f"{rate:,.0f}" + ("" if side in TIMED_SIDES else " (8 × 8 net)"),
         "time to sum over all of them": (f"{exact['seconds']:.2f} s (done below)" if side == EXACT_SIDE
                                          else str(duration)),
         "× age of the universe": ("—" if duration.log10_universe_ages < -3
-                                  else theory.format_power_of_ten(duration.log10_universe_ages)),
+                                  else counting.format_power_of_ten(duration.log10_universe_ages)),
     })
 st.dataframe(rows, hide_index=True, width="stretch")
-eight = theory.enumeration_time(2**64, rates[8])
+eight = counting.enumeration_time(2**64, rates[8])
 m = st.columns(3)
 m[0].metric("Energies per second, 8 × 8 net (measured)", f"{rates[8]:,.0f}")
 m[1].metric("Time to enumerate all 2⁶⁴ 8 × 8 images", str(eight))
@@ -260,7 +260,7 @@ m[2].metric(f"Exact Z of a {EXACT_SIDE} × {EXACT_SIDE} net: log Z", f"{exact['l
 st.caption(f"Measured at {speed['at']} with {speed['threads']} CPU thread(s) on batches of 4,096 random images; "
            "the fastest batch counts, since slower ones measure whoever else shares the server. Cached for an hour "
            "and shared by everyone on this server. A computer a million times faster would still need "
-           f"{theory.Duration(eight.log10_seconds - 6)} for 8 × 8.")
+           f"{counting.Duration(eight.log10_seconds - 6)} for 8 × 8.")
 if st.button("Measure again", key="th_remeasure", icon=":material/timer:"):
     machine_speed.clear()
     st.rerun()
@@ -276,7 +276,7 @@ st.markdown(
 )
 tiles = []
 for index in exact["shown"]:
-    img = theory.binary_images(EXACT_SIDE, index, index + 1)[0].numpy()  # (4, 4), 1 = ink
+    img = counting.binary_images(EXACT_SIDE, index, index + 1)[0].numpy()  # (4, 4), 1 = ink
     tile = np.kron(1 - img, np.ones((20, 20)))  # white paper, black ink, 80 x 80
     tiles.append((np.pad(tile, 2, constant_values=0.6) * 255).astype(np.uint8))
 captions = [f"p = {p:.1e}" for p in exact["shown_p"]]
