@@ -37,7 +37,7 @@ class ImageDiagnostics:
 
 @dataclass(frozen=True)
 class ImageSnapshot:
-    # common fields (live._Worker._publish)
+    # common fields (live/worker.py, _Worker._publish)
     seq: int
     config: ImageRunConfig
     status: str

@@ -1,0 +1,218 @@
+"""The worker side of a live run: the training loop in its own process (see the package's docstring).
+`LiveRun` starts `worker_main` in a forked process and talks to it over a pipe."""
+
+import math
+import multiprocessing.connection
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..training import StepLog, Trainer, default_device
+
+HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
+
+
+def task_classes() -> dict[str, type]:
+    """Kinds of live run by name. A task class takes (cfg, device, opts) and provides setup() ->
+    Trainer, diagnostics() -> a frozen dataclass with a `step` field, snapshot(needs, **common) -> a
+    frozen dataclass with the common fields (see _Worker._publish) and the optional parts named in
+    `needs` (LiveRun.latest), explain_divergence(log) -> str | None,
+    apply_settings(cfg) -> cfg, and a static build_model(cfg) -> nn.Module. Methods named call_<name>
+    serve LiveRun.call(name, *args); they get a keyword `record` to log any update they make."""
+    from .images import ImagesTask
+    from .toy2d import Toy2DTask
+
+    return {"toy2d": Toy2DTask, "images": ImagesTask}
+
+
+@dataclass
+class _History:
+    rows: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    diag: dict[str, list[float]] = field(default_factory=dict)
+
+    def arrays(self, start: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        return ({k: np.asarray(v[start:], dtype=np.float64) for k, v in self.rows.items()},
+                {k: np.asarray(v, dtype=np.float64) for k, v in self.diag.items()})
+
+
+def worker_main(conn: multiprocessing.connection.Connection, task: str, cfg: Any, run_id: int, opts: dict) -> None:
+    _Worker(conn, task_classes()[task], cfg, run_id, opts).main()
+
+
+class _Worker:
+    """The training loop of one run, in the worker process (see the module docstring)."""
+
+    def __init__(self, conn: multiprocessing.connection.Connection, task: type, cfg: Any, run_id: int, opts: dict):
+        self.conn, self.cfg, self.run_id = conn, cfg, run_id
+        self.device = default_device(opts["device"])
+        self.task = task(cfg, self.device, opts)
+        self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
+        self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
+        self._want, self._stop = True, False
+        self._ack = 0  # number of the last command handled (LiveRun.running)
+        self._needs: tuple[str, ...] = ()
+        self._seq, self._sent = 0, 0
+
+    def main(self) -> None:
+        torch.set_num_threads(1)  # many sessions share the CPU: one thread each
+        os.nice(5)  # training yields to the web server: pages keep answering clicks under load
+        try:
+            self._setup()
+            self._loop()
+        except (EOFError, BrokenPipeError, ConnectionResetError):
+            pass  # the server side went away: nothing left to report to
+        except BaseException as e:  # surface to the page instead of dying silently
+            self._status, self._message = "stopped", f"Training stopped with an error: {e!r}"
+            try:
+                self._publish()
+            except Exception:
+                pass
+
+    def _setup(self) -> None:
+        self._status, self._message = "starting", ""
+        self.trainer: Trainer = self.task.setup()
+        self.history = _History()
+        self._diag_at = -math.inf
+        self._good = self.trainer.state()
+        self._good_step = 0
+        self._running, self._pending = False, 0
+        self._rate = 0.0
+        self._train_seconds = 0.0
+        self._status, self._message = "paused", ""
+        self._publish()  # the landscape first: a new run (Reset, another dataset) shows at once
+        self._refresh_diagnostics()
+        self._publish()
+
+    def _loop(self) -> None:
+        last_pub = 0.0
+        rate_t, rate_n = time.perf_counter(), 0
+        while not self._stop:
+            changed = self._drain_commands()
+            if self._stop:
+                break
+            busy = self._running or self._pending > 0
+            want_frame = False
+            if busy:
+                # A frame shows the chains of the update just made, so decide before the update: a
+                # running run publishes only after an update that recorded its chains.
+                want_frame = self._want and time.perf_counter() - last_pub >= 1 / self.max_fps
+                t0 = time.perf_counter()
+                last_of_steps = not self._running and self._pending == 1
+                log = self.trainer.step(record_every=1 if want_frame or last_of_steps or changed else 0)
+                self._train_seconds += time.perf_counter() - t0
+                rate_n += 1
+                self._pending = max(0, self._pending - 1)
+                self._record(log)
+                reason = self.task.explain_divergence(log)
+                if reason:
+                    self._running, self._pending = False, 0
+                    self._status = "diverged"
+                    self._message = reason + f" Training is paused; roll back to step {self._good_step} to continue."
+                    changed = True
+                elif log.step % self.good_every == 0:
+                    self._good, self._good_step = self.trainer.state(), log.step
+                if self._running and self._train_seconds > self.max_train_seconds:
+                    self._running, changed = False, True
+                    self._status = "paused"
+                    self._message = (f"Paused after {self.max_train_seconds / 60:.0f} minutes of training so the "
+                                     "server stays fair to everyone. Press Train to continue.")
+                if self._pending == 0 and not self._running:
+                    changed = True  # a Step finished: show its result
+            now = time.perf_counter()
+            if now - rate_t >= 1.0:
+                self._rate, rate_t, rate_n = rate_n / (now - rate_t), now, 0
+            if not (self._running or self._pending):
+                self._rate = 0.0
+            frame_due = want_frame if busy else self._want and now - last_pub >= 1 / self.max_fps
+            if changed or frame_due:
+                if changed or now - self._diag_at >= self.diag_every_s:
+                    self._refresh_diagnostics()
+                self._publish()
+                last_pub = time.perf_counter()
+            if not (self._running or self._pending):
+                self.conn.poll(0.25)  # idle: sleep until a command arrives
+
+    def _drain_commands(self) -> bool:
+        changed = False
+        while self.conn.poll():
+            self._ack, cmd = self.conn.recv()
+            kind = cmd[0]
+            if kind == "want":
+                self._want = True
+                continue
+            if kind == "need":
+                self._needs, self._want = cmd[1], True
+                continue
+            changed = True
+            if kind == "stop":
+                self._stop = True
+                return changed
+            if kind == "model":  # weights only: parametrised (spectral norm) modules do not pickle
+                state = {k: v.detach().cpu().clone() for k, v in self.trainer.eval_model.state_dict().items()}
+                self.conn.send(("reply", state))
+            elif kind == "call":
+                self._running, self._pending = False, 0
+                if self._status == "running":
+                    self._status = "paused"
+                try:
+                    value = getattr(self.task, "call_" + cmd[1])(*cmd[2], record=self._record)
+                    self.conn.send(("reply", (True, value)))
+                except Exception as e:  # the page shows it; the run goes on
+                    self.conn.send(("reply", (False, f"{cmd[1]} failed: {e!r}")))
+            elif kind == "play" and self._status != "diverged":
+                self._running, self._status, self._message = True, "running", ""
+                self._train_seconds = 0.0
+            elif kind == "pause" and self._status == "running":
+                self._running, self._status = False, "paused"
+            elif kind == "step" and self._status != "diverged":
+                self._running, self._pending, self._status = False, self._pending + cmd[1], "paused"
+            elif kind == "update":
+                self.cfg = self.task.apply_settings(cmd[1])
+            elif kind == "rollback":
+                self.trainer.restore(self._good)
+                h = self.history.rows
+                keep = sum(1 for s in h["step"] if s <= self._good_step)
+                for k in h:
+                    del h[k][keep:]
+                self._running, self._pending, self._status = False, 0, "paused"
+                self._message = (f"Rolled back to step {self._good_step}. Change the setting named above before "
+                                 "training again, or it will likely diverge the same way.")
+                self._sent = min(self._sent, keep)
+        return changed
+
+    def _record(self, log: StepLog) -> None:
+        r = self.history.rows
+        r["step"].append(log.step)
+        r["time"].append(self._train_seconds)
+        for k in HISTORY_KEYS[2:]:
+            r[k].append(getattr(log, k))
+
+    # ---- snapshots ------------------------------------------------------------------------------
+
+    def _refresh_diagnostics(self) -> None:
+        diag = self.task.diagnostics()
+        self._diag_at = time.perf_counter()
+        d = self.history.diag
+        if d.get("step") and d["step"][-1] == diag.step:
+            return
+        for k, v in asdict(diag).items():
+            d.setdefault(k, []).append(v)
+
+    def _publish(self) -> None:
+        hist, diag_hist = self.history.arrays(self._sent)
+        start, self._sent = self._sent, len(self.history.rows["step"])
+        self._want = False
+        self._seq += 1
+        step = self.trainer.step_count
+        snap = self.task.snapshot(
+            self._needs,
+            seq=self._seq, ack=self._ack, config=self.cfg, status=self._status, message=self._message,
+            step=step, steps_per_s=self._rate, device=str(self.device), history=hist, history_start=start,
+            diag_history=diag_hist, can_rollback=self._status == "diverged" or step > self._good_step,
+            rollback_step=self._good_step,
+        )
+        self.conn.send(("snap", snap))
