@@ -43,9 +43,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from browser import CHROMIUM_ARGS, browser, streamlit_server  # noqa: E402,F401  (browser() uses CHROMIUM_ARGS)
+from devtools.browser import browser, streamlit_server  # noqa: E402
 
 CANVAS = ".st-key-live_canvas canvas[data-frame]"
 TIMEOUT_MS = 15000

@@ -32,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from browser import browser, streamlit_server  # noqa: E402
 
+from devtools.browser import browser, streamlit_server  # noqa: E402
 from ebm_core.figures import lab as lab_figures  # noqa: E402
 from ebm_core.lessons import lab  # noqa: E402
 

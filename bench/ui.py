@@ -55,10 +55,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-from browser import SERVER_PIDS, browser, descendants, streamlit_server  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+
+from devtools.browser import SERVER_PIDS, browser, descendants, streamlit_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"  # --results
 CODE = ROOT  # the checkout whose app.py and ebm_core are measured (--code)

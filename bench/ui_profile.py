@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-from browser import browser, descendants, streamlit_server  # noqa: E402
+from devtools.browser import browser, descendants, streamlit_server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CLK = os.sysconf("SC_CLK_TCK")

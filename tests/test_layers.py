@@ -54,10 +54,18 @@ def test_the_library_imports_neither_streamlit_nor_the_ui_and_the_ui_no_page():
             continue
         m = m[:-4]
         if m.startswith("ebm_core"):
-            bad = {d for d in deps if d.split(".")[0] in ("streamlit", "ui", "pages", "starlette")}
+            bad = {d for d in deps if d.split(".")[0] in ("streamlit", "ui", "pages", "starlette", "devtools")}
             assert not bad, f"{m} imports {sorted(bad)}: the library must not depend on the app"
         if m.startswith("ui"):
-            assert not {d for d in deps if d.startswith("pages")}, f"{m} imports a page"
+            assert not {d for d in deps if d.startswith(("pages", "devtools"))}, f"{m} imports a page or devtools"
+
+
+def test_the_benchmarks_do_not_import_the_test_tree():
+    test_modules = {p.stem for p in (ROOT / "tests").glob("*.py")}
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = _imports(path.stem, tree)
+        assert not {n.split(".")[0] for n in names} & test_modules, f"bench/{path.name} imports the test tree"
 
 
 def test_first_party_modules_have_no_import_cycle():

@@ -1,0 +1,1 @@
+"""Tools for the tests and the benchmarks (never imported by the app)."""
