@@ -88,6 +88,7 @@ class RunPage:
     prefix: str
     ui_params: dict[str, tuple[str, ...]]
     widgets: tuple[str, ...] = ()
+    lessons: bool = False  # the page takes lesson links (?preset=) and classroom links (?hide=, ?lock=)
 
     def key(self, name: str) -> str:
         return self.prefix + name
@@ -98,7 +99,7 @@ class RunPage:
 
 PLAYGROUND = RunPage(config.RunConfig, "toy2d", "", UI_PARAMS,
                      ("preset_pick", *(f"layer_{k}" for k in ("data", "negatives", "trails", "field", "inspect")),
-                      "cls_hide", "cls_lock", "own_brush", "own_per_dab", "own_image_n"))
+                      "cls_hide", "cls_lock", "own_brush", "own_per_dab", "own_image_n"), lessons=True)
 IMAGES = RunPage(config.ImageRunConfig, "images", "img_", {"tab": ("train", "chain", "generate", "inpaint")},
                  tuple(f"img_{s}_{k}" for s in ("chain", "gen", "inp") for k in ("k", "eta", "noise"))
                  + ("img_gen_n", "img_inp_mode", "img_inp_mask", "img_inp_std", "img_inp_first"))
@@ -114,7 +115,7 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
         keep(page.key("_kept"), page.kept_keys())
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    extra = (*CLASSROOM_PARAMS, PRESET_PARAM) if page is PLAYGROUND else ()
+    extra = (*CLASSROOM_PARAMS, PRESET_PARAM) if page.lessons else ()
     cfg, warnings = config.from_query_lenient(params, ignore=tuple(page.ui_params) + extra, root=page.root)
     if extra:
         _classroom(params, warnings)
@@ -165,7 +166,7 @@ def write_url(cfg, page: RunPage = PLAYGROUND) -> dict[str, str]:
     for k, allowed in page.ui_params.items():
         if st.session_state.get(page.key(k), allowed[0]) != allowed[0]:
             q[k] = st.session_state[page.key(k)]
-    if page is PLAYGROUND:
+    if page.lessons:
         if active_preset(cfg):
             q[PRESET_PARAM] = st.session_state["preset"]
         for k in CLASSROOM_PARAMS:
