@@ -43,7 +43,8 @@ from ebm_core import density, toy2d
 from ebm_core.config import to_dict, to_query
 from ebm_core.lessons import presets
 from ebm_core.live.toy2d import explain_divergence
-from ebm_core.training import Trainer, make_trainer_2d, sample_chains
+from ebm_core.train2d import make_trainer_2d
+from ebm_core.training import Trainer, sample_chains
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CPU = torch.device("cpu")

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from ebm_core import density, toy2d
 from ebm_core.config import RunConfig, to_dict
 from ebm_core.nets import EnergyMLP, init_weights
-from ebm_core.training import make_trainer_2d
+from ebm_core.train2d import make_trainer_2d
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PEERS_UPS = {"TorchEBM": 35.0, "ebmkit": 45.0}  # peers' updates/s on one thread, peer configuration

@@ -16,7 +16,8 @@ from tqdm import tqdm
 from . import config as config_mod
 from . import density, toy2d
 from .checkpoint import save_run
-from .training import default_device, make_trainer_2d
+from .train2d import make_trainer_2d
+from .training import default_device
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:

@@ -16,8 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import config as config_mod
-from . import toy2d
-from .nets import EnergyMLP
+from .train2d import build_model_2d
 
 FORMAT = "ebm-explorer-run/1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.csv"
@@ -25,12 +24,6 @@ MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "met
 
 class NotARunError(ValueError):
     """The path is not a run folder written by this project (or it is damaged)."""
-
-
-def build_model_2d(cfg: config_mod.RunConfig) -> EnergyMLP:
-    m = cfg.model
-    return EnergyMLP(width=m.width, depth=m.depth, activation=m.activation, spectral_norm=m.spectral_norm,
-                     box=toy2d.extent(cfg.data.dataset), confine=m.confine)
 
 
 def save_run(path: str | Path, model: nn.Module, cfg: config_mod.RunConfig, metrics: Iterable[dict] = (),

@@ -24,8 +24,7 @@ from torch import nn
 
 from . import config
 from .config import SamplerConfig, TrainConfig
-from .nets import init_weights
-from .samplers import SampleResult, sample, uniform
+from .samplers import SampleResult, sample
 
 Tensor = torch.Tensor
 PointSource = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
@@ -279,23 +278,3 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
         pe.lerp_(p, 1 - decay)
     for be, b in zip(ema.buffers(), model.buffers()):
         be.copy_(b)
-
-
-def uniform_noise(extent: float, dim: int = 2) -> PointSource:
-    """A sampler of uniform points in the box [-extent, extent]^dim."""
-    def noise(n: int, generator: torch.Generator | None = None) -> Tensor:
-        return uniform((n, dim), extent, generator=generator)
-    return noise
-
-
-def make_trainer_2d(cfg, *, device: torch.device | None = None, dataset=None) -> Trainer:
-    """A Trainer for a 2D RunConfig: the configured MLP on the configured toy dataset (or on
-    `dataset`, a toy2d.Dataset such as a user's own points), chains (re)started uniformly in the
-    dataset's display box."""
-    from . import toy2d
-    from .checkpoint import build_model_2d
-
-    ds = dataset if dataset is not None else toy2d.get(cfg.data.dataset)
-    model = init_weights(build_model_2d(cfg), torch.Generator().manual_seed(cfg.train.seed))
-    data = lambda n, g: ds.sample(n, generator=g)  # noqa: E731
-    return Trainer(model, data, uniform_noise(ds.extent), cfg.sampler, cfg.train, device=device)

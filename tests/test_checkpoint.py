@@ -6,12 +6,12 @@ import pickle
 import pytest
 import torch
 
-from ebm_core import checkpoint, config, training
+from ebm_core import checkpoint, config, train2d
 
 
 def trained(tmp_path):
     cfg = config.RunConfig().replace(width=16, n_steps=3, batch_size=32, buffer_size=128, dataset="rings")
-    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    tr = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
     logs = list(tr.run(3))
     return checkpoint.save_run(tmp_path / "run", tr.eval_model, cfg, logs), tr, cfg
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ebm_core import config, density, training
+from ebm_core import config, density, train2d, training
 from ebm_core.lessons import phases
 
 CPU = torch.device("cpu")
@@ -13,7 +13,7 @@ SMALL = {"width": 32, "n_steps": 6, "batch_size": 64, "buffer_size": 256}
 
 
 def _trainer(**over) -> training.Trainer:
-    return training.make_trainer_2d(config.RunConfig().replace(**{**SMALL, **over}), device=CPU)
+    return train2d.make_trainer_2d(config.RunConfig().replace(**{**SMALL, **over}), device=CPU)
 
 
 def _same_state(a: training.Trainer, b: training.Trainer) -> None:
@@ -86,7 +86,7 @@ def test_shown_energies_are_the_displayed_model():
 def test_an_update_lowers_its_loss_and_widens_the_gap(method):
     # Measured with the default settings over 50 updates spread across 400 (seed 0): the loss on
     # the batch fell 50/50 for each method, the gap widened 48/50 (pcd), 50/50 (cd), 44/50 (short run).
-    tr = training.make_trainer_2d(config.RunConfig().replace(method=method, width=64), device=CPU)
+    tr = train2d.make_trainer_2d(config.RunConfig().replace(method=method, width=64), device=CPU)
     falls = widens = 0
     for i in range(60):
         if i % 4:

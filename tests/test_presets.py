@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from ebm_core import config, density, toy2d, training
+from ebm_core import config, density, toy2d, train2d, training
 from ebm_core.lessons import presets
 from ebm_core.live.toy2d import explain_divergence
 
@@ -17,7 +17,7 @@ DATA = density.data_density(DS.log_density, GRID)
 
 
 def _train(key: str, updates: int, seed: int = 0) -> training.Trainer:
-    tr = training.make_trainer_2d(presets.apply_preset(key).replace(seed=seed), device=CPU)
+    tr = train2d.make_trainer_2d(presets.apply_preset(key).replace(seed=seed), device=CPU)
     for _ in tr.run(updates):
         pass
     return tr
@@ -70,7 +70,7 @@ def test_preset_round_trips_through_the_url(key):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_too_large_step_trips_the_guard_in_the_first_update(seed):
     cfg = presets.apply_preset("step_too_large").replace(seed=seed)
-    tr = training.make_trainer_2d(cfg, device=CPU)
+    tr = train2d.make_trainer_2d(cfg, device=CPU)
     log = tr.step()
     reason = explain_divergence(log, tr.last_x_neg, DS.extent, cfg)
     assert reason is not None and "step size" in reason

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from ebm_core import config, density, toy2d, training
+from ebm_core import config, density, toy2d, train2d, training
 from ebm_core.nets import EnergyConvNet, EnergyMLP
 
 
@@ -36,7 +36,7 @@ def test_cd_gradient_lowers_data_energy_and_raises_negative_energy():
 @pytest.mark.parametrize("method", ["pcd", "cd", "short_run"])
 def test_each_method_steps_and_logs(method):
     cfg = config.RunConfig().replace(method=method, width=32, n_steps=5, batch_size=64, buffer_size=256)
-    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    tr = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
     logs = list(tr.run(5))
     assert [log.step for log in logs] == [1, 2, 3, 4, 5]
     assert all(log.finite and math.isclose(log.gap, log.e_neg - log.e_pos, abs_tol=1e-5) for log in logs)
@@ -60,15 +60,15 @@ def test_replay_buffer_reinit_fraction():
 def test_same_seed_same_run(spectral_norm):
     cfg = config.RunConfig().replace(width=32, n_steps=5, batch_size=64, buffer_size=256, spectral_norm=spectral_norm)
     torch.manual_seed(1)  # the global RNG differs between the two builds: the seed alone decides
-    a = [log.loss for log in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
+    a = [log.loss for log in train2d.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
     torch.manual_seed(2)
-    b = [log.loss for log in training.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
+    b = [log.loss for log in train2d.make_trainer_2d(cfg, device=torch.device("cpu")).run(5)]
     assert a == b
 
 
 def test_short_training_run_lowers_kl_on_eight_gaussians():
     cfg = config.RunConfig()
-    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    tr = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
     grid = density.make_grid(toy2d.extent("eight_gaussians"), 96)
     data = density.data_density(lambda x: toy2d.log_density("eight_gaussians", x), grid)
     kl0 = density.kl_data_model(data, density.grid_density(tr.eval_model, grid))
@@ -83,7 +83,7 @@ def test_short_training_run_lowers_kl_on_eight_gaussians():
 
 def test_state_and_restore_roll_back_exactly():
     cfg = config.RunConfig().replace(width=16, n_steps=3, batch_size=32, buffer_size=128)
-    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    tr = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
     list(tr.run(3))
     saved = tr.state()
     x = torch.randn(10, 2)
@@ -96,7 +96,7 @@ def test_state_and_restore_roll_back_exactly():
 
 def test_set_sampler_and_lr_apply_without_reset():
     cfg = config.RunConfig().replace(width=16, n_steps=3, batch_size=32, buffer_size=128)
-    tr = training.make_trainer_2d(cfg, device=torch.device("cpu"))
+    tr = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
     tr.step()
     tr.set_sampler(config.SamplerConfig(sampler="mala", step_size=0.001, n_steps=4))
     tr.set_lr(1e-4)

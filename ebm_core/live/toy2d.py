@@ -14,17 +14,16 @@ import numpy as np
 import torch
 
 from .. import density, toy2d
-from ..checkpoint import build_model_2d
 from ..config import RunConfig
 from ..lessons.phases import PhaseRecord, cd_update_by_phase
 from ..samplers import energy_and_grad
+from ..train2d import build_model_2d, make_trainer_2d
 from ..training import (
     StepLog,
     Trainer,
     apply_live_settings,
     energies_broken,
     explain_energies,
-    make_trainer_2d,
     to_numpy,
 )
 
