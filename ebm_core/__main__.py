@@ -8,7 +8,6 @@ import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -61,6 +60,9 @@ def _evaluate(model, grid, data, x_test) -> dict:
             "log_z": gd.log_z, "mass_outside": gd.mass_outside}
 
 
+MAX_POINTS_FILE_BYTES = 10_000_000  # as the page's CSV upload
+
+
 def train(args: argparse.Namespace) -> int:
     flat = {k: getattr(args, k) for k in config_mod.field_names() if getattr(args, k) is not None}
     try:
@@ -68,8 +70,14 @@ def train(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.steps is not None and args.steps < 1 or args.seconds is not None and args.seconds <= 0:
-        print("error: --steps must be >= 1 and --seconds > 0", file=sys.stderr)
+    if args.steps is not None and args.steps < 1:
+        print(f"error: --steps must be >= 1, got {args.steps}", file=sys.stderr)
+        return 2
+    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds > 0):
+        print(f"error: --seconds must be a positive number of seconds, got {args.seconds}", file=sys.stderr)
+        return 2
+    if args.eval_every < 1:
+        print(f"error: --eval_every must be >= 1 (updates between evaluations), got {args.eval_every}", file=sys.stderr)
         return 2
     if (cfg.data.dataset == toy2d.CUSTOM) != (args.points is not None):
         print("error: --points FILE.csv goes with --dataset custom (and only with it)", file=sys.stderr)
@@ -79,7 +87,12 @@ def train(args: argparse.Namespace) -> int:
         from .userdata import parse_csv, points_dataset
 
         try:
-            ds = points_dataset(parse_csv(Path(args.points).read_bytes()))
+            with open(args.points, "rb") as f:  # at most MAX_POINTS_FILE_BYTES: /dev/zero is a file too
+                raw = f.read(MAX_POINTS_FILE_BYTES + 1)
+            if len(raw) > MAX_POINTS_FILE_BYTES:
+                raise ValueError(f"the file is larger than {MAX_POINTS_FILE_BYTES // 1_000_000} MB; "
+                                 "a points file holds at most a few hundred thousand x,y rows")
+            ds = points_dataset(parse_csv(raw))
         except (OSError, ValueError) as e:
             print(f"error: {args.points}: {e}", file=sys.stderr)
             return 2

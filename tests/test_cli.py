@@ -55,3 +55,14 @@ def test_train_on_your_own_points_from_a_csv(tmp_path):
     assert r.returncode == 2 and "oops" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("train", "--dataset", "custom", "--out", str(tmp_path / "n"))
     assert r.returncode == 2 and "--points" in r.stderr
+
+
+def test_odd_budgets_and_an_endless_points_file_are_refused_with_a_message(tmp_path):
+    for flags, word in ((("--eval_every", "0"), "--eval_every"), (("--eval_every", "-1"), "--eval_every"),
+                        (("--seconds", "nan"), "--seconds"), (("--seconds", "-2"), "--seconds"),
+                        (("--steps", "0"), "--steps")):
+        r = run_cli("train", "--out", str(tmp_path / "x"), "--no_progress", *flags)
+        assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr, (flags, r.stderr)
+    r = run_cli("train", "--dataset", "custom", "--points", "/dev/zero", "--out", str(tmp_path / "z"))
+    assert r.returncode == 2 and "larger than 10 MB" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "z").exists()  # nothing written
