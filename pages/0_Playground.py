@@ -23,8 +23,7 @@ with st.spinner("Loading PyTorch…"):
 session.init_from_url()
 if classroom.hidden("intro"):
     head.empty()
-for w in st.session_state["_url_warnings"]:
-    st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
+session.show_link_warnings(st.session_state["_url_warnings"])
 if st.session_state.get("_preset_note"):
     st.warning(st.session_state["_preset_note"], icon=":material/school:")
 

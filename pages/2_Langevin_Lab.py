@@ -127,8 +127,7 @@ if "_lab_apply" in ss:  # an auto-tuned step from the last run: put it in its sl
     ss["lab_n_compare"] = max(ss["lab_n_compare"], slot + 1)
     ss["lab_sampler"] = "mala"
     session.keep("_lab_kept", KEPT)  # saved now, in case the next run is another page's
-for w in ss["_lab_url_warnings"]:
-    st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
+session.show_link_warnings(ss["_lab_url_warnings"])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -25,8 +25,7 @@ with st.spinner("Loading PyTorch…"):
 P = session.IMAGES
 ss = st.session_state
 session.init_from_url(P)
-for w in ss[P.key("_url_warnings")]:
-    st.warning(f"Link parameter ignored: {w}.", icon=":material/warning:")
+session.show_link_warnings(ss[P.key("_url_warnings")])
 
 image_controls.sidebar()
 cfg = session.current_config(P)

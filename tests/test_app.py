@@ -210,3 +210,12 @@ def test_a_lesson_link_applies_the_lesson_and_says_when_the_link_changes_it():
     at = open_app({"preset": "long_run", "lr": "0.01"})
     assert at.session_state["lr"] == 0.01 and any("also changes lr" in w.value for w in at.warning)
     assert not any("Lesson:" in i.value for i in at.info)
+
+
+def test_a_link_with_many_bad_names_and_a_huge_value_gets_one_short_warning():
+    at = open_app({"hide": ",".join(f"nope{i}" for i in range(1500)), "width": "9" * 10_000})
+    assert not at.exception
+    assert len(at.warning) == 1  # one box, not 1501
+    text = at.warning[0].value
+    assert "1,501 link parameters were ignored" in text and "and 1,496 more" in text and len(text) < 1000
+    assert at.session_state["width"] == 128  # the bad width fell back to its default

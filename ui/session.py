@@ -51,13 +51,34 @@ def _classroom(params: dict[str, list[str]], warnings: list[str]) -> None:
             if not item:
                 continue
             if item not in valid:
-                warnings.append(f"{k}: {item!r} is not a control name; valid: {', '.join(CONTROL_GROUPS)} or a "
-                                "setting name")
+                warnings.append(f"{k}: {shorten(item)!r} is not a control name; valid: {', '.join(CONTROL_GROUPS)} "
+                                "or a setting name")
                 continue
             chosen.append(item)
             names.update(CONTROL_GROUPS.get(item, (item,)))
         ss[f"_{k}_param"] = chosen
         ss["_hidden" if k == "hide" else "_locked"] = frozenset(names)
+
+
+MAX_LINK_WARNINGS = 5  # a link with more problems gets one box naming the first few and counting the rest
+MAX_ECHO = 80  # characters of a link's value echoed back in a warning
+
+
+def shorten(text: str, limit: int = MAX_ECHO) -> str:
+    """text, cut to `limit` characters with an ellipsis: a link may carry a value of any length."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def show_link_warnings(warnings: list[str]) -> None:
+    """The link's ignored parameters, one box each, or a single box for many (1500 unknown names in
+    ?hide= made 1500 boxes and a 20 s page load)."""
+    if len(warnings) <= MAX_LINK_WARNINGS:
+        for w in warnings:
+            st.warning(f"Link parameter ignored: {shorten(w, 3 * MAX_ECHO)}.", icon=":material/warning:")
+    elif warnings:
+        first = "; ".join(shorten(w, 2 * MAX_ECHO) for w in warnings[:MAX_LINK_WARNINGS])
+        st.warning(f"{len(warnings):,} link parameters were ignored, among them: {first}; and "
+                   f"{len(warnings) - MAX_LINK_WARNINGS:,} more.", icon=":material/warning:")
 
 
 def keep(store: str, keys: Iterable[str]) -> None:
