@@ -48,7 +48,8 @@ def load_run(path: str | Path) -> tuple[nn.Module, config_mod.RunConfig]:
     """Load a run folder's energy model (on the CPU, in eval mode) and its config.
 
     Raises NotARunError (a ValueError) when the folder is missing files, the config is not ours or
-    invalid, or the weights file is not a safetensors file matching the config's architecture.
+    invalid, or the weights file is not a safetensors file of finite weights matching the config's
+    architecture.
     """
     p = Path(path)
     if not p.is_dir():
@@ -60,6 +61,8 @@ def load_run(path: str | Path) -> tuple[nn.Module, config_mod.RunConfig]:
         doc = json.loads((p / CONFIG_FILE).read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise NotARunError(f"{p / CONFIG_FILE} is not valid JSON ({e})") from None
+    except RecursionError:  # JSON nested deeper than Python's parser goes: not a file we wrote
+        raise NotARunError(f"{p / CONFIG_FILE} is nested too deeply to be a run's config") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise NotARunError(f"{p / CONFIG_FILE} was not written by this tool (expected format {FORMAT!r})")
     try:
@@ -71,6 +74,10 @@ def load_run(path: str | Path) -> tuple[nn.Module, config_mod.RunConfig]:
     except (SafetensorError, OSError, ValueError) as e:
         raise NotARunError(f"{p / MODEL_FILE} is not a safetensors weights file ({e}); pickled checkpoints "
                            "are never loaded, since unpickling can run arbitrary code") from None
+    bad = sorted(name for name, t in state.items() if t.is_floating_point() and not bool(t.isfinite().all()))
+    if bad:
+        raise NotARunError(f"{p / MODEL_FILE} holds weights that are not finite numbers ({', '.join(bad[:3])}"
+                           f"{' …' if len(bad) > 3 else ''}): a diverged or damaged model")
     model = build_model_2d(cfg)
     try:
         model.load_state_dict(state, strict=True)

@@ -57,3 +57,18 @@ def test_rejects_foreign_or_broken_folders(tmp_path):
     (path / "config.json").write_text("{not json")
     with pytest.raises(checkpoint.NotARunError, match="JSON"):
         checkpoint.load_run(path)
+
+
+def test_a_deeply_nested_config_or_weights_that_are_not_numbers_are_not_a_run(tmp_path):
+    path, tr, cfg = trained(tmp_path)
+    good = (path / checkpoint.CONFIG_FILE).read_text()
+    (path / checkpoint.CONFIG_FILE).write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(checkpoint.NotARunError, match="nested too deeply"):
+        checkpoint.load_run(path)
+    (path / checkpoint.CONFIG_FILE).write_text(good)
+    nan = {k: torch.full_like(v, float("nan")) for k, v in tr.eval_model.state_dict().items()}
+    with torch.no_grad():
+        tr.eval_model.load_state_dict(nan)
+    checkpoint.save_run(path, tr.eval_model, cfg, [])
+    with pytest.raises(checkpoint.NotARunError, match="not finite"):
+        checkpoint.load_run(path)
