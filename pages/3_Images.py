@@ -132,8 +132,8 @@ def pushed_panels() -> None:
         cols = st.columns([1, 1, 0.8])
         nrow = 8
         scale = figs.scale_for(snap.image_size, nrow)
-        cols[0].image(figs.tile(neg, nrow, scale=scale), caption=neg_cap)
-        cols[1].image(figs.tile(other, nrow, scale=scale), caption=other_cap)
+        cols[0].image(images.tile(neg, nrow, scale=scale), caption=neg_cap)
+        cols[1].image(images.tile(other, nrow, scale=scale), caption=other_cap)
         with cols[2]:
             a, b = st.columns(2)
             a.metric("Step", f"{snap.step:,}", border=True)
@@ -195,7 +195,7 @@ def chains_from_noise(key: str, n: int, k: int, eta: float, noise: float) -> Non
 
 def animation(movie: image_train.ChainMovie, nrow: int, key: str, height: int) -> None:
     scale = 1 if nrow > 1 else 4
-    tiled = np.stack([figs.tile(f, nrow, scale=scale) for f in movie.frames])
+    tiled = np.stack([images.tile(f, nrow, scale=scale) for f in movie.frames])
     st.plotly_chart(figs.animation_figure(tiled, labels=[f"step {s}" for s in movie.steps], energies=movie.energies,
                                           height=height), key=key, width="stretch" if nrow > 1 else "content")
 
@@ -261,7 +261,7 @@ else:
         f = r["result"]
         left, right = st.columns([1, 1.2])
         scale = figs.scale_for(size, 8, 420)
-        left.image(figs.tile(f.rows, 8, scale=scale),
+        left.image(images.tile(f.rows, 8, scale=scale),
                    caption="Top: held-out originals · middle: what the model sees · bottom: filled in")
         with right:
             animation(f.movie, 8, "img_inp_anim", 300)

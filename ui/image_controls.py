@@ -60,7 +60,7 @@ def sidebar() -> None:
 
 # The live part of the Images page as one HTML block (served by the panel route under serve.py, so the
 # page has no timer of its own; see ui/frame_route.py). Pictures are PNGs in the page, their pixels
-# drawn as blocks (figs.tile) and kept crisp when the browser scales them.
+# drawn as blocks (images.tile) and kept crisp when the browser scales them.
 _LIVE_CSS = """<style>
 .ebm-images { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr) minmax(12rem, 0.8fr); gap: 1rem;
   font-size: 0.95rem; }
@@ -133,12 +133,13 @@ def live_html(snap) -> str:
     recognises (once it is fitted)."""
     from html import escape
 
+    from ebm_core import images
     from ebm_core.figures import images as figs
 
     nrow = 8
     scale = figs.scale_for(snap.image_size, nrow)
     (neg, neg_cap), (other, other_cap), (scored, what) = shown_chains(snap)
-    pictures = "".join(f"<figure><img alt='{escape(cap)}' src='{_png(figs.tile(p, nrow, scale=scale))}'>"
+    pictures = "".join(f"<figure><img alt='{escape(cap)}' src='{_png(images.tile(p, nrow, scale=scale))}'>"
                        f"<figcaption>{escape(cap)}</figcaption></figure>"
                        for p, cap in ((neg, neg_cap), (other, other_cap)))
     d = snap.diagnostics

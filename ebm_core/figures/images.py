@@ -1,11 +1,10 @@
-"""Pure functions from image-run data to what the Images page draws: crisp pixel grids, energy
-curves and bands, histograms, and animations of chains. No Streamlit here."""
+"""Pure functions from image-run data to the Images page's figures: energy curves and bands,
+histograms, and animations of chains (its pixel grids are images.tile). No Streamlit here."""
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..images import tile, to_pixels  # noqa: F401  (the pages draw with them)
 from ..live.images import QUANTILES, ImageSnapshot
 
 DATA, NEG, TEST, NOISE = "#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f"
