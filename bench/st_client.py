@@ -502,22 +502,31 @@ class Session:
         elif not self._pull_busy:  # `if (!s.busy) { clearTimeout(s.timer); poll(s); }`
             self._pull_kick.set()
 
-    async def _pull_frames(self) -> None:
+    async def _pull_loop(self, src_of, kick: asyncio.Event, set_busy, pull_one) -> None:
+        """The pull loop of the canvas and of each live panel (`poll` in their .js): ask the current
+        source (`src_of()`; none: pushed frames or an unmounted panel, wait for the element), then wait
+        the answer's delay, cut short when the element arrives again (`kick`)."""
         while not self._closed:
-            self._pull_kick.clear()
-            src = self.frame_src
-            if src is None:  # pushed frames: wait for a source
-                await self._pull_kick.wait()
+            kick.clear()
+            src = src_of()
+            if not src:  # `if (!src ...) return`
+                await kick.wait()
                 continue
-            self._pull_busy = True
+            set_busy(True)
             try:
-                delay = await self._pull_one(src)
+                delay = await pull_one(src)
             finally:
-                self._pull_busy = False
+                set_busy(False)
             try:  # the timer (None: none); the element arriving meanwhile polls at once
-                await asyncio.wait_for(self._pull_kick.wait(), delay)
+                await asyncio.wait_for(kick.wait(), delay)
             except TimeoutError:
                 pass
+
+    def _set_pull_busy(self, busy: bool) -> None:
+        self._pull_busy = busy
+
+    async def _pull_frames(self) -> None:
+        await self._pull_loop(lambda: self.frame_src, self._pull_kick, self._set_pull_busy, self._pull_one)
 
     async def _pull_one(self, src: str) -> float | None:
         """One request, counted; returns the wait before the next (None: until the element arrives again)."""
@@ -610,21 +619,8 @@ class Session:
             p.kick.set()
 
     async def _pull_panel(self, p: Panel) -> None:
-        while not self._closed:
-            p.kick.clear()
-            src = p.src
-            if not src:  # unmounted (`s.src = null`): wait for the element to come back
-                await p.kick.wait()
-                continue
-            p.busy = True
-            try:
-                delay = await self._pull_panel_one(p, src)
-            finally:
-                p.busy = False
-            try:  # the timer (None: none); the element arriving meanwhile polls at once
-                await asyncio.wait_for(p.kick.wait(), delay)
-            except TimeoutError:
-                pass
+        await self._pull_loop(lambda: p.src, p.kick, lambda busy: setattr(p, "busy", busy),
+                              lambda src: self._pull_panel_one(p, src))
 
     async def _pull_panel_one(self, p: Panel, src: str) -> float | None:
         """One request, counted; returns the wait before the next (None: until the element arrives again)."""
