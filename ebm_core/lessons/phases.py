@@ -21,7 +21,7 @@ Which weights each number comes from:
     (mean change at the data + mean change at the negatives) / 2: the data's mean change is then
     minus, and the negatives' plus, half of how much the gap E(negatives) - E(data) widened.
 
-What one update reliably does (measured in tests/test_phases.py): it lowers the loss on its own
+What one update reliably does (measured in tests/ebm_core/lessons/test_phases.py): it lowers the loss on its own
 batch, and nearly always (about 95% of updates) widens the gap. Neither the absolute energies
 nor every single point need move the "right" way: the common shift, pushes from neighbouring
 points and Adam's per-weight step sizes mix.

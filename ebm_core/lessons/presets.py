@@ -2,7 +2,7 @@
 
 A preset is a handful of flat RunConfig settings plus one sentence saying what it demonstrates
 and one saying what to watch. Every claim is measured by bench/presets.py (numbers in
-bench/results/presets.md) and, in reduced form, by tests/test_presets.py; the numbers in the
+bench/results/presets.md) and, in reduced form, by tests/ebm_core/lessons/test_presets.py; the numbers in the
 sentences are the measured ones, rounded so that they hold across seeds.
 
 All presets use eight_gaussians, the benchmark task, so they can be compared with each other:
