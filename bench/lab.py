@@ -39,7 +39,7 @@ import torch  # noqa: E402
 
 from devtools.browser import browser, streamlit_server  # noqa: E402
 from ebm_core.figures import lab as lab_figures  # noqa: E402
-from ebm_core.lessons import lab  # noqa: E402
+from ebm_core.lessons import lab, step_sizes  # noqa: E402
 
 CHART = ".st-key-lab_chains_figure .js-plotly-plot"
 STEPS, CHAINS, TARGET = 200, 256, "mixture"
@@ -61,7 +61,7 @@ st.plotly_chart(fig, key="lab_chains_figure")
 
 def default_runs() -> tuple[lab.Target, list[lab.ChainRun]]:
     target = lab.analytic_target(TARGET)
-    steps = lab.STEP_PRESETS[TARGET][:3]
+    steps = step_sizes.STEP_PRESETS[TARGET][:3]
     runs = [lab.run_chains(target, lab.Start(), lab.ChainSettings("ula", h, 1.0, STEPS, CHAINS),
                            generator=torch.Generator().manual_seed(0)) for h in steps]
     return target, runs
@@ -85,7 +85,7 @@ def library_timings(target: lab.Target, runs: list[lab.ChainRun]) -> dict:
     return {
         "ula_run_s": timed(lambda: lab.run_chains(target, lab.Start(), s, generator=g())),
         "mala_run_s": timed(lambda: lab.run_chains(target, lab.Start(), mala, generator=g())),
-        "autotune_s": timed(lambda: lab.autotune_mala(target.energy, x0, generator=g()), repeat=1),
+        "autotune_s": timed(lambda: step_sizes.autotune_mala(target.energy, x0, generator=g()), repeat=1),
         "chains_figure_build_s": timed(lambda: lab_figures.chains_figure(target, runs)),
         "chains_figure_to_json_s": timed(lambda: fig.to_json()),
     }
@@ -111,7 +111,7 @@ def figure_sizes(target: lab.Target, runs: list[lab.ChainRun]) -> dict:
     parsed = json.loads(spec)
     frames = parsed["frames"]
     four = [lab.run_chains(target, lab.Start(), lab.ChainSettings("ula", h, 1.0, 500, 1024),
-                           generator=torch.Generator().manual_seed(0)) for h in lab.STEP_PRESETS[TARGET]]
+                           generator=torch.Generator().manual_seed(0)) for h in step_sizes.STEP_PRESETS[TARGET]]
     return {
         "frames": len(frames),
         "float32_every_2nd_step": len(spec),

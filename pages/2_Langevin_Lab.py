@@ -28,11 +28,12 @@ with st.spinner("Loading PyTorch…"):
     import plotly.graph_objects as go  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import config, nets, samplers, toy2d  # noqa: E402
+    from ebm_core import nets, samplers, toy2d  # noqa: E402
     from ebm_core.config import LabConfig  # noqa: E402
     from ebm_core.figures import lab as lab_figures  # noqa: E402
-    from ebm_core.lessons import lab  # noqa: E402
-    from ui import session  # noqa: E402
+    from ebm_core.lessons import lab, step_sizes  # noqa: E402
+    from ui import lab_link, session  # noqa: E402
+    from ui.lab_link import MAX_COMPARE, SLOTS, STEP_KEYS, choices, limits  # noqa: E402
 
 TARGET_LABELS = {
     "mixture": "Mixture of 4 Gaussians",
@@ -46,88 +47,12 @@ TARGET_LABELS = {
 SAMPLER_LABELS = {name: s.label for name, s in samplers.SAMPLERS.items()}
 START_LABELS = {"uniform": "Uniform in the box", "point": "One point (x, y)", "data": "Exact samples (“data”)"}
 CHAIN_OPTIONS = [16, 32, 64, 128, 256, 512, 1024]
-SLOTS = "ABCD"
-MAX_COMPARE = len(SLOTS)
-SETTINGS = config.field_names(LabConfig)  # widget key "lab_" + name, URL parameter name
-STEP_KEYS = [f"lab_step_{i}" for i in range(MAX_COMPARE)]
-STEPS_PARAM = "eta"  # ?eta=0.01,0.1,0.5: the compared step sizes, when they differ from the target's own
 ss = st.session_state
 
 
-def limits(name: str) -> dict:
-    """min_value / max_value of a setting's widget, from its range in LabConfig."""
-    lo, hi = config.field_info(name, LabConfig)["range"]
-    return dict(min_value=lo, max_value=hi)
-
-
-def choices(name: str, labels: dict[str, str]) -> list[str]:
-    """A setting's choices in the order of its labels (a choice without a label fails here, loudly)."""
-    return sorted(config.field_info(name, LabConfig)["choices"], key=list(labels).index)
-
-
-def allowed(name: str) -> str:
-    info = config.field_info(name, LabConfig)
-    if "range" in info:
-        lo, hi = info["range"]
-        return f"{'a whole number' if isinstance(info['default'], int) else 'a number'} from {lo:g} to {hi:g}"
-    return "true or false"
-
-
-def load_url() -> None:
-    """Once per session: the link's settings go into the widget keys, the rest start at their defaults.
-    Each bad or unknown parameter is dropped with a warning that says what is allowed."""
-    params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    unknown = [k for k in params if k not in (*SETTINGS, STEPS_PARAM)]
-    warnings = [f"{k}: not a Lab setting; valid: {', '.join(SETTINGS)}, {STEPS_PARAM}" for k in unknown]
-    cfg, errors = config.from_query_lenient(params, ignore=(STEPS_PARAM, *unknown), root=LabConfig)
-    warnings += [f"{e} (allowed: {allowed(e.split(':')[0])})" if ": expected" in e else e for e in errors]
-    flat = config.flat(cfg)
-    for k, v in flat.items():
-        if k in params:
-            ss[f"lab_{k}"] = v
-        else:
-            ss.setdefault(f"lab_{k}", v)
-    if STEPS_PARAM in params:
-        try:
-            steps = config.parse_step_sizes(params[STEPS_PARAM][-1], MAX_COMPARE)
-        except ValueError as err:
-            warnings.append(f"{err}; using the target's own step sizes")
-        else:
-            for key, step in zip(STEP_KEYS, steps):
-                ss[key] = step
-            ss["_lab_steps_for"] = cfg.target.target  # the link's step sizes, not the target's defaults
-            if "n_compare" not in params:
-                ss["lab_n_compare"] = len(steps)
-    ss["_lab_url_warnings"] = warnings
-    ss["_lab_loaded"] = True
-
-
-def write_url(steps: list[float] | None, own_steps: list[float] | None) -> None:
-    """Mirror the settings that differ from the defaults into the query string, when they changed.
-    Without a target (no Playground model yet) the step sizes cannot be compared: a linked ?eta= stays."""
-    q = config.to_query(LabConfig().replace(**{k: ss[f"lab_{k}"] for k in SETTINGS}))
-    if steps is None:
-        if STEPS_PARAM in st.query_params:
-            q[STEPS_PARAM] = st.query_params[STEPS_PARAM]
-    elif steps != own_steps[: len(steps)]:
-        q[STEPS_PARAM] = ",".join(repr(step) for step in steps)
-    if dict(st.query_params) != q:
-        st.query_params.from_dict(q)
-
-
 # Streamlit forgets a widget's value when a run does not draw it (a run of another page, a hidden
-# input); keep() saves the values of this run and gives back the ones that were dropped.
-KEPT = [f"lab_{k}" for k in SETTINGS] + STEP_KEYS
-if not ss.get("_lab_loaded"):
-    load_url()
-session.keep("_lab_kept", KEPT)
-if "_lab_apply" in ss:  # an auto-tuned step from the last run: put it in its slot before the widgets exist
-    slot, step = ss.pop("_lab_apply")
-    ss[f"lab_step_{slot}"] = step
-    ss["lab_n_compare"] = max(ss["lab_n_compare"], slot + 1)
-    ss["lab_sampler"] = "mala"
-    session.keep("_lab_kept", KEPT)  # saved now, in case the next run is another page's
-session.show_link_warnings(ss["_lab_url_warnings"])
+# input); restore() gives back the ones that were dropped, and reads the link once per session.
+lab_link.restore()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -146,7 +71,7 @@ def model_target(digest: str, extent: float, _model: torch.nn.Module) -> lab.Tar
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def default_steps(target_key: str, _target: lab.Target) -> list[float]:
-    return lab.default_step_sizes(_target, generator=torch.Generator().manual_seed(0))
+    return step_sizes.default_step_sizes(_target, generator=torch.Generator().manual_seed(0))
 
 
 @st.cache_data(max_entries=24, show_spinner=False)
@@ -167,7 +92,7 @@ def autotune_cached(target_key: str, n_chains: int, start: tuple, seed: int, acc
                     _target: lab.Target) -> tuple[float, float]:
     g = torch.Generator().manual_seed(seed)
     x0 = lab.start_points(_target, lab.Start(start[0], tuple(start[1:])), n_chains, generator=g)
-    result = lab.autotune_mala(_target.energy, x0, target=accept, generator=g)
+    result = step_sizes.autotune_mala(_target.energy, x0, target=accept, generator=g)
     return result.step_size, result.acceptance
 
 
@@ -371,7 +296,7 @@ def summary_rows(runs: list, refs: list, exact_energy: float) -> list[dict]:
 
 target_key, target, description = target_ui()
 if target is None:
-    write_url(None, None)
+    lab_link.write_url(None, None)
     st.stop()
 sampler_ui()
 start = start_ui()
@@ -383,7 +308,7 @@ except ValueError as err:
 own_steps = default_steps(target_key, target)[:MAX_COMPARE]
 steps = steps_ui(target_key, own_steps)
 autotune_ui(target_key, target, start, disabled=start_error is not None)
-write_url(steps, own_steps)
+lab_link.write_url(steps, own_steps)
 if start_error:
     st.error(f"The chains cannot start there: {start_error}.", icon=":material/error:")
     st.stop()
