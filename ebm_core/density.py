@@ -26,26 +26,28 @@ class Grid:
 
     extent: float
     n: int
-    xs: Tensor  # (n,) cell centres, float32
+    xs: Tensor  # (n,) cell centres, float32 unless asked otherwise
     points: Tensor  # (n*n, 2) fine cell centres, row-major over (y, x)
     cell_area: float
     outer_points: Tensor  # (M, 2) coarse cell centres outside the box
     outer_cell_area: float
 
 
-def make_grid(extent: float, n: int = 128, *, outer_factor: int = 3, outer_n: int = 144) -> Grid:
-    """A Grid; outer_n must be a multiple of outer_factor so the box aligns with coarse cells."""
+def make_grid(extent: float, n: int = 128, *, outer_factor: int = 3, outer_n: int = 144,
+              dtype: torch.dtype = torch.float32) -> Grid:
+    """A Grid; outer_n must be a multiple of outer_factor so the box aligns with coarse cells. The
+    points are float32 for the nets; analytic energies may ask for float64."""
     if extent <= 0 or n < 2:
         raise ValueError(f"need extent > 0 and n >= 2, got extent={extent}, n={n}")
     if outer_n % (2 * outer_factor):
         raise ValueError(f"outer_n must be a multiple of 2 * outer_factor, got {outer_n}")
     h = 2 * extent / n
-    xs = -extent + h * (torch.arange(n, dtype=torch.float32) + 0.5)
+    xs = -extent + h * (torch.arange(n, dtype=dtype) + 0.5)
     yy, xx = torch.meshgrid(xs, xs, indexing="ij")
     points = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)  # (n*n, 2)
     big = outer_factor * extent
     ho = 2 * big / outer_n
-    xo = -big + ho * (torch.arange(outer_n, dtype=torch.float32) + 0.5)
+    xo = -big + ho * (torch.arange(outer_n, dtype=dtype) + 0.5)
     yo, xo2 = torch.meshgrid(xo, xo, indexing="ij")
     outer = torch.stack([xo2.reshape(-1), yo.reshape(-1)], dim=1)
     outer = outer[(outer.abs() > extent).any(dim=1)]  # cells wholly outside the box

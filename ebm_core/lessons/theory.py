@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .. import density
 from ..energies import AnalyticEnergy, make_energy
 
 Tensor = torch.Tensor
@@ -32,7 +33,7 @@ CURVE_RANGE = (0.0, 8.0)  # heights a control point may take
 CURVE_DEFAULT = (5.0, 1.0, 3.5, 3.0, 0.5, 2.5, 5.0)
 WALL_WIDTH = 0.4  # beyond the last control points the curve rises like u^2 / (2 * WALL_WIDTH^2)
 SUPPORT_2D = 16.0  # 2D Z is integrated over [-16, 16]^2 ...
-N_SUPPORT_2D = 641  # ... on a 641 x 641 grid: spacing 0.05
+N_SUPPORT_2D = 640  # ... on 640 x 640 cells: spacing 0.05
 
 
 def _check_temperature(temperature: float) -> float:
@@ -283,11 +284,14 @@ def _energy_grid(energy: Callable[[Tensor], Tensor], extent: float, n: int) -> t
 
 
 def log_partition_2d(energy: Callable[[Tensor], Tensor], temperature: float, extent: float, n: int) -> float:
-    """log of Z_T over [-extent, extent]^2: the 2D trapezoid rule on an n x n grid, in log space."""
+    """log of Z_T over the plane: `density.grid_density`'s midpoint rule on n x n cells of
+    [-extent, extent]^2 (plus its coarse ring beyond), in float64."""
     T = _check_temperature(temperature)
-    _, e = _energy_grid(energy, extent, n)
-    lw = _trapezoid_log_weights(n, 2 * extent / (n - 1))
-    return _logsumexp(-e / T + lw[:, None] + lw[None, :])
+    _check_range(-extent, extent, n)
+    result = density.grid_density(lambda x: energy(x) / T, density.make_grid(extent, n, dtype=torch.float64))
+    if not result.finite:
+        raise ValueError("energy returned non-finite values")
+    return result.log_z
 
 
 def density_2d(energy: Callable[[Tensor], Tensor], temperature: float, extent: float, n: int, *,
@@ -295,9 +299,10 @@ def density_2d(energy: Callable[[Tensor], Tensor], temperature: float, extent: f
     """(xs (n,), p (n, n)) on the grid over [-extent, extent]^2, row i at x2 = xs[i]; Z over that
     box unless log_z is given."""
     T = _check_temperature(temperature)
-    if log_z is None:
-        log_z = log_partition_2d(energy, T, extent, n)
     xs, e = _energy_grid(energy, extent, n)
+    if log_z is None:  # the trapezoid rule on these same nodes, so p sums to 1 over the box
+        lw = _trapezoid_log_weights(n, 2 * extent / (n - 1))
+        log_z = _logsumexp(-e / T + lw[:, None] + lw[None, :])
     return xs, np.exp(-e / T - log_z)
 
 

@@ -1,5 +1,5 @@
-"""How EBMs work: the library's quadrature against closed forms and independent finer numerics,
-the hand-made curve, exact enumeration, timing and formatting; then the page in AppTest."""
+"""How EBMs work: the library's quadrature against closed forms and independent finer numerics, and the
+hand-made curve."""
 
 import itertools
 import math
@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import ROOT
-from streamlit.testing.v1 import AppTest
 
 from ebm_core import energies
-from ebm_core.figures import theory as theory_figures
-from ebm_core.lessons import counting, theory
+from ebm_core.lessons import theory
 
 PAGE = str(ROOT / "pages" / "1_How_EBMs_work.py")
 TEMPERATURES = [0.1, 0.3, 1.0, 3.0, 5.0]
@@ -199,70 +197,6 @@ def test_the_2d_grid_puts_x2_on_rows():
     assert p[40, 50] > 50 * p[50, 40]  # (x1, x2) = (1, 0) is a well, E = 0; (0, 1) is on the barrier, E = 4.5
 
 
-# ----------------------------------------------------------------------------------------------
-# Enumeration and timing
-
-
-def brute_force_log_z(model, side: int, T: float) -> float:
-    """Every image built pixel by pixel with itertools, energies one at a time, an fsum in float64."""
-    energies_ = []
-    with torch.no_grad():
-        for pixels in itertools.product((0.0, 1.0), repeat=side * side):
-            energies_.append(float(model(torch.tensor(pixels).reshape(1, side, side))[0]))
-    e_min = min(energies_)
-    return -e_min / T + math.log(math.fsum(math.exp(-(e - e_min) / T) for e in energies_))
-
-
-@pytest.mark.parametrize("side,T", [(1, 1.0), (2, 0.5), (3, 1.0), (3, 0.2)])
-def test_enumerated_log_z_matches_a_brute_force_sum(side, T):
-    model = counting.make_image_energy(side, width=16, gain=5.0, generator=torch.Generator().manual_seed(side))
-    assert counting.enumerate_log_z(model, side, temperature=T) == pytest.approx(brute_force_log_z(model, side, T),
-                                                                               abs=1e-5)
-
-
-def test_enumeration_of_4x4_covers_every_image_once():
-    model = counting.make_image_energy(4, width=16, generator=torch.Generator().manual_seed(0))
-    e = counting.enumerate_energies(model, 4, batch=5000)  # batches that do not divide 2^16
-    assert e.shape == (2**16,) and e.dtype == torch.float64
-    images = counting.binary_images(4, 0, 2**16).reshape(-1, 16)
-    assert len(torch.unique(images, dim=0)) == 2**16
-    some = [0, 12345, 65535]
-    with torch.no_grad():
-        assert torch.allclose(e[some], model(counting.binary_images(4, 0, 2**16)[some]).double())
-    # a constant energy makes every image equally likely: Z = 2^16 exp(-c)
-    assert counting.enumerate_log_z(lambda x: torch.full((len(x),), 2.0), 4) == pytest.approx(16 * math.log(2) - 2)
-
-
-def test_measured_rate_matches_a_model_of_known_speed():
-    import time
-
-    def slow(x):
-        time.sleep(0.01)
-        return torch.zeros(len(x))
-
-    rate = counting.measure_evals_per_second(slow, (2, 2), batch=100, min_seconds=0.1)
-    assert 5_000 < rate < 10_000  # at most 100 / 0.01 s; sleeping overshoots a little
-    assert counting.measure_evals_per_second(slow, (2, 2), batch=100, min_seconds=0, min_repeats=1) < 10_000
-    real = counting.measure_evals_per_second(counting.make_image_energy(8), (8, 8), batch=256, min_seconds=0.05)
-    assert real > 1000
-
-
-def test_enumeration_time_and_its_formatting():
-    eight = counting.enumeration_time(2**64, 1e6)
-    assert eight.seconds == pytest.approx(2**64 / 1e6)
-    assert str(eight) == f"{2**64 / 1e6 / counting.SECONDS_PER_YEAR:,.0f} years"  # 584,542 years
-    assert str(counting.enumeration_time(2**16, 1e6)) == "65.5 ms"
-    assert str(counting.enumeration_time(2**36, 1e6)) == "19.1 hours"
-    huge = counting.enumeration_time(2**784, 1e6)  # 10^236 evaluations: beyond float range in seconds? no, in years
-    assert huge.log10_seconds == pytest.approx(784 * math.log10(2) - 6)
-    assert str(huge).endswith("years") and "10" in str(huge)
-    assert huge.log10_universe_ages == pytest.approx(huge.log10_years - math.log10(13.8e9))
-    assert str(counting.enumeration_time(2**4000, 1.0)).endswith("years")  # a count no float can hold
-    assert counting.format_count(2**64) == "18,446,744,073,709,551,616"
-    assert counting.format_count(2**784) == "≈ 1 × 10²³⁶"
-    assert counting.format_power_of_ten(math.log10(9.96e5)) == "1 × 10⁶"
-
-
 def test_bad_arguments_raise_value_errors_that_name_them():
     with pytest.raises(ValueError, match="double_well, mixture, quadratic"):
         theory.energy_1d("banana")
@@ -278,125 +212,3 @@ def test_bad_arguments_raise_value_errors_that_name_them():
         theory.curve_energy([1, 2, 3])
     with pytest.raises(ValueError, match="shape"):
         theory.log_partition_1d(lambda x: x[:-1], 1.0, -1, 1, 10)
-    with pytest.raises(ValueError, match="side"):
-        counting.enumerate_energies(counting.make_image_energy(5), 5)
-    with pytest.raises(ValueError, match="n_configs"):
-        counting.enumeration_time(0, 1.0)
-    with pytest.raises(ValueError, match="evals_per_s"):
-        counting.enumeration_time(10, 0.0)
-
-
-def test_figures_label_their_axes_and_show_z():
-    profile = theory.boltzmann_1d(theory.double_well, 0.5)
-    fig = theory_figures.boltzmann_figure(profile, reference=theory.boltzmann_1d(theory.double_well, 1.0))
-    assert len(fig.data) == 3 and fig.layout.xaxis2.title.text == "x"
-    assert f"Z = {profile.z:.4g}" in fig.layout.annotations[0].text
-    assert theory_figures.energy_figure(profile).layout.yaxis.title.text == "energy E(x)"
-    fig2 = theory_figures.density_figure_2d(theory.boltzmann_2d(theory.energy_2d("ring"), 1.0, view=3.0))
-    assert np.asarray(fig2.data[0].z).shape == (161, 161) and fig2.layout.xaxis.title.text == "x₁"
-
-
-# ----------------------------------------------------------------------------------------------
-# The page in AppTest
-
-
-def open_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-Z1, Z2 = "Z = area under exp(−E/T)", "Z = volume under exp(−E/T)"
-
-
-def test_defaults_render_every_section_with_measured_numbers():
-    at = open_page()
-    assert [h.value for h in at.header][:4] == ["1 · From energy to probability, in 1D", "2 · The same in 2D",
-                                                "3 · Why Z is intractable", "4 · So how do we train an EBM without Z?"]
-    assert float(metric(at, Z1)) == pytest.approx(theory.boltzmann_1d(theory.double_well, 1.0).z, rel=1e-3)
-    assert float(metric(at, Z2)) == pytest.approx(math.exp(energies.make_energy("double_well").log_z), rel=1e-3)
-    rate = float(metric(at, "Energies per second, 8 × 8 net (measured)").replace(",", ""))
-    assert rate > 1000
-    assert metric(at, "Time to enumerate all 2⁶⁴ 8 × 8 images").endswith("years")
-    assert len(at.dataframe) == 1 and len(at.get("image")) == 2
-    assert not at.warning and not at.error
-
-
-@pytest.mark.parametrize("name", ["double_well", "mixture", "quadratic", "drawn"])
-def test_each_1d_energy_renders(name):
-    at = open_page()
-    at.radio(key="th_energy").set_value(name).run()
-    assert not at.exception, at.exception
-    heights = tuple(theory.CURVE_DEFAULT)
-    energy = theory.curve_energy(heights) if name == "drawn" else theory.energy_1d(name)
-    assert float(metric(at, Z1)) == pytest.approx(theory.boltzmann_1d(energy, 1.0).z, rel=1e-3)
-    assert (len(at.slider) == len(theory.CURVE_X)) == (name == "drawn")
-
-
-@pytest.mark.parametrize("name", ["double_well", "ring", "mixture"])
-def test_each_2d_energy_renders(name):
-    at = open_page()
-    at.radio(key="th_energy_2d").set_value(name).run()
-    assert not at.exception, at.exception
-    assert float(metric(at, Z2)) == pytest.approx(math.exp(theory.energy_2d(name).log_z), rel=1e-3)
-
-
-def test_changing_t_changes_the_displayed_z_in_1d_and_2d():
-    at = open_page()
-    before = metric(at, Z1), metric(at, Z2)
-    at.select_slider(key="th_T").set_value(3.0).run()
-    assert not at.exception
-    after = metric(at, Z1), metric(at, Z2)
-    assert after[0] != before[0] and after[1] != before[1]
-    assert float(after[0]) == pytest.approx(theory.boltzmann_1d(theory.double_well, 3.0).z, rel=1e-3)
-    assert any("T = 3 flattens" in m.value for m in at.markdown)
-
-
-def test_moving_a_dot_with_its_slider_changes_z_and_reset_restores_it():
-    at = open_page()
-    at.radio(key="th_energy").set_value("drawn").run()
-    before = metric(at, Z1)
-    at.slider(key="th_h3").set_value(0.0).run()
-    assert not at.exception
-    heights = list(theory.CURVE_DEFAULT)
-    heights[3] = 0.0
-    assert at.session_state["th_heights"] == heights
-    assert float(metric(at, Z1)) == pytest.approx(theory.boltzmann_1d(theory.curve_energy(heights), 1.0).z, rel=1e-3)
-    at.button(key="th_reset").click().run()
-    assert metric(at, Z1) == before and at.slider(key="th_h3").value == theory.CURVE_DEFAULT[3]
-
-
-def test_reshaping_a_preset_copies_it_into_the_dots():
-    at = open_page()
-    at.radio(key="th_energy").set_value("quadratic").run()
-    at.button(key="th_reshape").click().run()
-    assert not at.exception
-    assert at.radio(key="th_energy").value == "drawn"
-    assert at.session_state["th_heights"] == [4.5, 2.0, 0.5, 0.0, 0.5, 2.0, 4.5]  # x^2 / 2 at the dots
-
-
-def test_measure_again_times_the_network_anew():
-    at = open_page()
-    at.button(key="th_remeasure").click().run()
-    assert not at.exception, at.exception
-    assert float(metric(at, "Energies per second, 8 × 8 net (measured)").replace(",", "")) > 1000
-    rows = at.dataframe[0].value
-    assert list(rows["image"]) == ["4 × 4", "5 × 5", "6 × 6", "8 × 8", "28 × 28 (MNIST size)"]
-    assert rows["time to sum over all of them"].iloc[0].endswith("s (done below)")
-    assert rows["time to sum over all of them"].iloc[-1].endswith("years")
-
-
-def test_the_enumerated_z_names_the_most_and_least_likely_images_with_their_exact_probabilities():
-    model = counting.make_image_energy(3, width=16, gain=5.0, generator=torch.Generator().manual_seed(2))
-    r = counting.enumerate_z(model, 3, temperature=0.5, n_shown=2)
-    e = counting.enumerate_energies(model, 3)
-    p = torch.exp(-e / 0.5 - r.log_z)
-    assert float(p.sum()) == pytest.approx(1.0, abs=1e-9) and r.n == 2**9
-    assert r.shown[:2] == tuple(int(i) for i in torch.argsort(p, descending=True)[:2])
-    assert set(r.shown[2:]) == {int(i) for i in torch.argsort(p)[:2]}
-    assert r.shown_p == pytest.approx([float(p[i]) for i in r.shown], rel=1e-9)
-    assert (r.e_min, r.e_max) == pytest.approx((float(e.min()), float(e.max())))
