@@ -9,7 +9,7 @@ training clock (evaluation is kept off the clock), records:
         confident share (top class probability > 0.9) and class spread (normalised entropy of the
         predicted-class histogram, 1 = all ten digits equally often);
     (b) fresh chains: 256 chains run from uniform noise with the configured sampler on the EMA
-        weights (image_train.generate), scored the same way;
+        weights (image_sampling.generate), scored the same way;
     (c) the mean energy of the held-out test digits and of uniform noise, and the share of
         (test, noise) pairs that the model orders correctly.
 For scale, real test digits and uniform noise are scored by the same classifier. The time column is
@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import environment  # noqa: E402  (the same machine description as bench/train.py)
 
 from ebm_core.config import ImageRunConfig, to_dict
-from ebm_core.image_train import energy_of, generate, make_trainer_images
+from ebm_core.image_sampling import generate
+from ebm_core.image_train import energy_of, make_trainer_images
 from ebm_core.images import load_images, tile, to_pixels
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -262,14 +262,13 @@ class Trainer:
             self.buffer.age.zero_()
         self.step_count = state["step"]
 
-
-def apply_live_settings(trainer: Trainer, current, new):
-    """Give a running trainer the settings of config `new` that may change mid-run
-    (config.live_settings); returns `current` with those settings taken from `new`."""
-    merged = config.with_live_settings(current, new)
-    trainer.set_sampler(merged.sampler)
-    trainer.set_train(merged.train)
-    return merged
+    def apply_live_settings(self, current, new):
+        """Take the settings of config `new` that may change mid-run (config.live_settings); returns
+        `current` with those settings taken from `new`."""
+        merged = config.with_live_settings(current, new)
+        self.set_sampler(merged.sampler)
+        self.set_train(merged.train)
+        return merged
 
 
 @torch.no_grad()

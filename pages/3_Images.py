@@ -15,7 +15,7 @@ with st.spinner("Loading PyTorch…"):
     import numpy as np  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import image_train, images, live, quality  # noqa: E402
+    from ebm_core import image_sampling, images, live, quality  # noqa: E402
     from ebm_core.config import SamplerConfig  # noqa: E402
     from ebm_core.figures import images as figs  # noqa: E402
     from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
@@ -189,11 +189,12 @@ def chains_from_noise(key: str, n: int, k: int, eta: float, noise: float) -> Non
     seed = ss.setdefault("img_clicks", 0) + 17  # each click new chains
     ss.img_clicks += 1
     with st.spinner(f"Running {n} chain{'s' if n > 1 else ''} for {k} steps…"):
-        movie = image_train.chains_from_noise(model, n, user_sampler(k, eta, noise), shape=(1, size, size), seed=seed)
+        movie = image_sampling.chains_from_noise(model, n, user_sampler(k, eta, noise), shape=(1, size, size),
+                                                 seed=seed)
     ss[f"img_{key}_result"] = dict(movie=movie, at_step=run.latest().step)
 
 
-def animation(movie: image_train.ChainMovie, nrow: int, key: str, height: int) -> None:
+def animation(movie: image_sampling.ChainMovie, nrow: int, key: str, height: int) -> None:
     scale = 1 if nrow > 1 else 4
     tiled = np.stack([images.tile(f, nrow, scale=scale) for f in movie.frames])
     st.plotly_chart(figs.animation_figure(tiled, labels=[f"step {s}" for s in movie.steps], energies=movie.energies,
@@ -241,7 +242,7 @@ else:
                       format_func={"mask": "Hide pixels", "noise": "Add noise"}.get)
     test = test_images(cfg.data.dataset)
     if mode == "mask":
-        kind = c[1].selectbox("Hidden region", list(image_train.MASKS), key="img_inp_mask")
+        kind = c[1].selectbox("Hidden region", list(image_sampling.MASKS), key="img_inp_mask")
     else:
         ss.setdefault("img_inp_std", 0.5)
         std = c[1].slider("Noise std", 0.1, 1.0, step=0.05, key="img_inp_std")
@@ -253,7 +254,7 @@ else:
         if model is not None:
             x = test.images[int(first): int(first) + 8]
             with st.spinner(f"Running {'clamped ' if mode == 'mask' else ''}Langevin for {k} steps…"):
-                result = image_train.fill_in(model, x, user_sampler(k, eta, noise), seed=int(first) + 5,
+                result = image_sampling.fill_in(model, x, user_sampler(k, eta, noise), seed=int(first) + 5,
                                              **({"mask": kind} if mode == "mask" else {"noise_std": std}))
             ss["img_inp_result"] = dict(result=result, mode=mode, at_step=run.latest().step)
     r = ss.get("img_inp_result")

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..nets import EnergyMLP, init_weights
-from .theory import _check_temperature
+from .theory import check_temperature
 
 Tensor = torch.Tensor
 
@@ -90,7 +90,7 @@ class EnumeratedZ:
 def enumerate_z(model: Callable[[Tensor], Tensor], side: int, *, temperature: float = 1.0,
                 n_shown: int = 3) -> EnumeratedZ:
     """Exact Z by summing exp(-E / T) over all 2^(side^2) binary images (side <= MAX_ENUMERATION_SIDE)."""
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
     t0 = time.perf_counter()
     energies = enumerate_energies(model, side) / T
     log_z = float(torch.logsumexp(-energies, dim=0))

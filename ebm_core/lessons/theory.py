@@ -36,7 +36,8 @@ SUPPORT_2D = 16.0  # 2D Z is integrated over [-16, 16]^2 ...
 N_SUPPORT_2D = 640  # ... on 640 x 640 cells: spacing 0.05
 
 
-def _check_temperature(temperature: float) -> float:
+def check_temperature(temperature: float) -> float:
+    """The temperature as a float, or a ValueError unless it is a positive finite number."""
     if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
         raise ValueError(f"temperature must be a positive finite number, got {temperature!r}")
     return float(temperature)
@@ -174,7 +175,7 @@ def _energies_1d(energy: Energy1D, x: np.ndarray) -> np.ndarray:
 def log_partition_1d(energy: Energy1D, temperature: float, lo: float, hi: float, n: int) -> float:
     """log of Z_T = integral over [lo, hi] of exp(-E(x) / T) dx: trapezoid rule on n points,
     summed in log space so a cold T cannot overflow."""
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
     _check_range(lo, hi, n)
     x = np.linspace(lo, hi, n)
     return _logsumexp(-_energies_1d(energy, x) / T + _trapezoid_log_weights(n, (hi - lo) / (n - 1)))
@@ -184,7 +185,7 @@ def density_1d(energy: Energy1D, temperature: float, lo: float, hi: float, n: in
                log_z: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(x, p) on n points of [lo, hi]: p = exp(-E / T - log_z). Without log_z, Z is taken over
     [lo, hi] itself (so p integrates to 1 there); pass a wider-range log_z to see the share inside."""
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
     _check_range(lo, hi, n)
     if log_z is None:
         log_z = log_partition_1d(energy, T, lo, hi, n)
@@ -217,7 +218,7 @@ class Profile1D:
 def boltzmann_1d(energy: Energy1D, temperature: float, *, view=VIEW_1D, support=SUPPORT_1D,
                  n_view: int = 801, n_support: int = N_SUPPORT_1D) -> Profile1D:
     """E, p_T, Z_T, the share of p in the view and the entropy of one 1D energy at temperature T."""
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
     if not support[0] <= view[0] < view[1] <= support[1]:
         raise ValueError(f"view {view} must lie inside support {support}")
     log_z = log_partition_1d(energy, T, *support, n_support)
@@ -286,7 +287,7 @@ def _energy_grid(energy: Callable[[Tensor], Tensor], extent: float, n: int) -> t
 def log_partition_2d(energy: Callable[[Tensor], Tensor], temperature: float, extent: float, n: int) -> float:
     """log of Z_T over the plane: `density.grid_density`'s midpoint rule on n x n cells of
     [-extent, extent]^2 (plus its coarse ring beyond), in float64."""
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
     _check_range(-extent, extent, n)
     result = density.grid_density(lambda x: energy(x) / T, density.make_grid(extent, n, dtype=torch.float64))
     if not result.finite:
@@ -298,7 +299,7 @@ def density_2d(energy: Callable[[Tensor], Tensor], temperature: float, extent: f
                log_z: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(xs (n,), p (n, n)) on the grid over [-extent, extent]^2, row i at x2 = xs[i]; Z over that
     box unless log_z is given."""
-    T = _check_temperature(temperature)
+    T = check_temperature(temperature)
     xs, e = _energy_grid(energy, extent, n)
     if log_z is None:  # the trapezoid rule on these same nodes, so p sums to 1 over the box
         lw = _trapezoid_log_weights(n, 2 * extent / (n - 1))

@@ -14,7 +14,7 @@ import torch
 from .. import images
 from ..config import ImageRunConfig
 from ..image_train import build_image_model, energy_of, make_trainer_images
-from ..training import StepLog, Trainer, apply_live_settings, explain_energies, to_numpy
+from ..training import StepLog, Trainer, explain_energies, to_numpy
 
 IMAGE_SIZES = {"digits": 8, "mnist": 28, "fashion_mnist": 28}
 GAP_LIMIT = 1.0  # |E(neg) - E(data)| beyond this: the chains can no longer reach the data's energy
@@ -103,7 +103,7 @@ class ImagesTask:
 
     def apply_settings(self, cfg: ImageRunConfig) -> ImageRunConfig:
         """Take the live settings (sampler, lr, alpha, batch size, reinit fraction) from cfg."""
-        self.cfg = apply_live_settings(self.trainer, self.cfg, cfg)
+        self.cfg = self.trainer.apply_live_settings(self.cfg, cfg)
         return self.cfg
 
     def explain_divergence(self, log: StepLog) -> str | None:

@@ -21,7 +21,6 @@ from ..train2d import build_model_2d, make_trainer_2d
 from ..training import (
     StepLog,
     Trainer,
-    apply_live_settings,
     energies_broken,
     explain_energies,
     to_numpy,
@@ -146,7 +145,7 @@ class Toy2DTask:
 
     def apply_settings(self, cfg: RunConfig) -> RunConfig:
         """Take the live settings (sampler, lr, alpha, batch size, reinit fraction) from cfg."""
-        self.cfg = apply_live_settings(self.trainer, self.cfg, cfg)
+        self.cfg = self.trainer.apply_live_settings(self.cfg, cfg)
         return self.cfg
 
     def call_phase_step(self, *, record) -> PhaseRecord:

@@ -1,6 +1,7 @@
 """Image EBM properties: clamped sampling keeps the known pixels bit for bit (and is exact for a
 Gaussian's conditional), a short training run ranks real digits below noise, the reference
-classifier tells digits from noise, masks and generation respect their contracts."""
+classifier tells digits from noise, masks and generation respect their contracts (image_train.py
+and image_sampling.py, which share these fixtures)."""
 
 import numpy as np
 import pytest
@@ -8,17 +9,8 @@ import torch
 
 from ebm_core import quality, samplers
 from ebm_core.config import ImageRunConfig, SamplerConfig
-from ebm_core.image_train import (
-    MASKS,
-    add_noise,
-    build_image_model,
-    denoise,
-    energy_of,
-    generate,
-    inpaint,
-    make_mask,
-    make_trainer_images,
-)
+from ebm_core.image_sampling import MASKS, add_noise, denoise, generate, inpaint, make_mask
+from ebm_core.image_train import build_image_model, energy_of, make_trainer_images
 from ebm_core.images import load_digits, to_pixels
 
 CPU = torch.device("cpu")
@@ -218,7 +210,7 @@ def test_score_samples_checks_the_image_shape(classifier):
 
 
 def test_a_chain_movie_runs_from_noise_to_the_final_state_and_a_seed_repeats_it():
-    from ebm_core.image_train import chains_from_noise
+    from ebm_core.image_sampling import chains_from_noise
 
     model = build_image_model(FAST, 1, 8)
     s = SamplerConfig(step_size=0.5, noise_scale=0.01, n_steps=25, grad_clip=0.03)
@@ -232,7 +224,7 @@ def test_a_chain_movie_runs_from_noise_to_the_final_state_and_a_seed_repeats_it(
 
 
 def test_fill_in_keeps_the_known_pixels_or_lowers_the_noise(digits):
-    from ebm_core.image_train import fill_in
+    from ebm_core.image_sampling import fill_in
 
     model = build_image_model(FAST, 1, 8)
     x = digits[1].images[:8]
