@@ -10,6 +10,7 @@ small PNG sent once per panel; long runs are thinned to at most `max_frames` fra
 import base64
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -123,54 +124,99 @@ def chains_figure(target: Target, runs: list[ChainRun], *, max_frames: int = 100
         A figure whose `frames` each update only the moving traces, with Play/Pause, speed buttons
         and a step slider.
     """
-    if not 1 <= len(runs) <= len(RUN_COLOURS):
-        raise ValueError(f"runs must hold 1 to {len(RUN_COLOURS)} runs, got {len(runs)}")
-    n_steps = {r.settings.n_steps for r in runs}
-    if len(n_steps) != 1:
-        raise ValueError(f"runs must share one number of steps, got {sorted(n_steps)}")
-    e = target.extent
-    steps = frame_steps(n_steps.pop(), max_frames)
-    image = density_png(target)
-    mx, mp = exact_marginal(target, 0)
-    strip = _Strip(e, float(mp.max()))
-    edges = np.linspace(-e, e, MARGINAL_BINS + 1)
+    steps = frame_steps(_shared_n_steps(runs), max_frames)
+    scene = _Scene.of(target, steps)
     n = len(runs)
     fig = make_subplots(rows=1, cols=n, horizontal_spacing=0.035 if n > 1 else 0.0,
                         subplot_titles=[f"<b>{run_label(r)}</b>" for r in runs])
     moving: list[list[dict]] = [[] for _ in steps]  # per frame: the data of every animated trace
     moving_idx: list[int] = []
     for c, (run, colour) in enumerate(zip(runs, RUN_COLOURS), start=1):
-        traj = run.trajectory[:, :max_chains]  # (T+1, B', 2)
-        fig.add_trace(go.Scatter(x=mx.astype(np.float32), y=strip.y(mp).astype(np.float32), mode="lines",
-                                 line=dict(color="#111827", width=2), hoverinfo="skip"), row=1, col=c)
-        trails = np.linspace(0, traj.shape[1] - 1, min(n_trails, traj.shape[1])).astype(int)
-        tx, ty = _tails(traj, steps, trails, trail_length)
-        pos = _visible(traj[steps], e)  # (F, B', 2)
-        hist = marginal_histograms(run.trajectory[steps, :, 0].astype(np.float64), e, MARGINAL_BINS)  # (F, nb)
-        hx, hy = _step_outline(edges, strip.y(hist), strip.base)
-        hx = hx.astype(np.float32)
-        first = len(fig.data)
-        fig.add_trace(go.Scatter(x=hx, y=hy[0].astype(np.float32), mode="lines", fill="toself",
-                                 fillcolor=_rgba(colour, 0.35), line=dict(color=colour, width=1), hoverinfo="skip"),
-                      row=1, col=c)
-        fig.add_trace(go.Scatter(x=tx[0], y=ty[0], mode="lines", line=dict(color=_rgba("#111827", 0.55), width=1.3),
-                                 hoverinfo="skip"), row=1, col=c)
-        # plain markers with the opacity on the trace: plotly restyles every point of every frame, and an
-        # outline or a per-marker opacity makes that several times slower (11 vs 15 frames/s measured)
-        fig.add_trace(go.Scatter(x=pos[0, :, 0], y=pos[0, :, 1], mode="markers", hoverinfo="skip", opacity=0.85,
-                                 marker=dict(size=5.5, color=colour)), row=1, col=c)
-        moving_idx += [first, first + 1, first + 2]
-        for f in range(len(steps)):
-            moving[f] += [dict(type="scatter", y=hy[f].astype(np.float32)),
-                          dict(type="scatter", x=tx[f], y=ty[f]),
-                          dict(type="scatter", x=pos[f, :, 0], y=pos[f, :, 1])]
-        axis = "" if c == 1 else str(c)
-        fig.add_layout_image(source=image, xref=f"x{axis}", yref=f"y{axis}", x=-e, y=e, sizex=2 * e, sizey=2 * e,
-                             xanchor="left", yanchor="top", sizing="stretch", layer="below")
-        fig.add_shape(type="line", x0=-e, x1=e, y0=-e, y1=-e, line=dict(color="#9ca3af", width=1),
-                      xref=f"x{axis}", yref=f"y{axis}")
+        idx, per_frame = _add_panel(fig, scene, c, run, colour, max_chains=max_chains, n_trails=n_trails,
+                                    trail_length=trail_length)
+        moving_idx += idx
+        for f, data in enumerate(per_frame):
+            moving[f] += data
     # plain dicts: plotly validates frames once here, not twice (a go.Frame validates on its own too)
     fig.frames = [dict(name=str(int(s)), data=d, traces=moving_idx) for s, d in zip(steps, moving)]
+    _style_panels(fig, scene.extent, n)
+    fig.update_layout(_controls(steps, frame_ms))
+    fig.update_layout(height=_height(n), margin=dict(l=40, r=20, t=40, b=10), showlegend=False, hovermode=False,
+                      template="plotly_white", font=FONT, plot_bgcolor="white", dragmode=False)
+    return fig
+
+
+def _shared_n_steps(runs: list[ChainRun]) -> int:
+    """The runs' common number of steps; ValueError unless there are 1 to 4 runs that share one."""
+    if not 1 <= len(runs) <= len(RUN_COLOURS):
+        raise ValueError(f"runs must hold 1 to {len(RUN_COLOURS)} runs, got {len(runs)}")
+    n_steps = {r.settings.n_steps for r in runs}
+    if len(n_steps) != 1:
+        raise ValueError(f"runs must share one number of steps, got {sorted(n_steps)}")
+    return n_steps.pop()
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: its fields are arrays
+class _Scene:
+    """What every panel of the chains figure shares: the box, the frames' steps, the density image,
+    the exact x1 marginal and the strip and bins its histograms are drawn in."""
+
+    extent: float
+    steps: np.ndarray  # the step of each frame
+    image: str  # density_png of the target
+    mx: np.ndarray  # exact x1 marginal: x values
+    mp: np.ndarray  # and densities
+    strip: _Strip
+    edges: np.ndarray  # MARGINAL_BINS + 1 histogram edges over [-extent, extent]
+
+    @classmethod
+    def of(cls, target: Target, steps: np.ndarray) -> "_Scene":
+        e = target.extent
+        image = density_png(target)
+        mx, mp = exact_marginal(target, 0)
+        return cls(e, steps, image, mx, mp, _Strip(e, float(mp.max())), np.linspace(-e, e, MARGINAL_BINS + 1))
+
+
+def _add_panel(fig: go.Figure, scene: _Scene, c: int, run: ChainRun, colour: str, *, max_chains: int,
+               n_trails: int, trail_length: int) -> tuple[list[int], list[list[dict]]]:
+    """Panel c (1-based) of the chains figure: the exact marginal, then the three animated traces (the
+    chains' x1 histogram, the trails, the chains), the density image and the box's bottom edge.
+
+    Returns the animated traces' indices in fig.data and, per frame, their data."""
+    e, steps, strip = scene.extent, scene.steps, scene.strip
+    traj = run.trajectory[:, :max_chains]  # (T+1, B', 2)
+    fig.add_trace(go.Scatter(x=scene.mx.astype(np.float32), y=strip.y(scene.mp).astype(np.float32), mode="lines",
+                             line=dict(color="#111827", width=2), hoverinfo="skip"), row=1, col=c)
+    trails = np.linspace(0, traj.shape[1] - 1, min(n_trails, traj.shape[1])).astype(int)
+    tx, ty = _tails(traj, steps, trails, trail_length)
+    pos = _visible(traj[steps], e)  # (F, B', 2)
+    hist = marginal_histograms(run.trajectory[steps, :, 0].astype(np.float64), e, MARGINAL_BINS)  # (F, nb)
+    hx, hy = _step_outline(scene.edges, strip.y(hist), strip.base)
+    hx = hx.astype(np.float32)
+    first = len(fig.data)
+    fig.add_trace(go.Scatter(x=hx, y=hy[0].astype(np.float32), mode="lines", fill="toself",
+                             fillcolor=_rgba(colour, 0.35), line=dict(color=colour, width=1), hoverinfo="skip"),
+                  row=1, col=c)
+    fig.add_trace(go.Scatter(x=tx[0], y=ty[0], mode="lines", line=dict(color=_rgba("#111827", 0.55), width=1.3),
+                             hoverinfo="skip"), row=1, col=c)
+    # plain markers with the opacity on the trace: plotly restyles every point of every frame, and an
+    # outline or a per-marker opacity makes that several times slower (11 vs 15 frames/s measured)
+    fig.add_trace(go.Scatter(x=pos[0, :, 0], y=pos[0, :, 1], mode="markers", hoverinfo="skip", opacity=0.85,
+                             marker=dict(size=5.5, color=colour)), row=1, col=c)
+    per_frame = [[dict(type="scatter", y=hy[f].astype(np.float32)),
+                  dict(type="scatter", x=tx[f], y=ty[f]),
+                  dict(type="scatter", x=pos[f, :, 0], y=pos[f, :, 1])] for f in range(len(steps))]
+    axis = "" if c == 1 else str(c)
+    fig.add_layout_image(source=scene.image, xref=f"x{axis}", yref=f"y{axis}", x=-e, y=e, sizex=2 * e, sizey=2 * e,
+                         xanchor="left", yanchor="top", sizing="stretch", layer="below")
+    fig.add_shape(type="line", x0=-e, x1=e, y0=-e, y1=-e, line=dict(color="#9ca3af", width=1),
+                  xref=f"x{axis}", yref=f"y{axis}")
+    return [first, first + 1, first + 2], per_frame
+
+
+def _style_panels(fig: go.Figure, e: float, n: int) -> None:
+    """Axes of the n panels: the box and the strip below it, square, fixed; tick labels on the first
+    panel only (with 'p(x₁)' beside the strip); the panel titles' font."""
     ticks = _ticks(e)
     fig.update_xaxes(range=[-e, e], tickvals=ticks, showgrid=False, zeroline=False, constrain="domain",
                      mirror=True, showline=True, linecolor="#d1d5db", fixedrange=True)
@@ -184,10 +230,6 @@ def chains_figure(target: Target, runs: list[ChainRun], *, max_frames: int = 100
     fig.layout.yaxis.update(tickvals=ticks + [-e * (1 + STRIP / 2)], ticktext=[f"{t:g}" for t in ticks] + ["p(x₁)"])
     for a in fig.layout.annotations[:n]:
         a.update(font=dict(size=15, color="#111827"))
-    fig.update_layout(_controls(steps, frame_ms))
-    fig.update_layout(height=_height(n), margin=dict(l=40, r=20, t=40, b=10), showlegend=False, hovermode=False,
-                      template="plotly_white", font=FONT, plot_bgcolor="white", dragmode=False)
-    return fig
 
 
 def _height(n_panels: int) -> int:
