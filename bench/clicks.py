@@ -85,7 +85,7 @@ MEASURE_JS = """async ([target, kind, arg, limit]) => {
     if (!hit && d !== lastDraws) { lastDraws = d; hit = d > b.draws && test(c); }
     return hit;
   };
-  const whiteShare = c => {  // share of near-white plot pixels (layout as in ui/components/canvas.js, draw)
+  const whiteShare = c => {  // share of near-white plot pixels (layout as in ui/components/canvas.js, `layout`)
     const W = c.width, dpr = window.devicePixelRatio || 1, ml = 36 * dpr, mt = 34 * dpr, P = W - 48 * dpr;
     const px = c.getContext('2d').getImageData(0, 0, W, c.height).data;
     let white = 0, n = 0;

@@ -114,62 +114,97 @@ function paint(s, g, n, mode, R, hw) {  // bilinear upscale of the n x n grid to
   }
   off.getContext('2d').putImageData(s.img, 0, 0);
 }
+// One redraw of the newest frame: the density or energy picture, the layers clipped to the plot
+// (arrows, data, negatives, chains), then the axes, the title and the legend. The canvas state each
+// step leaves (styles, alpha, font) is what the next one starts from, so keep their order.
 function draw(s) {
-  const d = s.frame, v = new DataView(d.buffer, d.byteOffset, d.byteLength);
-  if (v.getUint32(0, true) !== MAGIC) return;
-  const mode = v.getUint8(5), n = v.getUint16(6, true), id = v.getUint32(8, true), ext = v.getFloat32(12, true);
-  const [N, M, C, T, F, TL] = [24, 26, 28, 30, 32, 34].map(o => v.getUint16(o, true));
-  const title = new TextDecoder().decode(d.subarray(36, 36 + TL)), g = d.subarray(36 + TL, 36 + TL + n * n);
+  const f = header(s.frame);
+  if (!f) return;
+  const L = layout(s, f.title), ctx = s.ctx, { ml, mt, P } = L;
+  background(s, f, L);
+  ctx.save();
+  ctx.beginPath(); ctx.rect(ml, mt, P, P); ctx.clip();
+  ctx.lineCap = ctx.lineJoin = 'round';
+  if (f.F) arrows(ctx, f, L);
+  dots(ctx, f, L, f.oD, f.N, 2, DATA);
+  dots(ctx, f, L, f.oN, f.M, 2.4, NEG);
+  chains(ctx, f, L);
+  ctx.restore();
+  axes(ctx, f, L);
+  legend(ctx, f, L);
+  const cv = s.cv;
+  cv.setAttribute('aria-label', f.title || 'energy landscape');
+  cv.dataset.frame = f.id;
+  cv.dataset.mode = f.mode ? 'density' : 'energy';
+  cv.dataset.src = s.frameSrc || '';  // the source of the frame drawn (a new run has a new token)
+  delete s.root.dataset.empty;
+  cv.dataset.draws = ++s.draws;
+}
+function header(d) {  // the frame's fields and its layers' byte offsets (format: canvas.py), or null
+  const v = new DataView(d.buffer, d.byteOffset, d.byteLength);
+  if (v.getUint32(0, true) !== MAGIC) return null;
+  const n = v.getUint16(6, true), [N, M, C, T, F, TL] = [24, 26, 28, 30, 32, 34].map(o => v.getUint16(o, true));
   const oD = 36 + TL + n * n, oN = oD + 4 * N, oT = oN + 4 * M, oF = oT + 4 * C * T;
-  const q = o => v.getInt16(o, true);
-  // layout in CSS pixels: a square plot of side P with room for ticks and title
+  return {
+    mode: v.getUint8(5), n, id: v.getUint32(8, true), ext: v.getFloat32(12, true), N, M, C, T, F, oD, oN, oT, oF,
+    title: new TextDecoder().decode(d.subarray(36, 36 + TL)), g: d.subarray(36 + TL, 36 + TL + n * n),
+    q: o => v.getInt16(o, true),  // a stored coordinate
+  };
+}
+function layout(s, title) {  // in CSS pixels: a square plot of side P with room for ticks and title; sizes cv
   const cs = getComputedStyle(s.root), fg = cs.color || '#31333f', ff = cs.fontFamily || 'sans-serif';
   const dpr = window.devicePixelRatio || 1, ml = 36, mr = 12, mb = 26, mt = title ? 34 : 12;
   const P = Math.max(80, Math.floor(Math.min((s.root.clientWidth || 520) - ml - mr,
     (s.root.clientHeight || 520) - mt - mb, 560 - ml - mr)));
-  const cw = P + ml + mr, ch = P + mt + mb, cv = s.cv, ctx = s.ctx;
+  const cw = P + ml + mr, ch = P + mt + mb, cv = s.cv;
   if (cv.width !== Math.round(cw * dpr) || cv.height !== Math.round(ch * dpr)) {
     cv.width = Math.round(cw * dpr); cv.height = Math.round(ch * dpr);
     cv.style.width = cw + 'px'; cv.style.height = ch + 'px';
   }
+  // X, Y: a stored coordinate to canvas pixels
+  const X = u => ml + (u / 32767 + 1) * P / 2, Y = u => mt + (1 - u / 32767) * P / 2;
+  return { fg, ff, dpr, ml, mt, P, cw, ch, X, Y };
+}
+function background(s, f, L) {  // clear the canvas and draw the picture of the grid into the plot
+  const ctx = s.ctx, { dpr, ml, mt, P } = L;
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  ctx.clearRect(0, 0, cw, ch);
+  ctx.clearRect(0, 0, L.cw, L.ch);
   const R = Math.min(720, Math.round(P * dpr));
-  paint(s, g, n, mode, R, .65 * R / P);
+  paint(s, f.g, f.n, f.mode, R, .65 * R / P);
   ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(s.off, ml, mt, P, P);
-  const X = u => ml + (u / 32767 + 1) * P / 2, Y = u => mt + (1 - u / 32767) * P / 2;
-  ctx.save();
-  ctx.beginPath(); ctx.rect(ml, mt, P, P); ctx.clip();
-  ctx.lineCap = ctx.lineJoin = 'round';
-  if (F) {  // -grad E arrows
-    ctx.beginPath();
-    for (let i = 0, o = oF; i < F; i++, o += 8) {
-      const x = X(q(o)), y = Y(q(o + 2)), ex = x + q(o + 4) / 32767 * P / 2, ey = y - q(o + 6) / 32767 * P / 2;
-      const len = Math.hypot(ex - x, ey - y), h = Math.min(5, .4 * len), a = Math.atan2(ey - y, ex - x);
-      if (len < .5) continue;
-      ctx.moveTo(x, y); ctx.lineTo(ex, ey);
-      ctx.moveTo(ex - h * Math.cos(a - .45), ey - h * Math.sin(a - .45)); ctx.lineTo(ex, ey);
-      ctx.lineTo(ex - h * Math.cos(a + .45), ey - h * Math.sin(a + .45));
-    }
-    ctx.strokeStyle = mode ? 'rgba(30,27,75,.45)' : 'rgba(255,255,255,.5)'; ctx.lineWidth = 1.1; ctx.stroke();
+}
+function arrows(ctx, f, L) {  // -grad E arrows
+  const { q } = f, { X, Y, P } = L;
+  ctx.beginPath();
+  for (let i = 0, o = f.oF; i < f.F; i++, o += 8) {
+    const x = X(q(o)), y = Y(q(o + 2)), ex = x + q(o + 4) / 32767 * P / 2, ey = y - q(o + 6) / 32767 * P / 2;
+    const len = Math.hypot(ex - x, ey - y), h = Math.min(5, .4 * len), a = Math.atan2(ey - y, ex - x);
+    if (len < .5) continue;
+    ctx.moveTo(x, y); ctx.lineTo(ex, ey);
+    ctx.moveTo(ex - h * Math.cos(a - .45), ey - h * Math.sin(a - .45)); ctx.lineTo(ex, ey);
+    ctx.lineTo(ex - h * Math.cos(a + .45), ey - h * Math.sin(a + .45));
   }
-  const dots = (o, k, r, [fill, edge]) => {  // an edge disc under a fill disc reads on any background
-    for (const [rr, col] of [[r + .9, edge], [r, fill]]) {
-      ctx.beginPath();
-      for (let i = 0; i < k; i++) {
-        const x = X(q(o + 4 * i)), y = Y(q(o + 4 * i + 2));
-        ctx.moveTo(x + rr, y); ctx.arc(x, y, rr, 0, 6.2832);
-      }
-      ctx.fillStyle = col; ctx.fill();
+  ctx.strokeStyle = f.mode ? 'rgba(30,27,75,.45)' : 'rgba(255,255,255,.5)'; ctx.lineWidth = 1.1; ctx.stroke();
+}
+function dots(ctx, f, L, o, k, r, [fill, edge]) {  // k points from byte o; an edge disc under a fill disc
+  // reads on any background
+  const { q } = f, { X, Y } = L;
+  for (const [rr, col] of [[r + .9, edge], [r, fill]]) {
+    ctx.beginPath();
+    for (let i = 0; i < k; i++) {
+      const x = X(q(o + 4 * i)), y = Y(q(o + 4 * i + 2));
+      ctx.moveTo(x + rr, y); ctx.arc(x, y, rr, 0, 6.2832);
     }
-  };
-  dots(oD, N, 2, DATA);
-  dots(oN, M, 2.4, NEG);
-  for (let c = 0; c < C; c++) {  // chains: fading polylines, oldest faint, with a halo, dot at the head
+    ctx.fillStyle = col; ctx.fill();
+  }
+}
+function chains(ctx, f, L) {  // chains: fading polylines, oldest faint, with a halo, dot at the head
+  const { q, C, T } = f, { X, Y } = L;
+  for (let c = 0; c < C; c++) {
     let prev = null, head = null;
     for (let t = 0; t < T; t++) {
-      const o = oT + 4 * (c * T + t), u = q(o);
+      const o = f.oT + 4 * (c * T + t), u = q(o);
       if (u === MISS) { prev = null; continue; }
       const pt = [X(u), Y(q(o + 2))];
       if (prev) for (const [w, col, al] of [[3.4, '#fff', .35], [1.8, CHAIN, 1]]) {
@@ -184,8 +219,9 @@ function draw(s) {
       ctx.fillStyle = CHAIN; ctx.fill(); ctx.lineWidth = 1.4; ctx.strokeStyle = '#fff'; ctx.stroke();
     }
   }
-  ctx.restore();
-  // frame, integer ticks (left and bottom), title
+}
+function axes(ctx, f, L) {  // frame, integer ticks (left and bottom), title
+  const { ext, title } = f, { fg, ff, ml, mt, P } = L;
   ctx.strokeStyle = ctx.fillStyle = fg; ctx.lineWidth = 1;
   ctx.globalAlpha = .7;
   ctx.strokeRect(ml - .5, mt - .5, P + 1, P + 1);
@@ -211,37 +247,35 @@ function draw(s) {
     ctx.font = `600 15px ${ff}`; ctx.textAlign = 'left'; ctx.textBaseline = 'alphabetic';
     ctx.fillText(title, ml, mt - 12, P);
   }
-  // legend: only the layers present
-  const items = [[N, 'data'], [M, 'negatives'], [C, 'chains'], [F, '\u2212\u2207E']].filter(e => e[0]);
-  if (items.length) {
-    ctx.font = `12px ${ff}`;
-    const w = 30 + Math.max(...items.map(e => ctx.measureText(e[1]).width)), h = 8 + 18 * items.length;
-    const x0 = ml + P - w - 8, y0 = mt + 8;
-    ctx.fillStyle = 'rgba(255,255,255,.88)'; ctx.strokeStyle = 'rgba(0,0,0,.2)';
-    ctx.beginPath(); ctx.roundRect(x0 + .5, y0 + .5, w, h, 4); ctx.fill(); ctx.stroke();
-    items.forEach(([, lab], i) => {
-      const y = y0 + 13 + 18 * i, x = x0 + 13;
-      ctx.beginPath();
-      if (lab === 'chains') {
-        ctx.moveTo(x - 7, y); ctx.lineTo(x + 3, y); ctx.strokeStyle = CHAIN; ctx.lineWidth = 1.8; ctx.stroke();
-        ctx.beginPath(); ctx.arc(x + 3, y, 3.2, 0, 6.2832); ctx.fillStyle = CHAIN; ctx.fill();
-      } else if (lab === 'data' || lab === 'negatives') {
-        const [fill, edge] = lab === 'data' ? DATA : NEG;
-        ctx.arc(x, y, 3.6, 0, 6.2832); ctx.fillStyle = edge; ctx.fill();
-        ctx.beginPath(); ctx.arc(x, y, 2.7, 0, 6.2832); ctx.fillStyle = fill; ctx.fill();
-      } else {
-        ctx.moveTo(x - 7, y); ctx.lineTo(x + 5, y);
-        ctx.moveTo(x + 1, y - 3); ctx.lineTo(x + 5, y); ctx.lineTo(x + 1, y + 3);
-        ctx.strokeStyle = '#334155'; ctx.lineWidth = 1.3; ctx.stroke();
-      }
-      ctx.fillStyle = '#1f2937'; ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
-      ctx.fillText(lab, x0 + 24, y + .5);
-    });
+}
+function legend(ctx, f, L) {  // only the layers present, top right inside the plot
+  const items = [[f.N, 'data'], [f.M, 'negatives'], [f.C, 'chains'], [f.F, '\u2212\u2207E']].filter(e => e[0]);
+  if (!items.length) return;
+  const { ff, ml, mt, P } = L;
+  ctx.font = `12px ${ff}`;
+  const w = 30 + Math.max(...items.map(e => ctx.measureText(e[1]).width)), h = 8 + 18 * items.length;
+  const x0 = ml + P - w - 8, y0 = mt + 8;
+  ctx.fillStyle = 'rgba(255,255,255,.88)'; ctx.strokeStyle = 'rgba(0,0,0,.2)';
+  ctx.beginPath(); ctx.roundRect(x0 + .5, y0 + .5, w, h, 4); ctx.fill(); ctx.stroke();
+  items.forEach(([, lab], i) => {
+    const y = y0 + 13 + 18 * i;
+    legendKey(ctx, lab, x0 + 13, y);
+    ctx.fillStyle = '#1f2937'; ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
+    ctx.fillText(lab, x0 + 24, y + .5);
+  });
+}
+function legendKey(ctx, lab, x, y) {  // the legend's sample of layer `lab`, centred near (x, y)
+  ctx.beginPath();
+  if (lab === 'chains') {
+    ctx.moveTo(x - 7, y); ctx.lineTo(x + 3, y); ctx.strokeStyle = CHAIN; ctx.lineWidth = 1.8; ctx.stroke();
+    ctx.beginPath(); ctx.arc(x + 3, y, 3.2, 0, 6.2832); ctx.fillStyle = CHAIN; ctx.fill();
+  } else if (lab === 'data' || lab === 'negatives') {
+    const [fill, edge] = lab === 'data' ? DATA : NEG;
+    ctx.arc(x, y, 3.6, 0, 6.2832); ctx.fillStyle = edge; ctx.fill();
+    ctx.beginPath(); ctx.arc(x, y, 2.7, 0, 6.2832); ctx.fillStyle = fill; ctx.fill();
+  } else {
+    ctx.moveTo(x - 7, y); ctx.lineTo(x + 5, y);
+    ctx.moveTo(x + 1, y - 3); ctx.lineTo(x + 5, y); ctx.lineTo(x + 1, y + 3);
+    ctx.strokeStyle = '#334155'; ctx.lineWidth = 1.3; ctx.stroke();
   }
-  cv.setAttribute('aria-label', title || 'energy landscape');
-  cv.dataset.frame = id;
-  cv.dataset.mode = mode ? 'density' : 'energy';
-  cv.dataset.src = s.frameSrc || '';  // the source of the frame drawn (a new run has a new token)
-  delete s.root.dataset.empty;
-  cv.dataset.draws = ++s.draws;
 }
