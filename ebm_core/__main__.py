@@ -63,39 +63,49 @@ def _evaluate(model, grid, data, x_test) -> dict:
 MAX_POINTS_FILE_BYTES = 10_000_000  # as the page's CSV upload
 
 
-def train(args: argparse.Namespace) -> int:
+class _Refused(ValueError):
+    """A bad argument: its message goes to stderr and the CLI exits with status 2."""
+
+
+def _settings(args: argparse.Namespace) -> tuple[config_mod.RunConfig, toy2d.Dataset]:
+    """The run's config and dataset from the arguments, or _Refused saying what is wrong."""
     flat = {k: getattr(args, k) for k in config_mod.field_names() if getattr(args, k) is not None}
     try:
         cfg = config_mod.RunConfig().replace(**flat)
     except ValueError as e:
+        raise _Refused(str(e)) from None
+    if args.steps is not None and args.steps < 1:
+        raise _Refused(f"--steps must be >= 1, got {args.steps}")
+    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds > 0):
+        raise _Refused(f"--seconds must be a positive number of seconds, got {args.seconds}")
+    if args.eval_every < 1:
+        raise _Refused(f"--eval_every must be >= 1 (updates between evaluations), got {args.eval_every}")
+    if (cfg.data.dataset == toy2d.CUSTOM) != (args.points is not None):
+        raise _Refused("--points FILE.csv goes with --dataset custom (and only with it)")
+    return cfg, (toy2d.get(cfg.data.dataset) if args.points is None else _points(args.points))
+
+
+def _points(path: str) -> toy2d.Dataset:
+    """The dataset of a CSV of x,y points, read at most MAX_POINTS_FILE_BYTES (/dev/zero is a file too)."""
+    from .userdata import parse_csv, points_dataset
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_POINTS_FILE_BYTES + 1)
+        if len(raw) > MAX_POINTS_FILE_BYTES:
+            raise ValueError(f"the file is larger than {MAX_POINTS_FILE_BYTES // 1_000_000} MB; "
+                             "a points file holds at most a few hundred thousand x,y rows")
+        return points_dataset(parse_csv(raw))
+    except (OSError, ValueError) as e:
+        raise _Refused(f"{path}: {e}") from None
+
+
+def train(args: argparse.Namespace) -> int:
+    try:
+        cfg, ds = _settings(args)
+    except _Refused as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.steps is not None and args.steps < 1:
-        print(f"error: --steps must be >= 1, got {args.steps}", file=sys.stderr)
-        return 2
-    if args.seconds is not None and not (math.isfinite(args.seconds) and args.seconds > 0):
-        print(f"error: --seconds must be a positive number of seconds, got {args.seconds}", file=sys.stderr)
-        return 2
-    if args.eval_every < 1:
-        print(f"error: --eval_every must be >= 1 (updates between evaluations), got {args.eval_every}", file=sys.stderr)
-        return 2
-    if (cfg.data.dataset == toy2d.CUSTOM) != (args.points is not None):
-        print("error: --points FILE.csv goes with --dataset custom (and only with it)", file=sys.stderr)
-        return 2
-    ds = toy2d.get(cfg.data.dataset) if args.points is None else None
-    if args.points is not None:
-        from .userdata import parse_csv, points_dataset
-
-        try:
-            with open(args.points, "rb") as f:  # at most MAX_POINTS_FILE_BYTES: /dev/zero is a file too
-                raw = f.read(MAX_POINTS_FILE_BYTES + 1)
-            if len(raw) > MAX_POINTS_FILE_BYTES:
-                raise ValueError(f"the file is larger than {MAX_POINTS_FILE_BYTES // 1_000_000} MB; "
-                                 "a points file holds at most a few hundred thousand x,y rows")
-            ds = points_dataset(parse_csv(raw))
-        except (OSError, ValueError) as e:
-            print(f"error: {args.points}: {e}", file=sys.stderr)
-            return 2
     steps = args.steps if args.steps is not None or args.seconds is not None else 2000
     torch.set_num_threads(1)
     device = default_device(args.device)
