@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import toy2d
-from .energies import ENERGIES
 from .nets import ACTIVATIONS
 from .samplers import SAMPLERS, temperature
 
@@ -26,8 +25,12 @@ def _range(lo: float, hi: float, default: Any, *, live: bool = False, label: str
     return field(default=default, metadata={"range": (lo, hi), "live": live, "label": label, "help": help})
 
 
-def _choice(choices: tuple[str, ...], default: str, *, live: bool = False, label: str = "", help: str = "") -> Any:
-    return field(default=default, metadata={"choices": choices, "live": live, "label": label, "help": help})
+def _choice(choices: tuple[str, ...] | dict[str, str], default: str, *, live: bool = False, label: str = "",
+            help: str = "") -> Any:
+    """A setting with a fixed set of values; given as a dict, each value's label for the widgets."""
+    labels = dict(choices) if isinstance(choices, dict) else {}
+    return field(default=default, metadata={"choices": tuple(choices), "choice_labels": labels, "live": live,
+                                            "label": label, "help": help})
 
 
 def _flag(default: bool, *, label: str, help: str) -> Any:
@@ -70,7 +73,8 @@ class SamplerConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: str = _choice(("pcd", "cd", "short_run"), "pcd", label="Negatives start",
+    method: str = _choice({"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbook)",
+                           "short_run": "Short-run from noise"}, "pcd", label="Negatives start",
                           help="Where the Langevin chains start each update: pcd (a replay buffer of persistent "
                                "chains), cd (at the data), short_run (from noise).")
     batch_size: int = _range(8, 8192, 256, live=True, label="Batch size", help="Data points and chains per update.")
@@ -104,7 +108,8 @@ class RunConfig:
         return _replace(self, flat)
 
 
-IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist")
+IMAGE_DATASETS = {"digits": "8×8 digits (bundled)", "mnist": "MNIST 28×28 (download)",
+                  "fashion_mnist": "Fashion-MNIST 28×28 (download)"}
 
 
 @dataclass(frozen=True)
@@ -315,6 +320,12 @@ def with_live_settings(current: Any, new: Any) -> Any:
     return current.replace(**{k: values[k] for k in live_settings(type(current))})
 
 
+def choice_labels(name: str, root: type = RunConfig) -> dict[str, str]:
+    """Each value of a choice setting and its label (the value itself where it has none), in order."""
+    meta = _field(name, root).metadata
+    return {v: meta["choice_labels"].get(v, v) for v in meta["choices"]}
+
+
 def field_info(name: str, root: type = RunConfig) -> dict[str, Any]:
     """Default, range or choices of a setting (for building widgets); the default is the root's."""
     return {**_field(name, root).metadata, "default": _default(name, root)}
@@ -326,12 +337,15 @@ def field_info(name: str, root: type = RunConfig) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class LabTargetConfig:
-    target: str = _choice((*ENERGIES, "playground"), "mixture")  # playground: the net trained on the Playground
+    target: str = _choice({"mixture": "Mixture of 4 Gaussians", "gaussian": "Gaussian",
+                           "correlated_gaussian": "Correlated Gaussian (ρ = 0.9)", "double_well": "Double well",
+                           "banana": "Banana", "ring": "Ring", "playground": "Model trained in the Playground"},
+                          "mixture")  # playground: the net trained on the Playground
 
 
 @dataclass(frozen=True)
 class LabSamplerConfig:
-    sampler: str = _choice(tuple(SAMPLERS), "ula")
+    sampler: str = _choice({name: spec.label for name, spec in SAMPLERS.items()}, "ula")
     noise: float = _range(0.0, 3.0, 1.0)  # ULA only; MALA always uses 1
     steps: int = _range(10, 500, 200)
     chains: int = _range(16, 1024, 256)
@@ -339,7 +353,8 @@ class LabSamplerConfig:
 
 @dataclass(frozen=True)
 class LabStartConfig:
-    start: str = _choice(("uniform", "point", "data"), "uniform")
+    start: str = _choice({"uniform": "Uniform in the box", "point": "One point (x, y)",
+                          "data": "Exact samples (“data”)"}, "uniform")
     start_x: float = _range(-20.0, 20.0, 0.0)  # the target's box is narrower: the page says so
     start_y: float = _range(-20.0, 20.0, 0.0)
     seed: int = _range(0, 2**31 - 1, 0)

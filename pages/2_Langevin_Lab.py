@@ -28,24 +28,16 @@ with st.spinner("Loading PyTorch…"):
     import plotly.graph_objects as go  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import nets, samplers, toy2d  # noqa: E402
+    from ebm_core import config, nets, samplers, toy2d  # noqa: E402
     from ebm_core.config import LabConfig  # noqa: E402
     from ebm_core.figures import lab as lab_figures  # noqa: E402
     from ebm_core.lessons import lab, step_sizes  # noqa: E402
     from ui import lab_link, session  # noqa: E402
     from ui.lab_link import MAX_COMPARE, SLOTS, STEP_KEYS, choices, limits  # noqa: E402
 
-TARGET_LABELS = {
-    "mixture": "Mixture of 4 Gaussians",
-    "gaussian": "Gaussian",
-    "correlated_gaussian": "Correlated Gaussian (ρ = 0.9)",
-    "double_well": "Double well",
-    "banana": "Banana",
-    "ring": "Ring",
-    "playground": "Model trained in the Playground",
-}
-SAMPLER_LABELS = {name: s.label for name, s in samplers.SAMPLERS.items()}
-START_LABELS = {"uniform": "Uniform in the box", "point": "One point (x, y)", "data": "Exact samples (“data”)"}
+TARGET_LABELS = config.choice_labels("target", LabConfig)
+SAMPLER_LABELS = config.choice_labels("sampler", LabConfig)
+START_LABELS = config.choice_labels("start", LabConfig)
 CHAIN_OPTIONS = [16, 32, 64, 128, 256, 512, 1024]
 ss = st.session_state
 

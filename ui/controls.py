@@ -4,7 +4,7 @@ the run settings directly (see ui/session.py)."""
 
 import streamlit as st
 
-from ebm_core import samplers, toy2d, views
+from ebm_core import config, samplers, toy2d, views
 from ebm_core.lessons import presets
 from ebm_core.live import LiveRun
 from ebm_core.live.toy2d import Snapshot
@@ -13,8 +13,7 @@ from ui import run_controls, session
 from ui.classroom import hidden, locked
 
 LAYERS = {**views.LAYERS, "inspect": "Hover (paused)"}  # the layers, and reading values under the pointer
-METHODS = {"pcd": "Persistent CD (replay buffer)", "cd": "CD-k from data (textbook)",
-           "short_run": "Short-run from noise"}
+METHODS = config.choice_labels("method")
 
 
 

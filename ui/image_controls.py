@@ -6,14 +6,14 @@ import threading
 
 import streamlit as st
 
-from ebm_core import quality, samplers
+from ebm_core import config, quality, samplers
+from ebm_core.config import ImageRunConfig
 from ebm_core.nets import ACTIVATIONS
 from ui import run_controls
 from ui.session import IMAGES
 
-DATASET_LABELS = {"digits": "8×8 digits (bundled)", "mnist": "MNIST 28×28 (download)",
-                  "fashion_mnist": "Fashion-MNIST 28×28 (download)"}
-METHODS = {"pcd": "Persistent CD (replay buffer)", "short_run": "Short-run from noise", "cd": "CD-k from data"}
+DATASET_LABELS = config.choice_labels("dataset", ImageRunConfig)
+METHODS = config.choice_labels("method", ImageRunConfig)
 
 
 def _number(name: str, step, fmt: str, help: str | None = None) -> None:

@@ -93,3 +93,16 @@ def test_every_run_setting_says_its_label_and_help_once_for_the_cli_and_the_side
     from ui import classroom
 
     assert classroom.LABELS["step_size"] == config.field_info("step_size")["label"] == "Step size η"
+
+
+def test_every_choice_has_a_label_and_the_lab_offers_every_energy():
+    from ebm_core.energies import ENERGIES
+
+    for root in (config.RunConfig, config.ImageRunConfig, config.LabConfig):
+        for name in config.field_names(root):
+            info = config.field_info(name, root)
+            if "choices" in info and info["choice_labels"]:
+                assert list(info["choice_labels"]) == list(info["choices"]), name
+                assert all(config.choice_labels(name, root).values()), name
+    assert set(config.choice_labels("target", config.LabConfig)) == {*ENERGIES, "playground"}
+    assert config.choice_labels("method")["pcd"] == "Persistent CD (replay buffer)"
