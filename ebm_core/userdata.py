@@ -15,6 +15,8 @@ Usage:
     pts = parse_csv(uploaded_bytes)                      # (n, 2) float64, or a ValueError to show
     ds = points_dataset(pts)                             # a toy2d.Dataset named "custom"
     x = ds.sample(256, generator=torch.Generator().manual_seed(0))
+    darkness = image_darkness(image_bytes)               # decode an image once; then, for any n:
+    pts = load_image(darkness, n, generator=None)        # (n, 2) float32, fitted into the box
 """
 
 import csv
@@ -118,43 +120,106 @@ def _is_number(s: str) -> bool:
 # Images and the brush
 
 
-def image_to_points(data: bytes, n: int, *, generator: torch.Generator | None = None) -> np.ndarray:
-    """n points (n, 2) float64 drawn from an image: darker pixels get proportionally more points.
+def image_darkness(data: bytes) -> np.ndarray:
+    """The darkness (H, W) float32 in [0, 1] of an image, at most MAX_IMAGE_SIDE pixels a side:
+    what `darkness_points` samples from. Decode an upload once with this and keep the array.
 
-    The image is turned grey (transparent counts as white) and shrunk to at most MAX_IMAGE_SIDE
-    pixels a side. A pixel's weight is its darkness 1 - grey/255 (below WHITE_LEVEL it is 0); each
-    point picks a pixel by weight and a uniform position inside it. Coordinates are in pixels with
-    y pointing up: column c, row r (from the top) of an image H rows high covers
-    [c, c + 1] x [H - r - 1, H - r]. Raises ValueError for bytes that are not an image, an image
-    that is too large, or one with no dark pixel.
+    A pixel's darkness is 1 - grey/255 times its opacity (transparent counts as white; grey is
+    Pillow's luma), averaged over the f x f block of source pixels it stands for, f the smallest
+    whole factor that brings the longer side to MAX_IMAGE_SIDE or below; darkness below WHITE_LEVEL
+    is 0. A JPEG is decoded at a reduced size (Pillow's draft). Other formats are decoded at full
+    size in their own mode, 1 to 4 bytes a pixel (at most 4 x MAX_IMAGE_PIXELS bytes, 200 MB),
+    then turned into darkness a strip of rows at a time, so no full-size converted or float copy
+    is ever made. Raises ValueError for bytes that are not an image, an image that is too large,
+    or one with no dark pixel.
     """
     from PIL import Image, UnidentifiedImageError  # Pillow is only needed here
 
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    unreadable = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
     try:
         img = Image.open(io.BytesIO(data))
+    except unreadable:
+        raise ValueError("The file is not an image Pillow can read (try PNG or JPEG).") from None
+    with img:
         if img.width * img.height > MAX_IMAGE_PIXELS:
             raise ValueError(f"The image is too large ({img.width} x {img.height} pixels); use one under "
                              f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels.")
-        img.draft("L", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at a reduced size when possible
-        rgba = img.convert("RGBA")
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise ValueError("The file is not an image Pillow can read (try PNG or JPEG).") from None
-    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    grey = Image.alpha_composite(white, rgba).convert("L")
-    grey.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
-    darkness = 1.0 - torch.from_numpy(np.asarray(grey, dtype=np.float64)) / 255.0  # (H, W)
-    darkness = torch.where(darkness < WHITE_LEVEL, 0.0, darkness)
-    if not bool((darkness > 0).any()):
+        try:
+            img.draft("L", (MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))  # JPEG: decode at 1/2, 1/4 or 1/8 size
+            img.load()
+            darkness = _block_darkness(img)
+        except unreadable:
+            raise ValueError("The file is not an image Pillow can read (try PNG or JPEG).") from None
+    darkness[darkness < WHITE_LEVEL] = 0.0
+    if not (darkness > 0).any():
         raise ValueError("The image has no dark pixels: draw the shape in a dark colour on a light background.")
-    h, w = darkness.shape
-    k = torch.multinomial(darkness.flatten(), n, replacement=True, generator=generator)  # (n,) pixel indices
+    return darkness
+
+
+def _block_darkness(img) -> np.ndarray:
+    """Mean darkness (H / f, W / f) float32 of each f x f block of a loaded Pillow image; edge blocks
+    average the pixels they have, as Image.reduce does. Computed a tile of at most _TILE_PIXELS
+    pixels at a time (whole rows, or for very wide images parts of one row), so the working arrays
+    stay small whatever the image's shape."""
+    w, h = img.size
+    f = max(1, -(-max(w, h) // MAX_IMAGE_SIDE))  # ceil: the smallest factor that fits; f <= _TILE_PIXELS
+    ow, oh = -(-w // f), -(-h // f)
+    tile_h = max(1, _TILE_PIXELS // w)
+    tile_w = w if w <= _TILE_PIXELS else f * (_TILE_PIXELS // f)  # a whole number of blocks
+    sums = np.zeros((oh, ow))
+    for r0 in range(0, h, tile_h):
+        r1 = min(h, r0 + tile_h)
+        row_starts = np.unique(np.r_[0, np.arange(-(-r0 // f) * f, r1, f) - r0])  # where a block row begins
+        for c0 in range(0, w, tile_w):
+            tile = img.crop((c0, r0, min(w, c0 + tile_w), r1))
+            if tile.mode not in _TO_LA:  # palette transparency, 16-bit, CMYK, ...: through RGBA
+                tile = tile.convert("RGBA")
+            la = np.asarray(tile.convert("LA"))  # (rows, cols, 2) uint8: grey and opacity
+            d = (255 - la[..., 0].astype(np.uint16)) * la[..., 1]  # darkness x opacity x 255^2, uint16
+            d = np.add.reduceat(d, np.arange(0, d.shape[1], f), axis=1, dtype=np.uint64)  # sums per block column
+            d = np.add.reduceat(d, row_starts, axis=0)  # and per block row
+            sums[r0 // f:r0 // f + len(d), c0 // f:c0 // f + d.shape[1]] += d
+    rows = np.minimum(f, h - f * np.arange(oh))  # source pixels in each block row and column
+    cols = np.minimum(f, w - f * np.arange(ow))
+    return (sums / (np.outer(rows, cols) * 255.0**2)).astype(np.float32)
+
+
+_TILE_PIXELS = 250_000  # pixels converted at a time: a few MB of working arrays
+_TO_LA = {"1", "L", "LA", "RGB", "RGBA"}  # modes Pillow turns into LA directly (grey by luma, alpha kept)
+
+
+def darkness_points(darkness: np.ndarray, n: int, *, generator: torch.Generator | None = None) -> np.ndarray:
+    """n points (n, 2) float64 drawn from a darkness array (H, W) (see `image_darkness`): each point
+    picks a pixel with probability proportional to its darkness and a uniform position inside it.
+
+    Coordinates are in pixels with y pointing up: column c, row r (from the top) of an array H rows
+    high covers [c, c + 1] x [H - r - 1, H - r].
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    weights = torch.from_numpy(np.asarray(darkness, dtype=np.float64))  # (H, W)
+    if weights.ndim != 2 or not bool((weights > 0).any()):
+        raise ValueError("The image has no dark pixels: draw the shape in a dark colour on a light background.")
+    h, w = weights.shape
+    k = torch.multinomial(weights.flatten(), n, replacement=True, generator=generator)  # (n,) pixel indices
     row, col = k // w, k % w
     u = torch.rand(n, 2, generator=generator, dtype=torch.float64)  # position inside the pixel
     x = col + u[:, 0]
     y = (h - 1 - row) + u[:, 1]
     return torch.stack([x, y], dim=1).numpy()
+
+
+def image_to_points(data: bytes, n: int, *, generator: torch.Generator | None = None) -> np.ndarray:
+    """n points (n, 2) float64 drawn from an image: darker pixels get proportionally more points.
+
+    `image_darkness` then `darkness_points`: the image is turned grey (transparent counts as white)
+    and shrunk to at most MAX_IMAGE_SIDE pixels a side; coordinates are in pixels of the shrunk
+    image, y pointing up. Raises ValueError for bytes that are not an image, an image that is too
+    large, or one with no dark pixel.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return darkness_points(image_darkness(data), n, generator=generator)
 
 
 def brush_points(x, y, radius: float, n: int, *, generator: torch.Generator | None = None) -> np.ndarray:
@@ -267,8 +332,11 @@ def load_csv(data: bytes) -> np.ndarray:
     return fit_to_box(parse_csv(data, max_rows=MAX_POINTS)).astype(np.float32)
 
 
-def load_image(data: bytes, n: int, *, generator: torch.Generator | None) -> np.ndarray:
+def load_image(image: bytes | np.ndarray, n: int, *, generator: torch.Generator | None) -> np.ndarray:
     """n points (n, 2) float32 drawn from an image (darker = more points), fitted into the box.
-    ValueError when the image cannot be used."""
-    pixels = image_to_points(data, min(n, MAX_POINTS), generator=generator)
+
+    image: the file's bytes, or its darkness from `image_darkness` (decoded once: drawing again from
+    the same upload then costs no decoding). ValueError when the image cannot be used."""
+    darkness = image if isinstance(image, np.ndarray) else image_darkness(image)
+    pixels = darkness_points(darkness, min(n, MAX_POINTS), generator=generator)
     return fit_to_box(pixels).astype(np.float32)

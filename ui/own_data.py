@@ -12,6 +12,7 @@ wires them to those functions through callbacks.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from functools import partial
 
@@ -98,29 +99,37 @@ def _on_csv(p: str) -> None:
 
 
 def _on_image(p: str) -> None:
+    """A new image is decoded once; its small darkness array is kept for the points slider."""
     ss = st.session_state
     f = ss[_k(p, "image")]
-    if f is None:
-        ss.pop(_k(p, "image_bytes"), None)
+    if f is None:  # removed: the slider no longer resamples it
+        ss.pop(_k(p, "image_kept"), None)
         return
-    _sample_image(p, f.name, f.getvalue())
+    data = f.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    kept = ss.get(_k(p, "image_kept"))
+    if kept is None or kept[1] != digest:  # the same file again needs no decoding
+        try:
+            kept = (f.name, digest, userdata.image_darkness(data))
+        except ValueError as e:
+            ss[_k(p, "note")] = ("error", f"Could not use {f.name}: {e} Your points were left as they were.")
+            return
+    ss[_k(p, "image_kept")] = (f.name, *kept[1:])
+    _sample_image(p)
 
 
 def _on_image_n(p: str) -> None:
-    """A new number of points resamples the image, unless the points were changed since."""
+    """A new number of points resamples the kept image, unless the points were changed since."""
     ss = st.session_state
-    if ss[_k(p, "source")] == "image" and _k(p, "image_bytes") in ss:
-        _sample_image(p, *ss[_k(p, "image_bytes")])
+    if ss[_k(p, "source")] == "image" and _k(p, "image_kept") in ss:
+        _sample_image(p)
 
 
-def _sample_image(p: str, name: str, data: bytes) -> None:
+def _sample_image(p: str) -> None:
+    """Draw the chosen number of points from the kept image (no decoding)."""
     ss = st.session_state
-    try:
-        points = userdata.load_image(data, ss[_k(p, "image_n")], generator=_generator(p))
-    except ValueError as e:
-        ss[_k(p, "note")] = ("error", f"Could not use {name}: {e} Your points were left as they were.")
-        return
-    ss[_k(p, "image_bytes")] = (name, data)
+    name, _, darkness = ss[_k(p, "image_kept")]
+    points = userdata.load_image(darkness, ss[_k(p, "image_n")], generator=_generator(p))
     _replace(p, points, ("success", f"Drew {len(points):,} points from {name}: darker pixels got more."), "image")
 
 

@@ -3,6 +3,10 @@ KDE dataset whose log-density is exact."""
 
 import io
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +150,105 @@ def test_points_dataset_bounds_its_mixture():
         userdata.points_dataset(_spiral(20), bandwidth=0.0)
     with pytest.raises(ValueError, match="shape"):
         userdata.points_dataset(np.zeros((5, 3)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Large images: decoded small, once
+
+
+def _big_png(path, w: int, h: int) -> None:
+    """An RGB PNG of w x h pixels, a dark disc on white, written a row at a time (the test process
+    never holds the image)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    z = zlib.compressobj(1)
+    cols = np.arange(w)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)))
+        for r in range(h):
+            row = np.full((w, 3), 255, np.uint8)
+            row[(cols - w / 2) ** 2 + (r - h / 2) ** 2 < (min(w, h) / 3) ** 2] = (20, 20, 60)
+            f.write(chunk(b"IDAT", z.compress(b"\x00" + row.tobytes())))
+        f.write(chunk(b"IDAT", z.flush()) + chunk(b"IEND", b""))
+
+
+DECODE = r"""
+import re, sys, torch
+sys.path.insert(0, sys.argv[1])
+from ebm_core import userdata
+
+def status_mb(field):
+    with open("/proc/self/status") as f:
+        return int(re.search(field + r":\s+(\d+) kB", f.read()).group(1)) / 1024
+
+data = open(sys.argv[2], "rb").read()
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the RSS now (Linux >= 4.0)
+    f.write("5")
+before = status_mb("VmRSS")
+pts = userdata.load_image(data, 1000, generator=torch.Generator().manual_seed(0))
+assert pts.shape == (1000, 2)
+print(status_mb("VmHWM") - before)
+"""
+
+DECODE_BOUND_MB = 260
+
+
+def test_a_large_png_is_decoded_within_a_memory_bound(tmp_path):
+    # A 7000 x 7000 RGB PNG (49 megapixels, under MAX_IMAGE_PIXELS): Pillow's decoded image alone
+    # takes 4 bytes a pixel, 187 MB, and cannot be avoided. Measured peak growth: about 195 MB
+    # (bench/results/upload_memory.md); before the fix, 795 MB (full-size RGBA copies). The bound
+    # leaves 65 MB for the tiles and allocator slack, and fails on any further full-size copy of
+    # 4 bytes a pixel (float32 grey, RGBA), which would add 187 MB.
+    path = tmp_path / "big.png"
+    _big_png(path, 7000, 7000)
+    root = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", DECODE, root, str(path)], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    grew = float(out.stdout.strip().splitlines()[-1])
+    assert grew < DECODE_BOUND_MB, f"decoding a 7000 x 7000 PNG grew the process by {grew:.0f} MB"
+
+
+def test_image_darkness_is_small_and_sampling_it_needs_no_decoding(monkeypatch):
+    img = np.full((1000, 600), 255)
+    img[100:300, 200:500] = 0  # a black block, 200 rows from row 100, 300 columns from column 200
+    data = _png(img)
+    d = userdata.image_darkness(data)
+    assert d.dtype == np.float32 and max(d.shape) <= userdata.MAX_IMAGE_SIDE
+    assert d.shape == (250, 150)  # shrunk by the whole factor 4
+    assert d.max() == 1.0 and float(d.sum()) == pytest.approx(200 * 300 / 16)  # mean darkness of each block
+    opened = []
+    monkeypatch.setattr(Image, "open", lambda *a, **k: opened.append(1))
+    pts = userdata.load_image(d, 500, generator=torch.Generator().manual_seed(0))
+    assert pts.shape == (500, 2) and not opened
+    # the points lie on the block, 300 wide and 200 high: it fills the box along x, 2/3 of it along y
+    assert np.ptp(pts[:, 0]) == pytest.approx(2 * userdata.FIT, rel=1e-5)
+    assert np.ptp(pts[:, 1]) == pytest.approx(2 * userdata.FIT * 200 / 300, rel=0.05)
+
+
+def test_image_darkness_of_a_very_wide_image_keeps_its_shape():
+    img = np.full((2, 200_000), 255)
+    img[:, 100_000:] = 0  # the right half black
+    d = userdata.image_darkness(_png(img))
+    assert d.shape == (1, 256)  # shrunk by 782: 256 blocks, the last one partly filled
+    assert d[0, :127].max() == 0 and d[0, 128:].min() == 1.0 and 0 < d[0, 127] < 1
+
+
+def test_image_darkness_handles_palette_transparency_and_jpeg():
+    pal = Image.fromarray(np.repeat([[0, 1]], 8, axis=0).astype(np.uint8).repeat(4, axis=1), "P")  # (8, 8)
+    pal.putpalette([0, 0, 0, 255, 255, 255])
+    buf = io.BytesIO()
+    pal.save(buf, format="GIF", transparency=0)  # the black half is transparent: white
+    with pytest.raises(ValueError, match="no dark pixels"):
+        userdata.image_darkness(buf.getvalue())
+    img = np.full((2000, 3000), 255)
+    img[500:1500, 1000:2000] = 0
+    buf = io.BytesIO()
+    Image.fromarray(img.astype(np.uint8)).save(buf, format="JPEG", quality=90)
+    d = userdata.image_darkness(buf.getvalue())
+    assert max(d.shape) <= userdata.MAX_IMAGE_SIDE
+    assert float(d.sum()) / d.size == pytest.approx(1 / 6, abs=0.01)  # a sixth of the image is black

@@ -226,6 +226,26 @@ def test_an_image_gives_the_chosen_number_of_points_and_resamples_when_it_change
     assert len(at.error) == 1 and "white.png" in at.error[0].value and count(at) == 300
 
 
+def test_moving_the_points_slider_resamples_without_decoding_the_image_again(monkeypatch):
+    opened = []
+    real_open = Image.open
+
+    def counting_open(*args, **kwargs):
+        opened.append(1)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    at = open_host()
+    at.file_uploader(key="own_image").set_value(("disc.png", png_bytes(dark_disc()), "image/png")).run()
+    assert count(at) == 1000 and len(opened) == 1
+    for n in (300, 2000, 500):
+        at.slider(key="own_image_n").set_value(n).run()
+        assert not at.exception and count(at) == n and "Drew" in at.success[0].value
+    assert len(opened) == 1
+    name, _, darkness = at.session_state["own_image_kept"]  # what the session keeps: a small array, no file
+    assert name == "disc.png" and darkness.nbytes <= userdata.MAX_IMAGE_SIDE**2 * 4
+
+
 def test_the_point_cap_is_explained():
     near_full = np.zeros((own_data.MAX_POINTS - 4, 2), np.float32)
     at = open_host(own_points=near_full)
