@@ -9,10 +9,12 @@ way: sample pixels by darkness, then jitter).
 
 Points are first moved and scaled (aspect ratio kept) so they fill [-FIT, FIT]^2 along their longer
 side; the dataset's box is [-EXTENT, EXTENT]^2, like the built-in datasets, with room for the kernel
-tails.
+tails. A CSV file's outliers are dropped first (`drop_outliers`): one stray point far away would
+otherwise squash all the others into a dot.
 
 Usage:
     pts = parse_csv(uploaded_bytes)                      # (n, 2) float64, or a ValueError to show
+    pts, dropped = drop_outliers(pts)                    # without points far from the rest
     ds = points_dataset(pts)                             # a toy2d.Dataset named "custom"
     x = ds.sample(256, generator=torch.Generator().manual_seed(0))
     darkness = image_darkness(image_bytes)               # decode an image once; then, for any n:
@@ -37,6 +39,7 @@ DEFAULT_BANDWIDTH = 0.15  # in box units: the width of the eight Gaussians; 2.4 
 MAX_IMAGE_SIDE = 256  # images are shrunk to at most this many pixels a side before sampling
 MAX_IMAGE_PIXELS = 50_000_000  # refuse larger images before decoding them
 WHITE_LEVEL = 0.04  # darkness below this (about 10 of 255 grey levels) counts as white: JPEG noise
+OUTLIER_K = 2.0  # a point this many widths of the data's middle beyond it is an outlier (see drop_outliers)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -252,11 +255,44 @@ def brush_points(x, y, radius: float, n: int, *, generator: torch.Generator | No
 
 def fit_to_box(points: np.ndarray) -> np.ndarray:
     """Points moved so their bounding box is centred at 0 and scaled (aspect kept) to fill [-FIT, FIT]
-    along the longer side. A single location (zero spread) is only moved."""
-    p = _check_points(points)
+    along the longer side. A single location (zero spread) is only moved. Any finite input works,
+    up to the largest floats (the arithmetic is done on the points scaled by a power of two, so it
+    cannot overflow); ValueError if the result is not finite all the same."""
+    p = _scaled(_check_points(points))
     lo, hi = p.min(axis=0), p.max(axis=0)
     half = float((hi - lo).max()) / 2
-    return (p - (lo + hi) / 2) * (FIT / half if half > 0 else 1.0)
+    out = (p - (lo / 2 + hi / 2)) / half * FIT if half > 0 else p - (lo / 2 + hi / 2)
+    if not np.isfinite(out).all():
+        raise ValueError("The points could not be scaled into the box (their values are too extreme).")
+    return out
+
+
+def drop_outliers(points: np.ndarray) -> tuple[np.ndarray, int]:
+    """The points (n, 2) float64 without those far from the rest, and how many were dropped.
+
+    "The rest" is the middle of the data along each axis: from the 5 % quantile to the 95 % one
+    (rounded outwards to data points, so even among 10 points the lowest and highest are outside
+    it). A point is dropped when a coordinate lies more than OUTLIER_K times the middle's width
+    (the wider of the two axes') beyond it. For Gaussian data that is over 8 standard deviations
+    out, so only points that would squash the rest into a corner of the fitted box go; a group of
+    more than 5 % of the points is part of the middle and always stays. With no width (most points
+    at one place) nothing is dropped.
+    """
+    p = _scaled(_check_points(points))
+    lo = np.quantile(p, 0.05, axis=0, method="higher")
+    hi = np.quantile(p, 0.95, axis=0, method="lower")
+    width = float((hi - lo).max())
+    if not width > 0:
+        return np.asarray(points, dtype=np.float64), 0
+    keep = ((p >= lo - OUTLIER_K * width) & (p <= hi + OUTLIER_K * width)).all(axis=1)
+    return np.asarray(points, dtype=np.float64)[keep], int((~keep).sum())
+
+
+def _scaled(p: np.ndarray) -> np.ndarray:
+    """p times a power of two (exact) that brings its largest magnitude into [0.5, 1): sums and
+    differences of such numbers cannot overflow."""
+    top = float(np.abs(p).max())
+    return np.ldexp(p, -math.frexp(top)[1]) if top > 0 else p
 
 
 def points_dataset(points: np.ndarray, *, name: str = "custom", bandwidth: float | None = None,
@@ -326,10 +362,15 @@ def add_stroke(points: np.ndarray, centres: np.ndarray, *, brush: float, per_dab
     return np.concatenate([points, new.astype(np.float32)]).reshape(-1, 2), note
 
 
-def load_csv(data: bytes) -> np.ndarray:
-    """Points (N, 2) float32 from CSV bytes, fitted into the box. ValueError (with a message for the
-    user) when the file cannot be used."""
-    return fit_to_box(parse_csv(data, max_rows=MAX_POINTS)).astype(np.float32)
+def load_csv(data: bytes) -> tuple[np.ndarray, int]:
+    """Points (N, 2) float32 from CSV bytes, outliers dropped (see `drop_outliers`), fitted into the
+    box; and the number of outliers dropped. ValueError (with a message for the user) when the file
+    cannot be used, or too few points are left."""
+    points, dropped = drop_outliers(parse_csv(data, max_rows=MAX_POINTS))
+    if len(points) < MIN_POINTS:
+        raise ValueError(f"Dropping {dropped:,} outlier point(s) far from the rest leaves {len(points)}; at "
+                         f"least {MIN_POINTS} points are needed to make a distribution.")
+    return fit_to_box(points).astype(np.float32), dropped
 
 
 def load_image(image: bytes | np.ndarray, n: int, *, generator: torch.Generator | None) -> np.ndarray:

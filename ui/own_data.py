@@ -91,11 +91,16 @@ def _on_csv(p: str) -> None:
     if f is None:  # the file was removed from the uploader: keep the points
         return
     try:
-        points = userdata.load_csv(f.getvalue())
+        points, dropped = userdata.load_csv(f.getvalue())
     except ValueError as e:
         ss[_k(p, "note")] = ("error", f"Could not read {f.name}: {e} Your points were left as they were.")
         return
-    _replace(p, points, ("success", f"Loaded {len(points):,} points from {f.name} (scaled to fit the box)."))
+    if dropped:
+        note = ("warning", f"Loaded {len(points):,} of the {len(points) + dropped:,} points in {f.name} (scaled to "
+                           f"fit the box). Dropped {dropped:,} outlier point(s) far from the rest.")
+    else:
+        note = ("success", f"Loaded {len(points):,} points from {f.name} (scaled to fit the box).")
+    _replace(p, points, note)
 
 
 def _on_image(p: str) -> None:
@@ -169,7 +174,8 @@ def own_data_panel(key_prefix: str = "own") -> np.ndarray | None:
             st.file_uploader("CSV file with two number columns, x and y", type=["csv", "txt"], key=_k(p, "csv"),
                              on_change=_on_csv, args=(p,), max_upload_size=10)
             st.caption(f"One point per row, a header row is fine, at most {MAX_POINTS:,} rows. The points are "
-                       "shifted and scaled to fill the box; they replace the current ones (Undo brings those back).")
+                       "shifted and scaled to fill the box; they replace the current ones (Undo brings those back). "
+                       "A few points far from all the others are dropped, and the message says how many.")
         with image_tab:
             st.slider("Points to draw from the image", 200, 5000, step=100, key=_k(p, "image_n"),
                       on_change=_on_image_n, args=(p,))

@@ -252,3 +252,63 @@ def test_image_darkness_handles_palette_transparency_and_jpeg():
     d = userdata.image_darkness(buf.getvalue())
     assert max(d.shape) <= userdata.MAX_IMAGE_SIDE
     assert float(d.sum()) / d.size == pytest.approx(1 / 6, abs=0.01)  # a sixth of the image is black
+
+
+# ----------------------------------------------------------------------------------------------
+# Outliers and extreme values
+
+
+def _ring(n: int, seed: int = 0) -> np.ndarray:
+    t = np.random.default_rng(seed).uniform(0, 2 * np.pi, n)
+    return np.stack([np.cos(t), np.sin(t)], 1)
+
+
+def test_one_far_point_is_dropped_and_counted():
+    pts = np.concatenate([_ring(200), [[1e30, 1e30]]])
+    data = _csv([f"{float(x)!r},{float(y)!r}" for x, y in pts])
+    fitted, dropped = userdata.load_csv(data)
+    assert dropped == 1 and fitted.shape == (200, 2)
+    np.testing.assert_allclose(np.ptp(fitted, axis=0), 2 * userdata.FIT, rtol=1e-3)  # the ring fills the box
+
+
+@pytest.mark.parametrize("extra", [[[50.0, 0.0]], [[0.0, -40.0], [35.0, 35.0]]])
+def test_drop_outliers_finds_a_few_far_points(extra):
+    kept, dropped = userdata.drop_outliers(np.concatenate([_ring(100), extra]))
+    assert dropped == len(extra) and len(kept) == 100 and np.abs(kept).max() <= 1
+
+
+@pytest.mark.parametrize("points", [
+    np.random.default_rng(0).normal(size=(20000, 2)),  # the Gaussian tails stay
+    np.concatenate([_ring(800), _ring(200, 1) + 100]),  # a smaller cluster far away is data, not outliers
+    np.concatenate([np.zeros((150, 2)), [[0.0, 1.0]] * 50]),  # most points at one place
+    _spiral(300) * [1.0, 1e-3],  # a thin shape: the wider axis sets the scale
+    np.stack([np.arange(12.0), np.zeros(12)], 1),  # few points, evenly spread
+])
+def test_drop_outliers_keeps_ordinary_data(points):
+    kept, dropped = userdata.drop_outliers(points)
+    assert dropped == 0 and len(kept) == len(points)
+
+
+def test_too_few_points_after_dropping_outliers_is_an_error():
+    rows = [f"{float(x)!r},{float(y)!r}" for x, y in _ring(10)] + ["1e30,1e30"]
+    with pytest.raises(ValueError, match=r"Dropping 1 outlier point\(s\) far from the rest leaves 9; at least"):
+        userdata.load_csv(_csv(rows[1:]))
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e307, 1.7e308, 1e-300, 5e-324])
+def test_fit_to_box_survives_extreme_magnitudes(scale):
+    pts = _ring(50) * [1.0, 0.5] + [0.5, 0.0]  # x in [-0.5, 1.5], y in [-0.5, 0.5]
+    big = pts / np.abs(pts).max() * scale
+    fitted = userdata.fit_to_box(big)
+    assert np.isfinite(fitted).all()
+    if scale > 1e-300:  # (5e-324 is a single subnormal step: all points coincide or lie on a lattice)
+        np.testing.assert_allclose(fitted, userdata.fit_to_box(pts), atol=1e-9)
+
+
+def test_csv_near_the_largest_floats_loads_in_place():
+    rows = [f"{float(x)!r},{float(y)!r}" for x, y in _ring(40) * 1.7e308]
+    fitted, dropped = userdata.load_csv(_csv(rows))
+    assert dropped == 0 and np.isfinite(fitted).all()
+    np.testing.assert_allclose(np.ptp(fitted, axis=0), 2 * userdata.FIT, rtol=0.05)  # not all at (0, 0)
+    ds = userdata.points_dataset(userdata.parse_csv(_csv(rows)))  # the CLI's path: finite too
+    assert torch.isfinite(ds.sample(100, generator=torch.Generator().manual_seed(0))).all()

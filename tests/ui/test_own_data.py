@@ -97,8 +97,8 @@ def test_add_stroke_drops_points_outside_the_box_and_stops_at_the_cap():
 
 
 def test_load_csv_fits_the_points_as_the_dataset_will_and_reports_bad_files():
-    pts = userdata.load_csv(csv_bytes([(i, i * i) for i in range(30)]))  # x in [0, 29], y in [0, 841]
-    assert pts.shape == (30, 2) and pts.dtype == np.float32
+    pts, dropped = userdata.load_csv(csv_bytes([(i, i * i) for i in range(30)]))  # x in [0, 29], y in [0, 841]
+    assert pts.shape == (30, 2) and pts.dtype == np.float32 and dropped == 0
     np.testing.assert_allclose([pts[:, 1].min(), pts[:, 1].max()], [-userdata.FIT, userdata.FIT], rtol=1e-6)
     np.testing.assert_allclose(userdata.fit_to_box(pts), pts, atol=1e-5)  # points_dataset will not move them
     for bad in [b"", b"x,y\n1,2\n3,abc\n", b"1,2,3\n4,5,6\n"]:
@@ -244,6 +244,18 @@ def test_moving_the_points_slider_resamples_without_decoding_the_image_again(mon
     assert len(opened) == 1
     name, _, darkness = at.session_state["own_image_kept"]  # what the session keeps: a small array, no file
     assert name == "disc.png" and darkness.nbytes <= userdata.MAX_IMAGE_SIDE**2 * 4
+
+
+def test_a_csv_with_an_outlier_drops_it_and_says_so():
+    t = np.random.default_rng(0).uniform(0, 2 * np.pi, 200)
+    at = open_host()
+    data = csv_bytes([*zip(np.cos(t), np.sin(t), strict=True), (1e30, 1e30)])
+    at.file_uploader(key="own_csv").set_value(("ring.csv", data, "text/csv")).run()
+    assert not at.exception and not at.error and count(at) == 200
+    assert "Loaded 200 of the 201 points in ring.csv" in at.warning[0].value
+    assert "Dropped 1 outlier point(s) far from the rest" in at.warning[0].value
+    pts = np.array(at.session_state["own_points"])
+    np.testing.assert_allclose(np.ptp(pts, axis=0), 2 * userdata.FIT, rtol=1e-3)  # the ring fills the box
 
 
 def test_the_point_cap_is_explained():
