@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -23,10 +24,19 @@ import torch
 from ebm_core import userdata
 from ui.components.draw_pad import draw_pad
 
+if TYPE_CHECKING:
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
 EXTENT = userdata.EXTENT  # half-width of the box the points live in (the box of `userdata.points_dataset`)
 MAX_POINTS = userdata.MAX_POINTS  # the most points a session may hold
 MIN_POINTS = 20  # fewer than this is not worth training on
 UNDO_DEPTH = 20  # point sets kept for Undo
+CSV_MAX_MB = 10  # larger CSV files are refused (20,000 rows of x,y take about 1 MB)
+IMAGE_MAX_MB = 15  # larger image files are refused
+# The browser lets files up to UPLOAD_SLACK times these limits through, so the panel itself refuses them
+# and says so in place of any older message: a file the browser refuses never reaches the server, and the
+# panel cannot react to it.
+UPLOAD_SLACK = 2
 
 # The logic (strokes, CSV and image loading) is in ebm_core/userdata.py; this module holds the session's
 # point set and the panel.
@@ -45,6 +55,7 @@ def _init(p: str) -> None:
     ss.setdefault(_k(p, "points"), _frozen(np.zeros((0, 2), np.float32)))
     ss.setdefault(_k(p, "history"), [])
     ss.setdefault(_k(p, "note"), None)  # (kind, text), kind one of "success", "warning", "error"
+    ss.setdefault(_k(p, "note_of"), None)  # the uploader the note is about ("csv", "image"), or None
     ss.setdefault(_k(p, "source"), "draw")  # "image" while the points are exactly an image's sample
     ss.setdefault(_k(p, "rng_calls"), 0)
     ss.setdefault(_k(p, "seed"), secrets.randbits(31))
@@ -66,12 +77,35 @@ def _generator(p: str) -> torch.Generator:
     return torch.Generator().manual_seed(ss[_k(p, "seed")] * 1_000_003 + ss[_k(p, "rng_calls")])
 
 
-def _replace(p: str, points: np.ndarray, note: tuple[str, str] | None, source: str = "draw") -> None:
+def _replace(p: str, points: np.ndarray, note: tuple[str, str] | None, source: str = "draw",
+             note_of: str | None = None) -> None:
     ss = st.session_state
     ss[_k(p, "history")] = (ss[_k(p, "history")] + [ss[_k(p, "points")]])[-UNDO_DEPTH:]
     ss[_k(p, "points")] = _frozen(points)
-    ss[_k(p, "note")] = note
+    _note(p, note, note_of)
     ss[_k(p, "source")] = source
+
+
+def _note(p: str, note: tuple[str, str] | None, of: str | None = None) -> None:
+    """Show `note` (kind, text) in place of the previous one; `of`: the uploader it is about."""
+    st.session_state[_k(p, "note")] = note
+    st.session_state[_k(p, "note_of")] = of
+
+
+def _upload(p: str, name: str, max_mb: int) -> UploadedFile | None:
+    """The file in uploader `name` ("csv" or "image"), or None: when it was removed (an error about
+    it goes too) or is larger than max_mb (the note says so)."""
+    ss = st.session_state
+    f = ss[_k(p, name)]
+    if f is None:  # removed from the uploader: keep the points, forget a complaint about the file
+        if ss[_k(p, "note_of")] == name and ss[_k(p, "note")] and ss[_k(p, "note")][0] == "error":
+            _note(p, None)
+        return None
+    if f.size > max_mb * 1_000_000:  # MB as the uploader counts them (outside Windows)
+        _note(p, ("error", f"{f.name} is {f.size / 1e6:.1f} MB; files of at most {max_mb} MB are accepted "
+                           f"here. Your points were left as they were."), name)
+        return None
+    return f
 
 
 def _on_stroke(p: str, centres: np.ndarray) -> None:
@@ -80,35 +114,35 @@ def _on_stroke(p: str, centres: np.ndarray) -> None:
                                       per_dab=ss[_k(p, "per_dab")], generator=_generator(p))
     if len(points) == len(ss[_k(p, "points")]):  # nothing added: no undo step
         if cut:
-            ss[_k(p, "note")] = ("warning", cut)
+            _note(p, ("warning", cut))
         return
     _replace(p, points, ("warning", cut) if cut else None)
 
 
 def _on_csv(p: str) -> None:
-    ss = st.session_state
-    f = ss[_k(p, "csv")]
-    if f is None:  # the file was removed from the uploader: keep the points
+    f = _upload(p, "csv", CSV_MAX_MB)
+    if f is None:
         return
     try:
         points, dropped = userdata.load_csv(f.getvalue())
     except ValueError as e:
-        ss[_k(p, "note")] = ("error", f"Could not read {f.name}: {e} Your points were left as they were.")
+        _note(p, ("error", f"Could not read {f.name}: {e} Your points were left as they were."), "csv")
         return
     if dropped:
         note = ("warning", f"Loaded {len(points):,} of the {len(points) + dropped:,} points in {f.name} (scaled to "
                            f"fit the box). Dropped {dropped:,} outlier point(s) far from the rest.")
     else:
         note = ("success", f"Loaded {len(points):,} points from {f.name} (scaled to fit the box).")
-    _replace(p, points, note)
+    _replace(p, points, note, note_of="csv")
 
 
 def _on_image(p: str) -> None:
     """A new image is decoded once; its small darkness array is kept for the points slider."""
     ss = st.session_state
-    f = ss[_k(p, "image")]
-    if f is None:  # removed: the slider no longer resamples it
-        ss.pop(_k(p, "image_kept"), None)
+    f = _upload(p, "image", IMAGE_MAX_MB)
+    if f is None:
+        if ss[_k(p, "image")] is None:  # removed: the slider no longer resamples it
+            ss.pop(_k(p, "image_kept"), None)
         return
     data = f.getvalue()
     digest = hashlib.sha256(data).hexdigest()
@@ -117,7 +151,7 @@ def _on_image(p: str) -> None:
         try:
             kept = (f.name, digest, userdata.image_darkness(data))
         except ValueError as e:
-            ss[_k(p, "note")] = ("error", f"Could not use {f.name}: {e} Your points were left as they were.")
+            _note(p, ("error", f"Could not use {f.name}: {e} Your points were left as they were."), "image")
             return
     ss[_k(p, "image_kept")] = (f.name, *kept[1:])
     _sample_image(p)
@@ -135,14 +169,15 @@ def _sample_image(p: str) -> None:
     ss = st.session_state
     name, _, darkness = ss[_k(p, "image_kept")]
     points = userdata.load_image(darkness, ss[_k(p, "image_n")], generator=_generator(p))
-    _replace(p, points, ("success", f"Drew {len(points):,} points from {name}: darker pixels got more."), "image")
+    _replace(p, points, ("success", f"Drew {len(points):,} points from {name}: darker pixels got more."), "image",
+             "image")
 
 
 def _on_undo(p: str) -> None:
     ss = st.session_state
     if ss[_k(p, "history")]:
         ss[_k(p, "points")] = ss[_k(p, "history")].pop()
-        ss[_k(p, "note")] = None
+        _note(p, None)
         ss[_k(p, "source")] = "draw"
 
 
@@ -172,17 +207,18 @@ def own_data_panel(key_prefix: str = "own") -> np.ndarray | None:
                       help="A stroke places a dab every few pixels along the drag; each dab adds this many points.")
         with csv_tab:
             st.file_uploader("CSV file with two number columns, x and y", type=["csv", "txt"], key=_k(p, "csv"),
-                             on_change=_on_csv, args=(p,), max_upload_size=10)
-            st.caption(f"One point per row, a header row is fine, at most {MAX_POINTS:,} rows. The points are "
-                       "shifted and scaled to fill the box; they replace the current ones (Undo brings those back). "
-                       "A few points far from all the others are dropped, and the message says how many.")
+                             on_change=_on_csv, args=(p,), max_upload_size=UPLOAD_SLACK * CSV_MAX_MB)
+            st.caption(f"One point per row, a header row is fine, at most {MAX_POINTS:,} rows and {CSV_MAX_MB} MB. "
+                       "The points are shifted and scaled to fill the box; they replace the current ones (Undo brings "
+                       "those back). A few points far from all the others are dropped, and the message says how many.")
         with image_tab:
             st.slider("Points to draw from the image", 200, 5000, step=100, key=_k(p, "image_n"),
                       on_change=_on_image_n, args=(p,))
             st.file_uploader("Image (PNG, JPEG, GIF, BMP, WebP)", type=["png", "jpg", "jpeg", "gif", "bmp", "webp"],
-                             key=_k(p, "image"), on_change=_on_image, args=(p,), max_upload_size=15)
-            st.caption("The image is turned to grayscale: darker pixels get more points, white gets none. "
-                       "A bold dark shape on a white background works best.")
+                             key=_k(p, "image"), on_change=_on_image, args=(p,),
+                             max_upload_size=UPLOAD_SLACK * IMAGE_MAX_MB)
+            st.caption(f"At most {IMAGE_MAX_MB} MB. The image is turned to grayscale: darker pixels get more points, "
+                       "white gets none. A bold dark shape on a white background works best.")
         points = ss[_k(p, "points")]
         n = len(points)
         count, undo, clear = st.columns([2, 1, 1], vertical_alignment="bottom")

@@ -258,6 +258,38 @@ def test_a_csv_with_an_outlier_drops_it_and_says_so():
     np.testing.assert_allclose(np.ptp(pts, axis=0), 2 * userdata.FIT, rtol=1e-3)  # the ring fills the box
 
 
+def test_a_too_large_csv_is_refused_in_place_of_the_old_message():
+    at = open_host()
+    send_strokes(at, [{"id": 1, "centres": [[0, 0]] * 5}])
+    before = np.array(at.session_state["own_points"])
+    at.file_uploader(key="own_csv").set_value(("bad.csv", b"x,y\n1,2\n3,abc\n", "text/csv")).run()
+    assert "bad.csv" in at.error[0].value
+    big = b"x,y\n" + b"1.0,2.0\n" * (11_000_000 // 8)  # 11 MB: over the panel's 10 MB
+    at.file_uploader(key="own_csv").set_value(("big.csv", big, "text/csv")).run()
+    assert not at.exception and len(at.error) == 1
+    assert "big.csv is 11.0 MB" in at.error[0].value and "at most 10 MB" in at.error[0].value
+    assert not any("bad.csv" in e.value for e in at.error)
+    np.testing.assert_array_equal(at.session_state["own_points"], before)
+    # the browser lets such files through to the panel (one it refuses itself never reaches the server)
+    assert at.file_uploader(key="own_csv").proto.max_upload_size_mb > own_data.CSV_MAX_MB
+    assert at.file_uploader(key="own_image").proto.max_upload_size_mb > own_data.IMAGE_MAX_MB
+
+
+def test_removing_a_file_clears_the_error_about_it():
+    at = open_host()
+    at.file_uploader(key="own_csv").set_value(("bad.csv", b"x,y\n1,2\n3,abc\n", "text/csv")).run()
+    assert "bad.csv" in at.error[0].value
+    at.file_uploader(key="own_csv").set_value(None).run()
+    assert not at.exception and not at.error
+    at.file_uploader(key="own_image").set_value(("white.png", png_bytes(np.full((16, 16), 255)), "image/png")).run()
+    assert "white.png" in at.error[0].value
+    at.file_uploader(key="own_image").set_value(None).run()
+    assert not at.error
+    at.file_uploader(key="own_csv").set_value(("moons.csv", csv_bytes([(i, -i) for i in range(40)]), "text/csv")).run()
+    at.file_uploader(key="own_csv").set_value(None).run()  # a success message stays: the points are still there
+    assert "Loaded 40 points from moons.csv" in at.success[0].value
+
+
 def test_the_point_cap_is_explained():
     near_full = np.zeros((own_data.MAX_POINTS - 4, 2), np.float32)
     at = open_host(own_points=near_full)
