@@ -87,7 +87,7 @@ def _settings(args: argparse.Namespace) -> tuple[config_mod.RunConfig, toy2d.Dat
 
 def _points(path: str) -> toy2d.Dataset:
     """The dataset of a CSV of x,y points, read at most MAX_POINTS_FILE_BYTES (/dev/zero is a file too)."""
-    from .userdata import parse_csv, points_dataset
+    from .userdata import load_csv, points_dataset
 
     try:
         with open(path, "rb") as f:
@@ -95,7 +95,10 @@ def _points(path: str) -> toy2d.Dataset:
         if len(raw) > MAX_POINTS_FILE_BYTES:
             raise ValueError(f"the file is larger than {MAX_POINTS_FILE_BYTES // 1_000_000} MB; "
                              "a points file holds at most a few hundred thousand x,y rows")
-        return points_dataset(parse_csv(raw))
+        points, dropped = load_csv(raw)
+        if dropped:
+            print(f"note: {path}: dropped {dropped} outlier point(s) far from the rest", file=sys.stderr)
+        return points_dataset(points)
     except (OSError, ValueError) as e:
         raise _Refused(f"{path}: {e}") from None
 

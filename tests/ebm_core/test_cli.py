@@ -66,3 +66,19 @@ def test_odd_budgets_and_an_endless_points_file_are_refused_with_a_message(tmp_p
     r = run_cli("train", "--dataset", "custom", "--points", "/dev/zero", "--out", str(tmp_path / "z"))
     assert r.returncode == 2 and "larger than 10 MB" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "z").exists()  # nothing written
+
+
+def test_an_outlier_row_is_dropped_and_counted_and_the_ring_is_learned(tmp_path):
+    import json
+
+    import numpy as np
+
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    csv = tmp_path / "ring_and_one.csv"
+    csv.write_text("x,y\n" + "\n".join(f"{np.cos(a):.4f},{np.sin(a):.4f}" for a in t) + "\n1e30,1e30\n")
+    r = run_cli("train", "--dataset", "custom", "--points", str(csv), "--steps", "5", "--out", str(tmp_path / "o"),
+                "--width", "16", "--no_progress")
+    assert r.returncode == 0, r.stderr
+    assert "dropped 1 outlier point(s)" in r.stderr
+    final = json.loads((tmp_path / "o" / "config.json").read_text())["final"]
+    assert final["data_entropy"] > 1.5  # a ring filling the box, not the two dots that one far row made
