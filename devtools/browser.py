@@ -38,15 +38,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(script: Path | str, *extra: str, cwd: Path = ROOT, timeout: float = 90):
-    """Run `streamlit run script` on a free local port; yields the base URL. Logs go to a temp file,
-    never a pipe (a full pipe blocks the server)."""
-    port = free_port()
+def streamlit_server(script: Path | str, *extra: str, cwd: Path = ROOT, timeout: float = 90, port: int | None = None,
+                     env: dict[str, str] | None = None):
+    """Run `streamlit run script` on a local port (a free one unless given), with extra environment
+    variables `env`; yields the base URL. Logs go to a temp file, never a pipe (a full pipe blocks the
+    server)."""
+    port = port or free_port()
     log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", "--runner.postScriptGC", "false", *extra]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **(env or {})}
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

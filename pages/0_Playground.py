@@ -41,6 +41,7 @@ if cfg.data.dataset == toy2d.CUSTOM:
                 icon=":material/draw:")
         st.stop()
 run = session.live_run(cfg, points=points)
+session.resume_note()
 playing = run.running  # what the worker does, or will once it has read the last click (LiveRun.running)
 
 

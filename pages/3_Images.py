@@ -51,6 +51,7 @@ if cfg.data.dataset != "digits":
 
 query = session.write_url(cfg)
 run = session.live_run(cfg, P)
+session.resume_note(P)
 size = IMAGE_SIZES[cfg.data.dataset]
 
 

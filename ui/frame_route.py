@@ -109,6 +109,8 @@ def state_key(run: Any) -> str:
     A run without a snapshot yet has the state of a quiet one: the page draws nothing else for it
     (the panels say what they wait for), so the first snapshot is no reason to rerun the page; a rerun
     there would coincide with the first click of a user who acts as soon as the page shows."""
+    if run.ended:
+        return "ended"  # the worker is gone: the page replaces the run (ui/session.live_run)
     snap = run.latest()
     if snap is None:
         return f"{int(run.running)}||"
@@ -123,11 +125,12 @@ def frame_key(snap: Any) -> str:
     return f"{snap.step}.{int(snap.field.size > 0)}"
 
 
-def lookup(t: str) -> Any:
+def lookup(t: str, *, ended_too: bool = False) -> Any:
+    """The run of a token while its worker lives (or also after, with ended_too); else None."""
     with _lock:
         ref = _runs.get(t)
     run = ref() if ref is not None else None
-    return run if run is not None and run.thread.is_alive() else None
+    return run if run is not None and (ended_too or run.thread.is_alive()) else None
 
 
 def encode(snap: Any, view: str, layers: set[str]) -> bytes:
@@ -217,12 +220,17 @@ async def _panel(request):
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import Response
 
-    run = lookup(request.path_params["token"])
+    run = lookup(request.path_params["token"], ended_too=True)
     if run is None:
         return Response("no such live run (it was reset or its tab closed)", status_code=404, headers=_HEADERS)
     name = request.path_params["name"]
     if name not in PANELS:
         return Response(f"panel must be one of {', '.join(PANELS)}", status_code=400, headers=_HEADERS)
+    if run.ended:  # the worker died or was given back: the state panel tells the page, which replaces the run
+        if name not in STATE_PANELS:
+            return Response("this live run has ended", status_code=404, headers=_HEADERS)
+        return Response(json.dumps({"key": "ended", "state": "ended", "html": ""}), media_type="application/json",
+                        headers=_HEADERS)
     q = request.query_params
     layers = {k for k in q.get("layers", "").split(",") if k in LAYERS}
     after = q.get("after") or ""

@@ -7,14 +7,18 @@ Streamlit releases it when the tab closes, and `on_release` only signals the thr
 """
 
 import hashlib
-from collections.abc import Iterable
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import streamlit as st
 
-from ebm_core import config, views
+from ebm_core import config, live, views
 from ebm_core.lessons import presets
-from ebm_core.live import LiveRun
+from ebm_core.live import LiveRun, saved
 
 UI_PARAMS = {"view": tuple(views.VIEWS)}  # page state kept in the URL beside the run config
 
@@ -33,6 +37,7 @@ CONTROL_GROUPS = {
 }
 CLASSROOM_PARAMS = ("hide", "lock")
 PRESET_PARAM = "preset"  # ?preset=short_run names the lesson preset the link's settings come from
+RUN_PARAM = "run"  # ?run=<name>: the tab's saved run (live/saved.py): a restarted server or a return resumes it
 
 
 def classroom_names() -> list[str]:
@@ -136,8 +141,9 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
         keep(page.key("_kept"), page.kept_keys())
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    extra = (*CLASSROOM_PARAMS, PRESET_PARAM) if page.lessons else ()
+    extra = ((*CLASSROOM_PARAMS, PRESET_PARAM) if page.lessons else ()) + (RUN_PARAM,)
     cfg, warnings = config.from_query_lenient(params, ignore=tuple(page.ui_params) + extra, root=page.root)
+    _saved_run_link(page, params.get(RUN_PARAM, [""])[-1], warnings)
     if extra:
         _classroom(params, warnings)
         key = params.get(PRESET_PARAM, [""])[-1]
@@ -159,6 +165,22 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
     ss[page.key("_loaded")] = True
     keep(page.key("_kept"), page.kept_keys())
     ss.setdefault(page.key("run_id"), 0)
+
+
+def _saved_run_link(page: RunPage, name: str, warnings: list[str]) -> None:
+    """A link's ?run=: the saved run this session's first run resumes from, when there is one."""
+    if not name:
+        return
+    try:
+        path = saved.path_for(name)
+    except ValueError:
+        warnings.append(f"{RUN_PARAM}: {shorten(name)!r} is not the name of a saved run")
+        return
+    if not name.startswith(page.task + "-") or not path.exists():
+        st.session_state[page.key("_resume_note")] = (
+            "The saved run this link names is gone (saved runs are kept for a day), so a new run starts.")
+        return
+    st.session_state[page.key("_resume_from")] = str(path)
 
 
 def _preset_link(key: str, cfg, params: dict[str, list[str]]):
@@ -193,9 +215,13 @@ def write_url(cfg, page: RunPage = PLAYGROUND) -> dict[str, str]:
         for k in CLASSROOM_PARAMS:
             if st.session_state.get(f"_{k}_param"):
                 q[k] = ",".join(st.session_state[f"_{k}_param"])
+    shared = dict(q)  # what a Share link carries: not this tab's saved run
+    name = st.session_state.get(page.key("_save_name"))
+    if name:
+        q[RUN_PARAM] = name
     if dict(st.query_params) != q:
         st.query_params.from_dict(q)
-    return q
+    return shared
 
 
 def active_preset(cfg) -> "presets.Preset | None":
@@ -226,35 +252,141 @@ def _release(run: LiveRun) -> None:
     run.request_stop()  # never join here: this can run on the server's event loop
 
 
+def _new_run(task: str, cfg, resume_from: str | None, **kw) -> LiveRun:
+    """A run that saves its state under a fresh name (live/saved.py), resumed from resume_from if given."""
+    path = saved.path_for(f"{task}-{secrets.token_urlsafe(9)}")
+    run = LiveRun(cfg, task=task, save_path=str(path), resume_from=resume_from, **kw).start()
+    run.save_name = path.stem
+    return run
+
+
 # One cached function per page: each keeps at most one run per session, and Streamlit releases it
-# when the tab closes.
+# when the tab closes (the watcher below catches the runs it misses).
 @st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
-def _playground_run(structure: str, run_id: int, _cfg: config.RunConfig, _points=None) -> LiveRun:
-    return LiveRun(_cfg, task="toy2d", run_id=run_id, points=_points).start()
+def _playground_run(structure: str, run_id: int, generation: int, _cfg: config.RunConfig, _points=None,
+                    _resume_from: str | None = None) -> LiveRun:
+    return _new_run("toy2d", _cfg, _resume_from, run_id=run_id, points=_points)
 
 
 @st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
-def _images_run(structure: str, run_id: int, _cfg: config.ImageRunConfig, _points=None) -> LiveRun:
-    return LiveRun(_cfg, task="images", run_id=run_id, max_fps=4.0, diag_every_s=2.0).start()
+def _images_run(structure: str, run_id: int, generation: int, _cfg: config.ImageRunConfig, _points=None,
+                _resume_from: str | None = None) -> LiveRun:
+    return _new_run("images", _cfg, _resume_from, run_id=run_id, max_fps=4.0, diag_every_s=2.0)
 
 
 _STARTERS = {"toy2d": _playground_run, "images": _images_run}
+MAX_AUTO_RESUMES = 3  # a worker that keeps dying is not restarted by itself more often than this a minute
 
 
 def live_run(cfg, page: RunPage = PLAYGROUND, points=None) -> LiveRun:
     """This session's run for cfg: a new one when a structural setting, the run id or the user's
-    own points (for dataset "custom") changed; live settings are forwarded to the running worker."""
+    own points (for dataset "custom") changed; live settings are forwarded to the running worker.
+    A run whose worker is gone (killed, or given back while nobody watched) is replaced by one that
+    resumes from its saved state, with a note saying so."""
+    ss = st.session_state
     flat = config.flat(cfg)
     structure = "&".join(f"{k}={flat[k]}" for k in config.restart_settings(page.root))
     if points is not None:
         structure += f"&points={hashlib.sha1(points.tobytes()).hexdigest()}"
-    run = _STARTERS[page.task](structure, st.session_state[page.key("run_id")], cfg, points)
-    live = (id(run), *(flat[k] for k in config.live_settings(page.root)))
-    if st.session_state.get(page.key("_sent")) != live:
+    start = _STARTERS[page.task]
+    gen = ss.setdefault(page.key("_generation"), 0)
+    run = start(structure, ss[page.key("run_id")], gen, cfg, points, ss.pop(page.key("_resume_from"), None))
+    if run.ended and _may_resume(page):
+        step = run.latest().step if run.latest() is not None else 0
+        ss[page.key("_resume_note")] = (
+            f"The training process of this run stopped unexpectedly at step {step:,}. It was restarted from its "
+            "last saved state." if run.dead else
+            "This run was given back while nobody watched it, so others could use the server; it is back.")
+        ss[page.key("_generation")] = gen + 1
+        run = start(structure, ss[page.key("run_id")], gen + 1, cfg, points, run.save_path)
+    run.owner = _session_id()
+    _watch_runs()
+    live_now = (id(run), *(flat[k] for k in config.live_settings(page.root)))
+    if ss.get(page.key("_sent")) != live_now:
         run.update(cfg)
-        st.session_state[page.key("_sent")] = live
-    st.session_state[page.key("_run")] = run  # a reference for other pages; the cache above owns the run
+        ss[page.key("_sent")] = live_now
+    ss[page.key("_run")] = run  # a reference for other pages; the cache above owns the run
+    if ss.get(page.key("_save_name")) != run.save_name:
+        ss[page.key("_save_name")] = run.save_name
+        st.query_params[RUN_PARAM] = run.save_name
     return run
+
+
+def _may_resume(page: RunPage) -> bool:
+    """At most MAX_AUTO_RESUMES automatic restarts a minute: a run that dies at once stays down."""
+    now = time.monotonic()
+    recent = [t for t in st.session_state.get(page.key("_resumes"), []) if now - t < 60] + [now]
+    st.session_state[page.key("_resumes")] = recent
+    return len(recent) <= MAX_AUTO_RESUMES
+
+
+def resume_note(page: RunPage = PLAYGROUND) -> None:
+    """Say once that the run was resumed from its saved state (or could not be)."""
+    note = st.session_state.pop(page.key("_resume_note"), None)
+    if note:
+        st.info(note, icon=":material/history:")
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else None
+
+
+# ----------------------------------------------------------------------------------------------
+# No run without a session: the watcher gives back runs whose tab is gone, and runs nobody looks at
+
+ORPHAN_GRACE_S = float(os.environ.get("EBM_ORPHAN_GRACE_S", "30"))  # a closed tab's run, after this
+IDLE_S = float(os.environ.get("EBM_IDLE_S", "600"))  # a paused run no page asked about for this long
+_watcher_lock = threading.Lock()
+_watcher: threading.Thread | None = None
+
+
+def reap(runs: list, is_active: Callable[[str], bool], gone_since: dict[int, float], now: float, *,
+         grace: float = ORPHAN_GRACE_S, idle: float = IDLE_S) -> list:
+    """Stop (they save their state first) the runs whose session has been inactive for `grace`
+    seconds, and paused runs nobody has watched for `idle` seconds; returns them. `gone_since`
+    remembers when each run's session was first seen inactive."""
+    stopped = []
+    for run in runs:
+        owner = getattr(run, "owner", None)
+        if owner is not None and not is_active(owner):
+            since = gone_since.setdefault(id(run), now)
+        else:
+            gone_since.pop(id(run), None)
+            since = None
+        orphan = since is not None and now - since >= grace
+        if orphan or (not run.running and now - run.watched_at >= idle):
+            run.request_stop()
+            gone_since.pop(id(run), None)
+            stopped.append(run)
+    return stopped
+
+
+def _watch_runs() -> None:
+    """Start the watcher thread once per server process (not under AppTest, which has no runtime)."""
+    global _watcher
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return
+    with _watcher_lock:
+        if _watcher is not None and _watcher.is_alive():
+            return
+
+        def loop() -> None:
+            gone_since: dict[int, float] = {}
+            while True:
+                time.sleep(min(2.0, ORPHAN_GRACE_S / 4))
+                try:
+                    rt = runtime.get_instance()
+                    reap(live.live_runs(), rt.is_active_session, gone_since, time.monotonic())
+                except Exception as e:  # the watcher must outlive any one bad run
+                    print(f"ebm run watcher: {e!r}")
+
+        _watcher = threading.Thread(target=loop, name="ebm-run-watcher", daemon=True)
+        _watcher.start()
 
 
 def current_run(page: RunPage = PLAYGROUND) -> LiveRun | None:

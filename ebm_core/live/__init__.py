@@ -35,14 +35,21 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
+from . import saved
 from .worker import HISTORY_KEYS, task_classes, worker_main
 
 _ALIVE: "weakref.WeakSet[LiveRun]" = weakref.WeakSet()
+_CLEANED = False  # old saved runs are removed once per process, at its first run that saves
 
 
 def active_runs() -> int:
     """How many live runs this process is serving now (the page slows its polling as this grows)."""
-    return sum(1 for r in list(_ALIVE) if r.thread.is_alive())
+    return len(live_runs())
+
+
+def live_runs() -> list["LiveRun"]:
+    """The runs of this process whose worker is alive."""
+    return [r for r in list(_ALIVE) if r.thread.is_alive()]
 
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
@@ -106,13 +113,19 @@ class LiveRun:
     def __init__(self, cfg: RunConfig, *, task: str = "toy2d", run_id: int = 0, device: str | None = None,
                  display_n: int = 64,
                  max_fps: float = 12.0, diag_every_s: float = 2.0, good_every: int = 50, n_trails: int = 8,
-                 max_train_seconds: float = 20 * 60, name: str = "ebm-trainer", points: np.ndarray | None = None):
+                 max_train_seconds: float = 20 * 60, name: str = "ebm-trainer", points: np.ndarray | None = None,
+                 save_path: str | None = None, resume_from: str | None = None):
         if task not in task_classes():
             raise ValueError(f"unknown task {task!r}; valid: {', '.join(task_classes())}")
         self.cfg, self.task, self.run_id = cfg, task, run_id
         self._opts = dict(device=device, display_n=display_n, max_fps=max_fps, diag_every_s=diag_every_s,
                           good_every=good_every, n_trails=n_trails, max_train_seconds=max_train_seconds,
-                          points=points)  # the 2D task's own data when cfg.data.dataset is "custom"
+                          points=points,  # the 2D task's own data when cfg.data.dataset is "custom"
+                          save_path=save_path, resume_from=resume_from)  # saved.py: where its state goes, from where
+        self.save_path = save_path
+        self.owner: str | None = None  # the session the run belongs to, for whoever watches over runs
+        self.watched_at = time.monotonic()  # when a page last asked for a snapshot
+        self._stopping = False
         self._snap: Any = None  # the task's newest snapshot
         self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
         self._send_lock = threading.Lock()
@@ -128,6 +141,10 @@ class LiveRun:
         self.process: multiprocessing.process.BaseProcess | None = None
 
     def start(self) -> "LiveRun":
+        global _CLEANED
+        if self.save_path and not _CLEANED:
+            _CLEANED = True
+            saved.remove_old()
         ctx = _context()
         self._conn, child = ctx.Pipe()
         self.process = ctx.Process(target=worker_main, args=(child, self.task, self.cfg, self.run_id, self._opts),
@@ -189,11 +206,24 @@ class LiveRun:
         self._send("rollback", running=False)
 
     def request_stop(self) -> None:
-        """Ask the worker to exit; returns at once (safe to call from the server's event loop)."""
+        """Ask the worker to exit (it saves its state first); returns at once (safe to call from the
+        server's event loop)."""
+        self._stopping = True
         self._send("stop")
+
+    @property
+    def dead(self) -> bool:
+        """The worker ended without being asked to (killed, out of memory, an error it reported)."""
+        return self.thread.ident is not None and not self.thread.is_alive() and not self._stopping
+
+    @property
+    def ended(self) -> bool:
+        """The worker is gone, whether asked to stop or not."""
+        return self.thread.ident is not None and not self.thread.is_alive()
 
     def latest(self) -> Any:
         """The newest snapshot (None before the first); also asks the worker for a fresh one."""
+        self.watched_at = time.monotonic()
         if not self._want_sent:
             self._want_sent = True
             self._send("want")

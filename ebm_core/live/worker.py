@@ -4,6 +4,7 @@
 import math
 import multiprocessing.connection
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import flat, restart_settings
 from ..training import StepLog, Trainer, default_device
+from . import saved
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -40,16 +43,19 @@ class _History:
 
 
 def worker_main(conn: multiprocessing.connection.Connection, task: str, cfg: Any, run_id: int, opts: dict) -> None:
-    _Worker(conn, task_classes()[task], cfg, run_id, opts).main()
+    _Worker(conn, task, cfg, run_id, opts).main()
 
 
 class _Worker:
     """The training loop of one run, in the worker process (see the module docstring)."""
 
-    def __init__(self, conn: multiprocessing.connection.Connection, task: type, cfg: Any, run_id: int, opts: dict):
+    def __init__(self, conn: multiprocessing.connection.Connection, task: str, cfg: Any, run_id: int, opts: dict):
         self.conn, self.cfg, self.run_id = conn, cfg, run_id
         self.device = default_device(opts["device"])
-        self.task = task(cfg, self.device, opts)
+        self.task_name, self.task = task, task_classes()[task](cfg, self.device, opts)
+        self.save_path, self.resume_from = opts.get("save_path"), opts.get("resume_from")
+        self.points = opts.get("points")
+        self._saved_key, self._saved_t, self._save_cost = None, -math.inf, 0.0
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
@@ -63,8 +69,9 @@ class _Worker:
         try:
             self._setup()
             self._loop()
-        except (EOFError, BrokenPipeError, ConnectionResetError):
-            pass  # the server side went away: nothing left to report to
+        except (EOFError, BrokenPipeError, ConnectionResetError):  # the server went away: keep the state
+            if hasattr(self, "trainer"):
+                self._save(force=True)
         except BaseException as e:  # surface to the page instead of dying silently
             self._status, self._message = "stopped", f"Training stopped with an error: {e!r}"
             try:
@@ -83,9 +90,52 @@ class _Worker:
         self._rate = 0.0
         self._train_seconds = 0.0
         self._status, self._message = "paused", ""
+        if self.resume_from:
+            self._resume()
         self._publish()  # the landscape first: a new run (Reset, another dataset) shows at once
         self._refresh_diagnostics()
         self._publish()
+
+    def _resume(self) -> None:
+        """Carry on from the saved state at save_path (weights, optimiser, buffer, step, curves)."""
+        data = saved.read(self.resume_from, self.task_name)
+        if data is None:
+            self._message = "The saved state of this run could not be read, so it starts again from step 0."
+            return
+        differ = [k for k in restart_settings(type(self.cfg)) if data["config"].get(k) != flat(self.cfg)[k]]
+        if differ:
+            self._message = (f"The saved run had other settings ({', '.join(differ)}), so this one starts from "
+                             "step 0.")
+            return
+        try:
+            self.trainer.restore(data["state"])
+        except Exception as e:  # a file of another network shape: start afresh, and say so
+            self._message = f"The saved state of this run does not fit its network ({e}); it starts from step 0."
+            return
+        self.history.rows = {k: list(data["history"].get(k, [])) for k in HISTORY_KEYS}
+        self.history.diag = {k: list(v) for k, v in data["diag"].items()}
+        self._train_seconds = float(data["train_seconds"])
+        self._good, self._good_step = self.trainer.state(), self.trainer.step_count
+        self._saved_key = (self.trainer.step_count, hash(self.cfg))
+        ago = max(0.0, time.time() - float(data["saved_at"]))
+        self._message = (f"Resumed at step {self.trainer.step_count:,}, from the state saved {ago:.0f} s earlier. "
+                         "Press Train to go on.")
+
+    def _save(self, force: bool = False) -> None:
+        """Write the run's state when it changed: at once when force (training stopped), else at most
+        every SAVE_EVERY_S (and every COST_FACTOR times what a save costs)."""
+        key = (self.trainer.step_count, hash(self.cfg))
+        if not self.save_path or key == self._saved_key:
+            return
+        now = time.perf_counter()
+        if not force and now - self._saved_t < max(saved.SAVE_EVERY_S, saved.COST_FACTOR * self._save_cost):
+            return
+        try:
+            self._save_cost = saved.write(self.save_path, self.task_name, flat(self.cfg), self.trainer.state(),
+                                          self.history.rows, self.history.diag, self._train_seconds, self.points)
+        except (OSError, RuntimeError) as e:  # a full disk must not stop training; try again later
+            print(f"ebm worker: could not save the run to {self.save_path}: {e!r}", file=sys.stderr)
+        self._saved_key, self._saved_t = key, time.perf_counter()
 
     def _loop(self) -> None:
         last_pub = 0.0
@@ -133,8 +183,10 @@ class _Worker:
                     self._refresh_diagnostics()
                 self._publish()
                 last_pub = time.perf_counter()
+            self._save(force=not (self._running or self._pending))
             if not (self._running or self._pending):
                 self.conn.poll(0.25)  # idle: sleep until a command arrives
+        self._save(force=True)  # stopped (the tab closed, or the run was given back): keep where it was
 
     def _drain_commands(self) -> bool:
         changed = False

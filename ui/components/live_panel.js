@@ -89,7 +89,9 @@ function poll(s) {
     .then(async j => {
       if (src !== s.src) return next(0);
       if (typeof j === 'number') {  // 204: nothing newer; 404: the run is gone (a rerun brings the next)
-        if (j === 404) { s.busy = false; return; }
+        // A 404 after a server restart: Streamlit reconnects the tab but runs nothing, so ask for the
+        // rerun that resumes the run from its saved state (once for this source).
+        if (j === 404) { s.busy = false; fire(s, src, 'gone'); return; }
         return next(j === 204 ? 0 : 2000);  // any other answer: a server in trouble, not to be hammered
       }
       s.have = j.key;

@@ -171,3 +171,87 @@ def test_every_frame_of_a_running_run_shows_its_chains(run):
         time.sleep(0.002)
     run.pause()
     assert len(seen) >= 10 and all(seen.values()), seen
+
+
+# ----------------------------------------------------------------------------------------------
+# Saved state: a killed worker is noticed, and a new one carries on from what was saved
+
+
+def test_a_killed_worker_is_dead_and_its_successor_resumes_the_saved_weights_buffer_and_curves(tmp_path):
+    import os
+    import signal
+
+    import torch
+
+    from ebm_core.live import saved
+
+    path = str(tmp_path / "run-abcdefgh.pt")
+    cfg = config.RunConfig().replace(**SMALL)
+    first = LiveRun(cfg, max_fps=50, diag_every_s=0.2, save_path=path).start()
+    first.wait_for(lambda s: s.status == "paused")
+    first.play()
+    first.wait_for(lambda s: s.step > 30)
+    first.pause()
+    paused = first.wait_for(lambda s: s.status == "paused" and s.ack > 0)
+    deadline = time.monotonic() + 10  # a pause saves at once
+    while (saved.read(path, "toy2d") or {}).get("state", {}).get("step") != paused.step:
+        assert time.monotonic() < deadline, "the paused run was not saved"
+        time.sleep(0.05)
+    data = saved.read(path, "toy2d")
+    os.kill(first.process.pid, signal.SIGKILL)
+    first.thread.join(5)
+    assert first.dead and first.ended and not first.thread.is_alive()
+
+    second = LiveRun(cfg, max_fps=50, diag_every_s=0.2, save_path=path, resume_from=path).start()
+    try:
+        s = second.wait_for(lambda s: s.step == paused.step and "Resumed at step" in s.message)
+        assert s.history["step"][-1] == paused.step and len(s.history["loss"]) == len(paused.history["loss"])
+        want = data["state"]["ema"] or data["state"]["model"]  # the evaluated weights: EMA when enabled
+        got = second.copy_model().state_dict()
+        assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+        second.step_once(2)
+        assert second.wait_for(lambda s: s.step == paused.step + 2).status == "paused"
+    finally:
+        second.request_stop()
+        second.thread.join(10)
+    assert not second.dead  # asked to stop: not a death
+
+
+def test_a_saved_trainer_comes_back_with_the_same_weights_optimiser_buffer_and_step(tmp_path):
+    import torch
+
+    from ebm_core.live import saved
+    from ebm_core.train2d import make_trainer_2d
+
+    cfg = config.RunConfig().replace(**SMALL)
+    a = make_trainer_2d(cfg)
+    list(a.run(12))
+    saved.write(tmp_path / "x.pt", "toy2d", config.flat(cfg), a.state(), {"step": [1.0]}, {}, 1.5)
+    data = saved.read(tmp_path / "x.pt", "toy2d")
+    b = make_trainer_2d(cfg.replace(seed=99))
+    b.restore(data["state"])
+    assert b.step_count == 12 and torch.equal(a.buffer.x, b.buffer.x)
+    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
+    assert config.RunConfig().replace(**data["config"]) == cfg and data["train_seconds"] == 1.5
+    la, lb = a.step(), b.step()  # the same state and the same next batch size: the optimiser state came back
+    assert a.opt.state_dict()["state"].keys() == b.opt.state_dict()["state"].keys() and lb.finite and la.finite
+
+
+def test_a_file_that_is_not_a_saved_run_is_refused_without_unpickling(tmp_path):
+    import os
+    import pickle
+
+    from ebm_core.live import saved
+
+    class Boom:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    bad = tmp_path / "evil.pt"
+    bad.write_bytes(pickle.dumps({"version": 1, "task": "toy2d", "x": Boom()}))
+    assert saved.read(bad, "toy2d") is None and not (tmp_path / "pwned").exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a run at all")
+    assert saved.read(tmp_path / "junk.pt", "toy2d") is None
+    assert saved.read(tmp_path / "missing.pt", "toy2d") is None
+    with pytest.raises(ValueError):
+        saved.path_for("../../etc/passwd")
