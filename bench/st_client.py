@@ -258,29 +258,31 @@ class HttpConnection:
         self.netloc, self.host, self.port, self.stats = netloc, host.strip("[]"), int(port), stats
         self._reader = self._writer = self._h11 = None
 
-    async def get(self, target: str) -> tuple[int, dict[str, str], bytes]:
-        """(status, headers with lower-case names, body) of GET target (path and query)."""
+    async def get(self, target: str, auth: str = "") -> tuple[int, dict[str, str], bytes]:
+        """(status, headers with lower-case names, body) of GET target (path and query), with the
+        run's key in X-EBM-Auth (ui/frame_route.py)."""
         reused = self._writer is not None
         try:
-            return await self._exchange(target)
+            return await self._exchange(target, auth)
         except (OSError, h11.ProtocolError, EOFError):
             await self.close()
             if not reused:
                 raise
             self.stats.http_reconnects += 1
         try:
-            return await self._exchange(target)
+            return await self._exchange(target, auth)
         except BaseException:
             await self.close()
             raise
 
-    async def _exchange(self, target: str) -> tuple[int, dict[str, str], bytes]:
+    async def _exchange(self, target: str, auth: str) -> tuple[int, dict[str, str], bytes]:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
             self._h11 = h11.Connection(h11.CLIENT)
         c = self._h11
         self._writer.write(c.send(h11.Request(method="GET", target=target, headers=[
-            ("Host", self.netloc), ("Accept", "*/*"), ("Cache-Control", "no-store")])) + c.send(h11.EndOfMessage()))
+            ("Host", self.netloc), ("Accept", "*/*"), ("Cache-Control", "no-store"), ("X-EBM-Auth", auth)]))
+            + c.send(h11.EndOfMessage()))
         await self._writer.drain()
         status, headers, body = 0, {}, []
         while True:
@@ -532,7 +534,8 @@ class Session:
         """One request, counted; returns the wait before the next (None: until the element arrives again)."""
         st, loop = self.stats, asyncio.get_running_loop()
         t0 = loop.time()
-        parts = urlsplit(urljoin(self.base + "/", src + "&after=" + quote(self.frame_key, safe="")))
+        url, _, auth = src.partition("#")  # `const [url, auth] = src.split('#')`: the key goes as a header
+        parts = urlsplit(urljoin(self.base + "/", url + "&after=" + quote(self.frame_key, safe="")))
         try:
             if parts.scheme != "http":
                 raise ValueError(f"frame source {parts.geturl()}: only http:// is supported")
@@ -542,7 +545,7 @@ class Session:
                 self._http = HttpConnection(parts.netloc, st)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             self._frame_abort = False
-            self._frame_req = asyncio.ensure_future(asyncio.wait_for(self._http.get(target), PULL_TIMEOUT_S))
+            self._frame_req = asyncio.ensure_future(asyncio.wait_for(self._http.get(target, auth), PULL_TIMEOUT_S))
             try:
                 status, headers, body = await self._frame_req
             except asyncio.CancelledError:
@@ -629,7 +632,8 @@ class Session:
         every = int(p.every) if float(p.every).is_integer() else p.every  # as a JS number prints
         q = (f"&every={every}&rendered={quote(p.rendered or '', safe=URI_SAFE)}"
              f"&after={quote(p.have, safe=URI_SAFE)}")
-        parts = urlsplit(urljoin(self.base + "/", src + q))
+        url, _, auth = src.partition("#")
+        parts = urlsplit(urljoin(self.base + "/", url + q))
         try:
             if parts.scheme != "http":
                 raise ValueError(f"panel source {parts.geturl()}: only http:// is supported")
@@ -638,7 +642,7 @@ class Session:
                     await p.http.close()
                 p.http = HttpConnection(parts.netloc, self.stats)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
-            status, _, body = await asyncio.wait_for(p.http.get(target), PULL_TIMEOUT_S)
+            status, _, body = await asyncio.wait_for(p.http.get(target, auth), PULL_TIMEOUT_S)
         except (OSError, EOFError, h11.ProtocolError, ValueError) as e:  # TimeoutError is an OSError
             kind = "timeout" if isinstance(e, TimeoutError) else type(e).__name__
             st.errors[kind] = st.errors.get(kind, 0) + 1

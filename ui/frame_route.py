@@ -20,6 +20,10 @@ the live panels (ui/components/live_panel.py) ask for their content, and every s
   paused run costs about 1.3 tiny requests per second per element.
 - The token is a random 24-character string handed to the page in the elements' data; it maps to
   the session's LiveRun through a weak reference, so a released run answers 404 and is not kept.
+  A URL can leak (a screenshot of the developer tools, a proxy's log), so the token alone shows
+  nothing: each request must also carry the run's key in the X-EBM-Auth header (403 otherwise).
+  The key reaches the page only over the session's own connection, after a `#` in the element's
+  source (a fragment: never part of a request), and the element's script sends it as that header.
 - `GET /api/ebm/static/plotly.min.js`: plotly.js from the plotly package, for the panels' figures.
 - Without the routes (plain `streamlit run app.py`, AppTest), `served()` is False and the page
   draws the same content through fragments.
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import secrets
 import threading
@@ -49,12 +54,14 @@ PANELS = ("numbers", "curves", "surface", "images", "image_curves", "image_hist"
 STATE_PANELS = ("numbers", "images")  # the panels that watch the run's state (one per page)
 _HEADERS = {"Cache-Control": "no-store"}
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
+AUTH_HEADER = "X-EBM-Auth"  # the run's key: only the session that owns the run was given it
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
 POLL_S = 0.015  # how often a held request looks for a newer snapshot (a dict read)
 
 _lock = threading.Lock()
 _runs: dict[str, weakref.ref] = {}  # token -> run
 _tokens: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # run -> token
+_keys: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # run -> the key its requests carry
 _served = False
 
 
@@ -82,14 +89,29 @@ def token(run: Any) -> str:
                 del _runs[k]
             t = secrets.token_urlsafe(18)
             _tokens[run] = t
+            _keys[run] = secrets.token_urlsafe(18)
             _runs[t] = weakref.ref(run)
         return t
+
+
+def key(run: Any) -> str:
+    """The key every request for this run's content must carry in AUTH_HEADER."""
+    token(run)
+    with _lock:
+        return _keys[run]
+
+
+def authorised(request: Any, run: Any) -> bool:
+    return hmac.compare_digest(request.headers.get(AUTH_HEADER, ""), key(run))
+
+
+_FORBIDDEN = "this live run belongs to another session"
 
 
 def source(run: Any, view: str, layers: dict[str, bool]) -> str:
     """The URL path the canvas polls for this run drawn with these options."""
     chosen = ",".join(k for k in LAYERS if layers.get(k))
-    return PATH.format(token=token(run)) + f"?view={view}&layers={chosen}"
+    return PATH.format(token=token(run)) + f"?view={view}&layers={chosen}#{key(run)}"
 
 
 def panel_source(run: Any, name: str, layers: dict[str, bool] | None = None, *, empty: bool = False) -> str:
@@ -98,7 +120,8 @@ def panel_source(run: Any, name: str, layers: dict[str, bool] | None = None, *, 
     if name not in PANELS:
         raise ValueError(f"panel must be one of {', '.join(PANELS)}, got {name!r}")
     chosen = ",".join(k for k in LAYERS if (layers or {}).get(k))
-    return PANEL_PATH.format(token=token(run), name=name) + f"?layers={chosen}" + ("&empty=1" if empty else "")
+    return (PANEL_PATH.format(token=token(run), name=name) + f"?layers={chosen}" + ("&empty=1" if empty else "")
+            + f"#{key(run)}")
 
 
 def state_key(run: Any) -> str:
@@ -163,6 +186,8 @@ async def _frame(request):
     run = lookup(request.path_params["token"])
     if run is None:
         return Response("no such live run (it was reset or its tab closed)", status_code=404, headers=_HEADERS)
+    if not authorised(request, run):
+        return Response(_FORBIDDEN, status_code=403, headers=_HEADERS)
     q = request.query_params
     view = q.get("view", "energy")
     if view not in VIEWS:
@@ -223,6 +248,8 @@ async def _panel(request):
     run = lookup(request.path_params["token"], ended_too=True)
     if run is None:
         return Response("no such live run (it was reset or its tab closed)", status_code=404, headers=_HEADERS)
+    if not authorised(request, run):
+        return Response(_FORBIDDEN, status_code=403, headers=_HEADERS)
     name = request.path_params["name"]
     if name not in PANELS:
         return Response(f"panel must be one of {', '.join(PANELS)}", status_code=400, headers=_HEADERS)

@@ -20,15 +20,22 @@ from ui.components import canvas
 SMALL = dict(width=32, n_steps=5, batch_size=64, buffer_size=512)
 
 
-def get(token: str, query: str = "") -> tuple[int, dict, bytes]:
+def _auth(token: str, auth: str | None) -> list:
+    """The X-EBM-Auth header a page sends: the run's key unless the test gives another."""
+    run = frame_route.lookup(token, ended_too=True)
+    value = auth if auth is not None else (frame_route.key(run) if run is not None else "")
+    return [(b"x-ebm-auth", value.encode())]
+
+
+def get(token: str, query: str = "", auth: str | None = None) -> tuple[int, dict, bytes]:
     """Call the route's handler as the server would for GET /api/ebm/frame/<token>?<query>."""
     from starlette.requests import Request
 
     async def receive():
         await asyncio.sleep(3600)  # the client never disconnects
 
-    scope = {"type": "http", "method": "GET", "path": frame_route.PATH.format(token=token), "headers": [],
-             "query_string": query.encode(), "path_params": {"token": token}}
+    scope = {"type": "http", "method": "GET", "path": frame_route.PATH.format(token=token),
+             "headers": _auth(token, auth), "query_string": query.encode(), "path_params": {"token": token}}
     response = asyncio.run(frame_route._frame(Request(scope, receive)))
     return response.status_code, dict(response.headers), bytes(response.body)
 
@@ -87,6 +94,18 @@ def test_unknown_tokens_and_bad_views_fail_clearly(run):
     assert status == 200
 
 
+def test_a_token_without_its_runs_key_shows_nothing(run):
+    t = frame_route.token(run)
+    for wrong in ("", "guess", frame_route.key(run)[:-1]):
+        status, _, body = get(t, "view=energy", auth=wrong)
+        assert status == 403 and b"another session" in body
+        assert get_panel(t, "numbers", auth=wrong)[0] == 403
+    src = frame_route.source(run, "energy", {"data": True})
+    path, _, key = src.partition("#")  # the key rides after '#': never part of a request or a logged URL
+    assert key == frame_route.key(run) and t in path and key not in path
+    assert get(t, "view=energy")[0] == 200
+
+
 def test_a_stopped_or_collected_run_is_forgotten():
     r = LiveRun(config.RunConfig().replace(**SMALL)).start()
     token = frame_route.token(r)
@@ -100,7 +119,7 @@ def test_a_stopped_or_collected_run_is_forgotten():
     assert token not in frame_route._runs
 
 
-def get_panel(token: str, name: str, query: str = "") -> tuple[int, dict]:
+def get_panel(token: str, name: str, query: str = "", auth: str | None = None) -> tuple[int, dict]:
     """Call the panel route's handler as the server would for GET /api/ebm/panel/<token>/<name>?<query>."""
     from starlette.requests import Request
 
@@ -108,7 +127,8 @@ def get_panel(token: str, name: str, query: str = "") -> tuple[int, dict]:
         await asyncio.sleep(3600)
 
     scope = {"type": "http", "method": "GET", "path": frame_route.PANEL_PATH.format(token=token, name=name),
-             "headers": [], "query_string": query.encode(), "path_params": {"token": token, "name": name}}
+             "headers": _auth(token, auth), "query_string": query.encode(),
+             "path_params": {"token": token, "name": name}}
     response = asyncio.run(frame_route._panel(Request(scope, receive)))
     body = bytes(response.body)
     return response.status_code, json.loads(body) if response.status_code == 200 else body

@@ -43,7 +43,9 @@ function poll(s) {
   const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
   let key = '';
   s.ctrl = new AbortController();
-  fetch(src + '&after=' + encodeURIComponent(s.have), { cache: 'no-store', signal: s.ctrl.signal })
+  const [url, auth] = src.split('#');  // the run's key rides after '#' and goes as a header
+  fetch(url + '&after=' + encodeURIComponent(s.have), { cache: 'no-store', signal: s.ctrl.signal,
+    headers: { 'X-EBM-Auth': auth || '' } })
     .then(r => {
       key = r.headers.get('X-Frame-Key') || '';
       return r.status === 200 ? r.arrayBuffer() : r.status;
@@ -136,7 +138,7 @@ function draw(s) {
   cv.setAttribute('aria-label', f.title || 'energy landscape');
   cv.dataset.frame = f.id;
   cv.dataset.mode = f.mode ? 'density' : 'energy';
-  cv.dataset.src = s.frameSrc || '';  // the source of the frame drawn (a new run has a new token)
+  cv.dataset.src = (s.frameSrc || '').split('#')[0];  // the source of the frame drawn (a new run has a new token)
   delete s.root.dataset.empty;
   cv.dataset.draws = ++s.draws;
 }

@@ -84,7 +84,9 @@ function poll(s) {
   s.busy = true;
   const next = ms => { s.busy = false; if (s.src) s.timer = setTimeout(() => poll(s), ms); };
   const q = `&every=${s.every}&rendered=${encodeURIComponent(s.rendered || '')}&after=${encodeURIComponent(s.have)}`;
-  fetch(src + q, { cache: 'no-store', signal: (s.ctrl = new AbortController()).signal })
+  const [url, auth] = src.split('#');  // the run's key rides after '#' and goes as a header
+  fetch(url + q, { cache: 'no-store', signal: (s.ctrl = new AbortController()).signal,
+    headers: { 'X-EBM-Auth': auth || '' } })
     .then(r => r.status === 200 ? r.json() : r.status)
     .then(async j => {
       if (src !== s.src) return next(0);
