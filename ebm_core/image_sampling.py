@@ -8,14 +8,16 @@ Everything works on images (B, C, H, W) with pixels in [-1, 1] (image_train.BOUN
     - `chains_from_noise`, `fill_in`: the same, recorded as movies for the Images page.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .config import SamplerConfig
-from .image_train import BOUNDS, device_of, energy_of
+from .config import ImageRunConfig, SamplerConfig
+from .image_train import BOUNDS, build_image_model, device_of, energy_of
 from .images import to_pixels
 from .samplers import SampleResult, uniform
 from .training import sample_chains
@@ -224,3 +226,12 @@ def fill_in(model: nn.Module, x: Tensor, sampler: SamplerConfig, *, mask: str | 
         kept = None
     return FillIn(to_pixels(torch.cat([x, given, res.x])), _movie(model, res, sampler.n_steps, every), kept,
                   float((given - x).square().mean()), float((res.x - x).square().mean()))
+
+
+def with_weights(fn: Callable, cfg: ImageRunConfig, image_shape: tuple[int, int, int], weights: dict, /,
+                 *args: Any, **kwargs: Any) -> Any:
+    """fn(model, *args, **kwargs) with the network of cfg (images of `image_shape`) holding `weights`:
+    how a job (ebm_core/jobs.py) gets a trained model, which travels as its config and weights."""
+    model = build_image_model(cfg, image_shape[0], image_shape[1])
+    model.load_state_dict(weights)
+    return fn(model.eval().requires_grad_(False), *args, **kwargs)

@@ -26,13 +26,12 @@ st.markdown(
 
 with st.spinner("Loading PyTorch…"):
     import plotly.graph_objects as go  # noqa: E402
-    import torch  # noqa: E402
 
-    from ebm_core import config, nets, samplers, toy2d  # noqa: E402
+    from ebm_core import config, jobs, nets, samplers, toy2d  # noqa: E402
     from ebm_core.config import LabConfig  # noqa: E402
     from ebm_core.figures import lab as lab_figures  # noqa: E402
-    from ebm_core.lessons import lab, step_sizes  # noqa: E402
-    from ui import lab_link, session  # noqa: E402
+    from ebm_core.lessons import lab  # noqa: E402
+    from ui import lab_compute, lab_link, session  # noqa: E402
     from ui.lab_link import MAX_COMPARE, SLOTS, STEP_KEYS, choices, limits  # noqa: E402
 
 TARGET_LABELS = config.choice_labels("target", LabConfig)
@@ -48,45 +47,7 @@ lab_link.restore()
 
 
 # ----------------------------------------------------------------------------------------------
-# Cached computations, keyed by plain settings (targets by name or by a digest of the weights)
-
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def analytic_target(name: str) -> lab.Target:
-    return lab.analytic_target(name)
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def model_target(digest: str, extent: float, _model: torch.nn.Module) -> lab.Target:
-    return lab.make_target(_model, extent, name="playground")
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def default_steps(target_key: str, _target: lab.Target) -> list[float]:
-    return step_sizes.default_step_sizes(_target, generator=torch.Generator().manual_seed(0))
-
-
-@st.cache_data(max_entries=24, show_spinner=False)
-def run_cached(target_key: str, sampler: str, step_size: float, noise_scale: float, n_steps: int, n_chains: int,
-               start: tuple, seed: int, _target: lab.Target) -> lab.ChainRun:
-    settings = lab.ChainSettings(sampler, step_size, noise_scale, n_steps, n_chains)
-    start_spec = lab.Start(start[0], tuple(start[1:]))
-    return lab.run_chains(_target, start_spec, settings, generator=torch.Generator().manual_seed(seed))
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def kl_floor_cached(target_key: str, n_chains: int, _target: lab.Target) -> float:
-    return lab.kl_floor(_target, n_chains, generator=torch.Generator().manual_seed(12345))
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def autotune_cached(target_key: str, n_chains: int, start: tuple, seed: int, accept: float,
-                    _target: lab.Target) -> tuple[float, float]:
-    g = torch.Generator().manual_seed(seed)
-    x0 = lab.start_points(_target, lab.Start(start[0], tuple(start[1:])), n_chains, generator=g)
-    result = step_sizes.autotune_mala(_target.energy, x0, target=accept, generator=g)
-    return result.step_size, result.acceptance
-
+# Computations run in job processes (ui/lab_compute.py); only figures are built here
 
 # Figures are shared read-only objects (st.plotly_chart copies them), so a rerun that changed nothing
 # they show reuses them: building the animated one validates ~1500 arrays and takes most of a second.
@@ -110,19 +71,21 @@ def run_key(run: lab.ChainRun, start: tuple, seed: int) -> tuple:
 # Widgets
 
 
-def target_ui() -> tuple[str, lab.Target | None, str]:
-    """The target chosen in the sidebar: (cache key, Target or None when unavailable, description)."""
+def target_ui() -> tuple[str, lab.TargetSource | None, lab.Target | None, str]:
+    """The target chosen in the sidebar: (cache key, what it is made from, its view (None when
+    unavailable), description)."""
     with st.sidebar:
         st.header("Target")
         name = st.selectbox("Energy E(x)", choices("target", TARGET_LABELS), key="lab_target",
                             format_func=TARGET_LABELS.get,
                             help="Every target has an exact density on a grid, so we can measure the chains.")
     if name != "playground":
-        return name, analytic_target(name), TARGET_LABELS[name]
+        source = lab.TargetSource(name)
+        return name, source, lab_compute.target(name, source), TARGET_LABELS[name]
     return playground_target()
 
 
-def playground_target() -> tuple[str, lab.Target | None, str]:
+def playground_target() -> tuple[str, lab.TargetSource | None, lab.Target | None, str]:
     """The energy net this session trains on the Playground page. Its weights are copied once and held
     until the user asks for newer ones, so a lesson's numbers do not shift under every click."""
     run = session.current_run()
@@ -136,7 +99,7 @@ def playground_target() -> tuple[str, lab.Target | None, str]:
             st.page_link("pages/0_Playground.py", label="Open the 2D Playground", icon=":material/arrow_back:")
         except StreamlitAPIException:  # this page is its own entrypoint (AppTest): no Playground to link to
             pass
-        return "playground", None, ""
+        return "playground", None, None, ""
     held = ss.get("_lab_model")
     with st.sidebar:
         reload = st.button("Use the latest Playground weights", key="lab_reload_model", icon=":material/refresh:",
@@ -146,22 +109,22 @@ def playground_target() -> tuple[str, lab.Target | None, str]:
         if model is None:
             st.warning("The Playground run did not hand over its weights in time; try again.",
                        icon=":material/warning:")
-            return "playground", None, ""
-        model.eval().requires_grad_(False)
+            return "playground", None, None, ""
         dataset = snap.config.data.dataset
-        extent = getattr(snap, "extent", None) or toy2d.extent(dataset)
+        extent = float(getattr(snap, "extent", None) or toy2d.extent(dataset))
         label = toy2d.DATASETS[dataset].label if dataset in toy2d.DATASETS else dataset
-        held = dict(run=id(run), model=model, digest=nets.weights_digest(model), extent=float(extent), step=snap.step,
-                    label=label)
+        source = lab.TargetSource("playground", extent, config.flat(snap.config), model.state_dict())
+        held = dict(run=id(run), source=source, digest=nets.weights_digest(model), step=snap.step, label=label)
         ss["_lab_model"] = held
     with st.sidebar:
         st.caption(f"Weights from training step {held['step']:,} of the Playground ({held['label']}).")
     try:
-        target = model_target(held["digest"], held["extent"], held["model"])
+        key = f"playground:{held['digest']}"
+        target = lab_compute.target(key, held["source"])
     except ValueError as err:
         st.error(f"The Playground model cannot be used as a target: {err}. Reset or roll back the run there.")
-        return "playground", None, ""
-    return f"playground:{held['digest']}", target, f"the Playground model ({held['label']}, step {held['step']:,})"
+        return "playground", None, None, ""
+    return key, held["source"], target, f"the Playground model ({held['label']}, step {held['step']:,})"
 
 
 def sampler_ui() -> None:
@@ -224,7 +187,7 @@ def steps_ui(target_key: str, own_steps: list[float]) -> list[float]:
     return [float(ss[key]) for key in STEP_KEYS[:n]]
 
 
-def autotune_ui(target_key: str, target: lab.Target, start: tuple, *, disabled: bool = False) -> None:
+def autotune_ui(target_key: str, source: lab.TargetSource, start: tuple, *, disabled: bool = False) -> None:
     """Tune the MALA step to a target acceptance; the step found becomes a run (and the sampler MALA)."""
     with st.sidebar:
         st.header("Auto-tune MALA")
@@ -232,8 +195,7 @@ def autotune_ui(target_key: str, target: lab.Target, start: tuple, *, disabled: 
                         help="0.574 is optimal for MALA in high dimension (Roberts & Rosenthal, 1998).")
         if st.button("Auto-tune step size", key="lab_autotune", icon=":material/tune:", width="stretch",
                      disabled=disabled):
-            with st.spinner("Adapting the step size (300 warm-up steps, then a 100-step check)…"):
-                step, acc = autotune_cached(target_key, ss.lab_chains, start, ss.lab_seed, ss.lab_accept, target)
+            step, acc = lab_compute.autotune(target_key, source, ss.lab_chains, start, ss.lab_seed, ss.lab_accept)
             slot = min(ss.lab_n_compare, MAX_COMPARE - 1)
             ss["_lab_apply"] = (slot, round(step, 4))
             ss["_lab_tuned"] = dict(slot=slot, step=round(step, 4), acceptance=acc, target=ss.lab_accept)
@@ -248,20 +210,15 @@ def autotune_ui(target_key: str, target: lab.Target, start: tuple, *, disabled: 
 # The page
 
 
-def compute(target_key: str, target: lab.Target, steps: list[float], start: tuple) -> tuple[list, list]:
+def compute(target_key: str, source: lab.TargetSource, steps: list[float], start: tuple) -> tuple[list, list]:
     """Runs for the chosen sampler, plus MALA references for ULA runs when asked; a progress bar
     shows while anything new is computed."""
     mine, refs = lab.comparison(ss.lab_sampler, steps, float(ss.lab_noise), ss.lab_steps, ss.lab_chains,
                                 exact_reference=ss.lab_mala_ref)
-    jobs = mine + refs
-    progress = st.progress(0.0, text="Running chains…")
-    runs = []
-    for i, s in enumerate(jobs):
-        progress.progress(i / len(jobs), text=f"Running {SAMPLER_LABELS[s.sampler]} η={s.step_size:g} "
-                                              f"({i + 1} of {len(jobs)})…")
-        runs.append(run_cached(target_key, s.sampler, s.step_size, s.noise_scale, s.n_steps, s.n_chains, start,
-                               ss.lab_seed, target))
-    progress.empty()
+    todo = mine + refs
+    runs = [lab_compute.chain_run(target_key, source, s, start, ss.lab_seed,
+                                  f"Running {SAMPLER_LABELS[s.sampler]} η={s.step_size:g} ({i + 1} of {len(todo)})…")
+            for i, s in enumerate(todo)]
     return runs[: len(mine)], runs[len(mine):]
 
 
@@ -286,7 +243,7 @@ def summary_rows(runs: list, refs: list, exact_energy: float) -> list[dict]:
     return rows
 
 
-target_key, target, description = target_ui()
+target_key, source, target, description = target_ui()
 if target is None:
     lab_link.write_url(None, None)
     st.stop()
@@ -297,15 +254,24 @@ try:  # the library knows the box; a bad start point is an error message, not an
     start_error = None
 except ValueError as err:
     start_error = str(err)
-own_steps = default_steps(target_key, target)[:MAX_COMPARE]
+own_steps = lab_compute.default_steps(target_key, source)[:MAX_COMPARE]
 steps = steps_ui(target_key, own_steps)
-autotune_ui(target_key, target, start, disabled=start_error is not None)
+autotune_ui(target_key, source, start, disabled=start_error is not None)
 lab_link.write_url(steps, own_steps)
 if start_error:
     st.error(f"The chains cannot start there: {start_error}.", icon=":material/error:")
     st.stop()
 
-runs, refs = compute(target_key, target, steps, start)
+try:
+    runs, refs = compute(target_key, source, steps, start)
+    floor = lab_compute.kl_floor(target_key, source, ss.lab_chains)
+except jobs.JobTimeout:
+    st.error(f"These chains take more than {lab_compute.JOB_TIMEOUT_S:.0f} s to compute on this server, so they were "
+             "stopped. Use fewer chains or Langevin steps, or compare fewer step sizes.", icon=":material/timer:")
+    st.stop()
+except jobs.JobFailed as err:
+    st.error(f"The chains could not be computed: {err}", icon=":material/error:")
+    st.stop()
 for run in runs + refs:
     if run.blew_up_at is not None:
         st.warning(f"{lab_figures.run_label(run)} blew up: chains became infinite at step {run.blew_up_at}. Each move "
@@ -322,7 +288,6 @@ st.caption("Press **▶ Play** (or a speed) and drag the slider to scrub. Grey s
            "histogram of the chains' x₁ against the exact x₁ marginal (black).")
 
 st.subheader("Diagnostics per step")
-floor = kl_floor_cached(target_key, ss.lab_chains, target)
 colours = list(lab_figures.RUN_COLOURS[: len(runs)]) * (1 + bool(refs))
 dashed = [False] * len(runs) + [True] * len(refs)
 st.plotly_chart(lab_figures.curves_figure(runs + refs, colours=colours, dashed=dashed, kl_floor=floor,

@@ -15,7 +15,7 @@ with st.spinner("Loading PyTorch…"):
     import numpy as np  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import image_sampling, images, live, quality  # noqa: E402
+    from ebm_core import image_sampling, images, jobs, live, quality  # noqa: E402
     from ebm_core.config import SamplerConfig  # noqa: E402
     from ebm_core.figures import images as figs  # noqa: E402
     from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
@@ -24,6 +24,7 @@ with st.spinner("Loading PyTorch…"):
 
 P = session.IMAGES
 ss = st.session_state
+JOB_TIMEOUT_S = 120.0  # a Generate or Fill-in past this is stopped, with a message
 session.init_from_url(P)
 session.show_link_warnings(ss[P.key("_url_warnings")])
 
@@ -170,11 +171,30 @@ def sampler_ui(key: str, default_steps: int) -> tuple[int, float, float]:
     return int(k), float(eta), float(noise)
 
 
-def trained_model() -> torch.nn.Module | None:
+def on_trained_model(text: str, fn, *args, **kwargs):
+    """fn(model, *args, **kwargs) on a copy of the current weights, in a job process (ebm_core/jobs.py):
+    the server only waits, at most JOB_TIMEOUT_S, and a page that goes away stops it. None (with a
+    message) when the worker or the job did not deliver."""
     model = run.copy_model(timeout=15)
     if model is None:
         st.error("The training worker did not answer; press Reset to start a new run.")
-    return model
+        return None
+    bar = st.empty()
+
+    def on_wait(t: float) -> None:
+        bar.progress(min(0.95, t / 10), f"{text} ({t:.0f} s)")
+
+    try:
+        return jobs.run(image_sampling.with_weights, fn, cfg, (1, size, size), model.state_dict(), *args,
+                        timeout_s=JOB_TIMEOUT_S, on_wait=on_wait, **kwargs)
+    except jobs.JobTimeout:
+        st.error(f"This took more than {JOB_TIMEOUT_S:.0f} s on this server and was stopped: use fewer Langevin "
+                 "steps or chains.", icon=":material/timer:")
+    except jobs.JobFailed as err:
+        st.error(f"It could not be computed: {err}", icon=":material/error:")
+    finally:
+        bar.empty()
+    return None
 
 
 def user_sampler(k: int, eta: float, noise: float) -> SamplerConfig:
@@ -184,15 +204,13 @@ def user_sampler(k: int, eta: float, noise: float) -> SamplerConfig:
 
 def chains_from_noise(key: str, n: int, k: int, eta: float, noise: float) -> None:
     """Run n chains from noise on the current model and keep the movie for the animation."""
-    model = trained_model()
-    if model is None:
-        return
     seed = ss.setdefault("img_clicks", 0) + 17  # each click new chains
     ss.img_clicks += 1
-    with st.spinner(f"Running {n} chain{'s' if n > 1 else ''} for {k} steps…"):
-        movie = image_sampling.chains_from_noise(model, n, user_sampler(k, eta, noise), shape=(1, size, size),
-                                                 seed=seed)
-    ss[f"img_{key}_result"] = dict(movie=movie, at_step=run.latest().step)
+    movie = on_trained_model(f"Running {n} chain{'s' if n > 1 else ''} for {k} steps…",
+                             image_sampling.chains_from_noise, n, user_sampler(k, eta, noise), shape=(1, size, size),
+                             seed=seed)
+    if movie is not None:
+        ss[f"img_{key}_result"] = dict(movie=movie, at_step=run.latest().step)
 
 
 def animation(movie: image_sampling.ChainMovie, nrow: int, key: str, height: int) -> None:
@@ -251,12 +269,11 @@ else:
     first = c[2].number_input(f"First test image (of {len(test):,})", 0, len(test) - 8, step=8, key="img_inp_first")
     k, eta, noise = sampler_ui("inp", max(100, 2 * cfg.sampler.n_steps))
     if st.button("Fill in", key="img_inp_run", type="primary", icon=":material/healing:"):
-        model = trained_model()
-        if model is not None:
-            x = test.images[int(first): int(first) + 8]
-            with st.spinner(f"Running {'clamped ' if mode == 'mask' else ''}Langevin for {k} steps…"):
-                result = image_sampling.fill_in(model, x, user_sampler(k, eta, noise), seed=int(first) + 5,
-                                             **({"mask": kind} if mode == "mask" else {"noise_std": std}))
+        x = test.images[int(first): int(first) + 8]
+        result = on_trained_model(f"Running {'clamped ' if mode == 'mask' else ''}Langevin for {k} steps…",
+                                  image_sampling.fill_in, x, user_sampler(k, eta, noise), seed=int(first) + 5,
+                                  **({"mask": kind} if mode == "mask" else {"noise_std": std}))
+        if result is not None:
             ss["img_inp_result"] = dict(result=result, mode=mode, at_step=run.latest().step)
     r = ss.get("img_inp_result")
     if r:

@@ -379,6 +379,8 @@ def _watch_runs() -> None:
             gone_since: dict[int, float] = {}
             while True:
                 time.sleep(min(2.0, ORPHAN_GRACE_S / 4))
+                if not runtime.exists():  # the server is shutting down (or a test's runtime went)
+                    continue
                 try:
                     rt = runtime.get_instance()
                     reap(live.live_runs(), rt.is_active_session, gone_since, time.monotonic())

@@ -16,7 +16,7 @@ that settles on it has converged and one that settles above it is biased (ULA wi
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -125,6 +125,33 @@ def analytic_target(name: str, **params: float) -> Target:
 
 
 TARGET_NAMES = tuple(ENERGIES)
+
+
+@dataclass(frozen=True, eq=False)
+class TargetSource:
+    """What a target is made from, in a form that travels to another process (ebm_core/jobs.py):
+    a registered energy's name, or a trained 2D network as its flat RunConfig and its weights."""
+
+    name: str
+    extent: float | None = None  # the trained network's box
+    config: dict | None = None  # config.flat of the network's RunConfig
+    weights: dict | None = None  # its state_dict, on the CPU
+
+    def build(self) -> Target:
+        if self.weights is None:
+            return analytic_target(self.name)
+        from ..config import RunConfig
+        from ..train2d import build_model_2d
+
+        model = build_model_2d(RunConfig().replace(**self.config))
+        model.load_state_dict(self.weights)
+        return make_target(model.eval().requires_grad_(False), float(self.extent), name=self.name)
+
+
+def target_view(source: TargetSource) -> Target:
+    """The target without its energy and sampler: the exact density and the cells, all a page draws."""
+    return replace(source.build(), energy=None, sampler=None)
+
 
 
 def exact_marginal(target: Target, dim: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -331,3 +358,17 @@ def run_chains(target: Target, start: Start, settings: ChainSettings, *,
     stationary = float(density.kl_from_counts(pooled, target.log_p_cells)[0])
     outside = (counts[:, -1] / s.n_chains).numpy()
     return ChainRun(s, traj.numpy(), kl, mean_energy, acceptance, outside, stationary, seconds)
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry points for jobs (ebm_core/jobs.py): the target is built in the job's process
+
+
+def run_chains_from(source: TargetSource, start: Start, settings: ChainSettings, seed: int) -> ChainRun:
+    """run_chains on the source's target with a generator seeded by seed (a job's entry point)."""
+    return run_chains(source.build(), start, settings, generator=torch.Generator().manual_seed(seed))
+
+
+def kl_floor_from(source: TargetSource, n: int, seed: int = 12345) -> float:
+    """kl_floor of the source's target (a job's entry point)."""
+    return kl_floor(source.build(), n, generator=torch.Generator().manual_seed(seed))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..samplers import energy_and_grad, mala
-from .lab import Energy, Target, Tensor
+from .lab import Energy, Start, Target, TargetSource, Tensor, start_points
 
 # Step sizes to compare that tell a story from a uniform start: too small (slow), about right, large
 # enough for ULA's bias to show, and (fourth) too large. Found by running every target.
@@ -117,3 +117,17 @@ def autotune_mala(energy: Energy, x0: Tensor, *, target: float = 0.574, step_siz
     eta = float(np.exp(np.log(history[n_adapt // 2:]).mean()))
     check = mala(energy, x, step_size=eta, n_steps=n_check, generator=generator)
     return TuneResult(eta, check.acceptance_rate, target, history, check.x)
+
+
+def default_step_sizes_from(source: TargetSource, seed: int = 0) -> list[float]:
+    """default_step_sizes of the source's target (a job's entry point)."""
+    return default_step_sizes(source.build(), generator=torch.Generator().manual_seed(seed))
+
+
+def autotune_from(source: TargetSource, start: Start, n_chains: int, seed: int, accept: float) -> tuple[float, float]:
+    """(step size, acceptance) of autotune_mala on the source's target from `start` (a job's entry point)."""
+    target = source.build()
+    g = torch.Generator().manual_seed(seed)
+    result = autotune_mala(target.energy, start_points(target, start, n_chains, generator=g), target=accept,
+                           generator=g)
+    return result.step_size, result.acceptance

@@ -94,3 +94,21 @@ def test_a_split_apart_model_is_caught_by_the_guard():
     assert explain_divergence(ok, x, cfg) is None
     assert "learning rate" in explain_divergence(split, x, cfg)
     assert "non-numbers" in explain_divergence(ok, torch.full_like(x, float("nan")), cfg)
+
+
+@pytest.mark.parametrize("tab, button", [("generate", "img_gen_run"), ("inpaint", "img_inp_run")])
+def test_generate_and_fill_in_run_outside_the_web_servers_process(tab, button, monkeypatch):
+    from ebm_core import image_sampling
+
+    def here(*args, **kwargs):
+        raise AssertionError("Langevin on images ran in the server's process")
+
+    monkeypatch.setattr(image_sampling, "_sample", here)  # this process only: the jobs' processes have the real one
+    at = open_page({"tab": tab})
+    at = wait_until(at, lambda a: a.session_state["img__run"].latest() is not None, timeout=60)
+    for k in ("img_gen_k", "img_inp_k"):
+        if k in at.session_state:
+            at.number_input(key=k).set_value(20)
+    at.button(key=button).click().run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) >= 1

@@ -50,27 +50,24 @@ def test_playground_target_without_a_trained_model_says_what_to_do():
     assert len(at.get("plotly_chart")) == 0
 
 
-class _Quadratic(torch.nn.Module):
-    """Stands in for a trained energy net: E(x) = |W x|^2 / 2 with W = I, so p = N(0, I)."""
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.eye(2))
-
-    def forward(self, x):
-        return 0.5 * (x @ self.w.T).square().sum(dim=1)
-
-
 def test_playground_target_with_a_trained_model(monkeypatch):
+    from ebm_core import config
+    from ebm_core.train2d import build_model_2d
+
     session = pytest.importorskip("ui.session")
-    snap = SimpleNamespace(step=321, extent=4.0, config=SimpleNamespace(data=SimpleNamespace(dataset="gaussian")))
-    run = SimpleNamespace(latest=lambda: snap, copy_model=lambda timeout=10: _Quadratic())
+    cfg = config.RunConfig().replace(width=16, depth=2, seed=3)
+    torch.manual_seed(3)
+    model = build_model_2d(cfg).eval()
+    snap = SimpleNamespace(step=321, extent=4.0, config=cfg)
+    run = SimpleNamespace(latest=lambda: snap, copy_model=lambda timeout=10: model)
     monkeypatch.setattr(session, "current_run", lambda: run, raising=False)
     at = open_page({**QUICK, "lab_target": "playground"})
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 3
     assert any("Playground model" in c.value and "321" in c.value for c in at.caption)
-    assert at.number_input(key="lab_step_0").value == pytest.approx(0.05)  # suggested from its curvature
+    here = lab.make_target(model.requires_grad_(False), 4.0, name="playground")  # built in a job on the page
+    suggested = step_sizes.suggest_step_sizes(here, generator=torch.Generator().manual_seed(0))
+    assert at.number_input(key="lab_step_0").value == pytest.approx(suggested[0])  # from its own curvature
     snap.step = 400  # training goes on: the Lab keeps the weights it holds until asked for newer ones
     at.run()
     assert any("step 321" in c.value for c in at.caption)
@@ -149,3 +146,14 @@ def test_every_setting_round_trips_through_the_link():
     assert dict(at.query_params) == link
     assert at.select_slider(key="lab_chains").value == 100  # a count between the usual stops is kept
     assert at.number_input(key="lab_start_y").value == -2.0 and at.checkbox(key="lab_mala_ref").value is False
+
+
+def test_the_chains_are_computed_outside_the_web_servers_process(monkeypatch):
+    def here(*args, **kwargs):
+        raise AssertionError("chains computed in the server's process")
+
+    monkeypatch.setattr(lab, "run_chains", here)  # this process only: the jobs' processes have the real one
+    monkeypatch.setattr(lab, "kl_floor", here)
+    at = open_page({**QUICK, "lab_target": "banana", "lab_seed": 11})
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 3
