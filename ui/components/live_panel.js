@@ -92,8 +92,14 @@ function poll(s) {
       if (src !== s.src) return next(0);
       if (typeof j === 'number') {  // 204: nothing newer; 404: the run is gone (a rerun brings the next)
         // A 404 after a server restart: Streamlit reconnects the tab but runs nothing, so ask for the
-        // rerun that resumes the run from its saved state (once for this source).
-        if (j === 404) { s.busy = false; fire(s, src, 'gone'); return; }
+        // rerun that resumes the run from its saved state; and again every 5 s while this source is
+        // still shown (a trigger sent before the connection was back is lost).
+        if (j === 404) {
+          fire(s, src, 'gone');
+          s.busy = false;
+          s.timer = setTimeout(() => { if (s.src === src) { s.fired = null; poll(s); } }, 5000);
+          return;
+        }
         return next(j === 204 ? 0 : 2000);  // any other answer: a server in trouble, not to be hammered
       }
       s.have = j.key;
