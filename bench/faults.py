@@ -15,25 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from devtools.browser import ROOT, SERVER_PIDS, browser, descendants, free_port, streamlit_server  # noqa: E402
+from devtools.browser import ROOT, SERVER_PIDS, browser, free_port, streamlit_server, training_processes  # noqa: E402
 
 NUMBERS = ".ebm-numbers[data-step]"
 
 
 def step(page) -> int:
     return int(page.locator(NUMBERS).first.get_attribute("data-step", timeout=60_000))
-
-
-def workers(server_pid: int) -> set[int]:
-    found = set()
-    for pid in descendants(server_pid):
-        try:
-            parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-            if b"forkserver" in open(f"/proc/{parent}/cmdline", "rb").read():
-                found.add(pid)
-        except OSError:
-            pass
-    return found
 
 
 def train(page, url: str, query: str) -> None:
@@ -48,11 +36,11 @@ def train(page, url: str, query: str) -> None:
 
 def kill_round(url: str, seed: int) -> dict:
     server = SERVER_PIDS[url]
-    before = workers(server)
+    before = training_processes(server)
     with browser() as ctx:
         page = ctx.new_page()
         train(page, url, f"?seed={seed}")
-        mine = workers(server) - before
+        mine = training_processes(server) - before
         shown = step(page)
         t0 = time.monotonic()
         os.kill(mine.pop(), signal.SIGKILL)

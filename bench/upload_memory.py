@@ -34,20 +34,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-CHILD = r"""
-import json, re, sys, time
+from devtools.memory import PEAK_PRELUDE  # noqa: E402
+
+CHILD = PEAK_PRELUDE + r"""
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import numpy as np, torch, PIL.Image
 from ebm_core import userdata
 
-def status_mb(field):
-    with open("/proc/self/status") as f:
-        return int(re.search(field + r":\s+(\d+) kB", f.read()).group(1)) / 1024
-
 data = open(sys.argv[2], "rb").read()
-with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the RSS now (Linux >= 4.0)
-    f.write("5")
+reset_peak()
 rss0 = status_mb("VmRSS")
 t0, c0 = time.perf_counter(), time.process_time()
 pts = userdata.load_image(data, 1000, generator=torch.Generator().manual_seed(0))

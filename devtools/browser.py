@@ -109,3 +109,18 @@ def descendants(pid: int) -> list[int]:
         out += kids
         frontier += kids
     return out
+
+
+def training_processes(server_pid: int) -> set[int]:
+    """The server's live-run workers and jobs: the children of its multiprocessing fork server."""
+    found = set()
+    for pid in descendants(server_pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{parent}/cmdline", "rb") as f:
+                if b"forkserver" in f.read():
+                    found.add(pid)
+        except OSError:
+            pass
+    return found

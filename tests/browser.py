@@ -15,6 +15,7 @@ from devtools.browser import (  # noqa: F401  (the tests import these from here)
     find_chromium,
     free_port,
     streamlit_server,
+    training_processes,
 )
 from devtools.browser import browser as _browser
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from devtools.memory import PEAK_PRELUDE
 from ebm_core import density, userdata
 
 
@@ -176,18 +177,13 @@ def _big_png(path, w: int, h: int) -> None:
         f.write(chunk(b"IDAT", z.flush()) + chunk(b"IEND", b""))
 
 
-DECODE = r"""
-import re, sys, torch
+DECODE = PEAK_PRELUDE + r"""
+import sys, torch
 sys.path.insert(0, sys.argv[1])
 from ebm_core import userdata
 
-def status_mb(field):
-    with open("/proc/self/status") as f:
-        return int(re.search(field + r":\s+(\d+) kB", f.read()).group(1)) / 1024
-
 data = open(sys.argv[2], "rb").read()
-with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM) to the RSS now (Linux >= 4.0)
-    f.write("5")
+reset_peak()
 before = status_mb("VmRSS")
 pts = userdata.load_image(data, 1000, generator=torch.Generator().manual_seed(0))
 assert pts.shape == (1000, 2)

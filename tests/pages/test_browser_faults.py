@@ -8,7 +8,7 @@ import signal
 import time
 
 import pytest
-from browser import SERVER_PIDS, checked_page, descendants, free_port, streamlit_server
+from browser import SERVER_PIDS, checked_page, free_port, streamlit_server, training_processes
 from conftest import ROOT
 
 from ebm_core.live import saved
@@ -55,19 +55,6 @@ def train_button(page):
     return page.locator(".st-key-train button:visible").first
 
 
-def workers(server_pid: int) -> set[int]:
-    """The server's training processes: the children of its multiprocessing fork server."""
-    found = set()
-    for pid in descendants(server_pid):
-        try:
-            parent = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-            if b"forkserver" in open(f"/proc/{parent}/cmdline", "rb").read():
-                found.add(pid)
-        except OSError:
-            pass
-    return found
-
-
 def open_playground(page, url: str, query: str = "") -> None:
     page.goto(url + "/" + query)
     page.locator(CANVAS).wait_for(timeout=120_000)
@@ -76,10 +63,10 @@ def open_playground(page, url: str, query: str = "") -> None:
 
 def test_a_killed_training_process_is_noticed_and_the_run_resumes_from_its_saved_state(server):
     server_pid = SERVER_PIDS[server]
-    before = workers(server_pid)
+    before = training_processes(server_pid)
     with checked_page() as page:
         open_playground(page, server, "?n_steps=10&seed=2")
-        mine = workers(server_pid) - before
+        mine = training_processes(server_pid) - before
         assert len(mine) == 1, mine
         train_button(page).click()
         reached = wait_for_step(page, 80)
@@ -125,7 +112,7 @@ def test_a_restarted_server_resumes_the_tabs_run_where_it_was(tmp_path):
 def test_tabs_closed_at_any_moment_leave_no_training_process(server):
     server_pid = SERVER_PIDS[server]
     time.sleep(GRACE_S + 3)  # runs of the tests before are given back
-    baseline = workers(server_pid)
+    baseline = training_processes(server_pid)
     with checked_page() as page:
         ctx = page.context
         for delay in (0.3, 1.0, 2.5, 6.0):
@@ -134,6 +121,6 @@ def test_tabs_closed_at_any_moment_leave_no_training_process(server):
             time.sleep(delay)
             tab.close()
         deadline = time.time() + GRACE_S + 30
-        while workers(server_pid) - baseline and time.time() < deadline:
+        while training_processes(server_pid) - baseline and time.time() < deadline:
             time.sleep(0.5)
-        assert not workers(server_pid) - baseline, "a closed tab's training process is still running"
+        assert not training_processes(server_pid) - baseline, "a closed tab's training process is still running"
