@@ -28,7 +28,7 @@ if st.session_state.get("_preset_note"):
     st.warning(st.session_state["_preset_note"], icon=":material/school:")
 
 controls.sidebar()
-cfg = session.current_config()
+cfg = session.affordable(session.current_config())
 query = session.write_url(cfg)
 ss = st.session_state
 points = None

@@ -50,6 +50,7 @@ if cfg.data.dataset != "digits":
         st.error(f"{problem} Until then this page trains on the bundled 8×8 digits.", icon=":material/cloud_off:")
         cfg = cfg.replace(dataset="digits")
 
+cfg = session.affordable(cfg, P)
 query = session.write_url(cfg, P)
 run = session.live_run(cfg, P)
 session.resume_note(P)

@@ -137,6 +137,8 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
     """Once per session: settings from the query string; bad or unknown ones fall back with warnings.
     On every later run: the page's widget values come back after a visit to another page (`keep`)."""
     ss = st.session_state
+    for k, v in ss.pop(page.key("_budget_revert"), {}).items():  # settings `affordable` refused: back to ones that fit
+        ss[page.key(k)] = v
     if ss.get(page.key("_loaded")):
         keep(page.key("_kept"), page.kept_keys())
         return
@@ -196,6 +198,33 @@ def _preset_link(key: str, cfg, params: dict[str, list[str]]):
         f"This lesson link also changes {', '.join(changed)}: the lesson's settings were applied with those "
         "changes on top, so its claim may not hold and its banner is not shown." if changed else None)
     return cfg
+
+
+def affordable(cfg, page: RunPage = PLAYGROUND):
+    """cfg when one training update and one refresh of its diagnostics fit the server's limit
+    (ebm_core/budget.py: 1 s of one core by default). Otherwise the widgets go back to the last
+    settings that fit (at first, the change `budget.fixes` suggests), the page runs again and says
+    what was refused and why: no setting or combination can pin a training process."""
+    from ebm_core import budget
+
+    ss = st.session_state
+    problem = budget.check(cfg)
+    if problem is None:
+        ss[page.key("_affordable")] = config.flat(cfg)
+        note = ss.pop(page.key("_budget_note"), None)
+        if note:
+            st.error(f"{note} The settings were set back to ones this server can train live.",
+                     icon=":material/speed:")
+        return cfg
+    flat = config.flat(cfg)
+    back = ss.get(page.key("_affordable"))
+    if back is None:  # a link's first run: the suggested change, else the defaults of what costs
+        found = budget.fixes(cfg)
+        back = {**flat, **found[0]} if found else {**flat, **{k: v for k, v in config.flat(page.root()).items()
+                                                                if k in budget.NUMERIC}}
+    ss[page.key("_budget_note")] = problem
+    ss[page.key("_budget_revert")] = {k: v for k, v in back.items() if flat.get(k) != v}
+    st.rerun()
 
 
 def current_config(page: RunPage = PLAYGROUND):

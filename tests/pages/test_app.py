@@ -219,3 +219,21 @@ def test_a_link_with_many_bad_names_and_a_huge_value_gets_one_short_warning():
     text = at.warning[0].value
     assert "1,501 link parameters were ignored" in text and "and 1,496 more" in text and len(text) < 1000
     assert at.session_state["width"] == 128  # the bad width fell back to its default
+
+
+def test_an_extreme_link_trains_what_the_server_can_afford_and_says_why():
+    from ebm_core import budget, config
+
+    link = {"width": "1024", "depth": "8", "batch_size": "8192", "n_steps": "1000", "sampler": "mala"}
+    at = open_app(link)
+    assert not at.exception
+    refused = [e.value for e in at.error if "limit on this server" in e.value]
+    assert refused and "per training update" in refused[0] and "set back" in refused[0]
+    run = at.session_state["_run"]
+    assert budget.fits(run.cfg) and run.cfg != config.RunConfig().replace(
+        width=1024, depth=8, batch_size=8192, n_steps=1000, sampler="mala")
+    shown = {k: at.session_state[k] for k in ("width", "depth", "batch_size", "n_steps")}
+    assert shown == {k: v for k, v in config.flat(run.cfg).items() if k in shown}  # the widgets say what runs
+    at.number_input(key="batch_size").set_value(8192).run()  # a live setting too large for the running net
+    assert budget.fits(at.session_state["_run"].cfg) and at.session_state["batch_size"] == shown["batch_size"]
+    assert any("limit on this server" in e.value for e in at.error)
