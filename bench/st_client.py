@@ -56,9 +56,9 @@ What a tab does, and what `Session` does the same way:
     `every` ms have passed (the numbers: at once for a run state that is neither `rendered` nor the
     one in `after`), then 200 JSON {"key", "state", "html" | "fig"}, or 204 after max(0.5 s, every);
     404 when the run is gone. The next request leaves at once after a 200 or any status but 404
-    (nothing to draw here), 2 s after a network error or an unreadable answer, 5 s after a 404, which
-    also fires the state "gone" (the page reruns and brings the next run, e.g. after a server
-    restart), again each time. Each arrival of the element updates rendered and every and
+    (nothing to draw here), 2 s after a network error or an unreadable answer, never after a 404
+    (until the element arrives again; a browser tab whose server restarted reloads itself there,
+    which this client does not). Each arrival of the element updates rendered and every and
     polls at once when no request is in flight; a changed src starts again from after='' and forgets
     the state it fired for. On a 200 (for the src still current) the key becomes `after`, and when
     the answer's state differs from `rendered` and from the state this element last fired for, the
@@ -159,7 +159,6 @@ FINISHED = ForwardMsg.ScriptFinishedStatus
 PULL_MIN_GAP_S, PULL_NONE_WAIT_S, PULL_ERROR_WAIT_S = 0.083, 0.0, 2.0
 STATE_RECHECK_S = 0.3  # ui/components/live_panel.js: a state the page was not drawn with is looked at again after this
 PANEL_ERROR_WAIT_S = 2.0  # the live panels' loop (ui/components/live_panel.js): `.catch(() => next(2000))`
-PANEL_GONE_WAIT_S = 5.0  # live_panel.js: a 404 asks for a rerun, and again after this while the source stays
 PANEL_EVERY_MS = 1000  # `data.every || 1000`
 PULL_TIMEOUT_S = 30.0  # a browser's fetch has none; here a stalled server shows up as an error
 CANVAS_COMPONENT, PANEL_COMPONENT = "ebm_live_canvas", "ebm_live_panel"  # ends of their component names
@@ -221,7 +220,7 @@ class PanelStats:
     updates: int = 0  # 200s with a well-formed answer for the src still current (one for an old src is dropped)
     bytes: int = 0  # their bodies
     none: int = 0  # 204: nothing newer within the server's hold
-    gone: int = 0  # 404: the run is gone; the panel fires "gone" and asks again 5 s later
+    gone: int = 0  # 404: the run is gone; pulls stop until the element arrives again
     errors: dict[str, int] = field(default_factory=dict)  # kind -> count: network, other status, malformed
     waits: list[float] = field(default_factory=list)  # request sent -> its 200 answer read (s)
 
@@ -662,10 +661,8 @@ class Session:
                 st.errors[f"HTTP {status}"] = st.errors.get(f"HTTP {status}", 0) + 1
             if src != p.src:
                 return 0.0
-            if status == 404:  # `fire(s, src, 'gone')`, then again every 5 s while this source stays
-                p.fired = None
-                self._recheck_state(p, src, "gone")
-                return PANEL_GONE_WAIT_S
+            if status == 404:  # `s.busy = false`; a browser whose server restarted reloads the tab here
+                return None
             return 0.0 if status == 204 else PANEL_ERROR_WAIT_S  # `next(j === 204 ? 0 : 2000)`
         try:
             j = json.loads(body)

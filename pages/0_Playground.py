@@ -119,7 +119,8 @@ def streamed_panels(left, right) -> None:
             controls.status_panel(snap, run)  # shown even with the numbers hidden: it holds the divergence guard
         live_panel.live_panel(frame_route.panel_source(run, "numbers", empty=classroom.hidden("numbers")),
                               kind="html", every_s=NUMBERS_S, rendered=state, key="numbers_panel",
-                              placeholder="" if classroom.hidden("numbers") else "Building the model and its density…")
+                              placeholder="" if classroom.hidden("numbers") else "Building the model and its density…",
+                              resume=run.save_name)
     if not classroom.hidden("curves"):
         live_panel.live_panel(frame_route.panel_source(run, "curves"), kind="plotly", every_s=CURVES_S,
                               rendered=state, key="curves_panel", height=300)

@@ -109,7 +109,8 @@ def streamed_panels() -> None:
     if snap is not None:
         run_controls.status_messages(snap, run, "img_rollback")
     live_panel.live_panel(frame_route.panel_source(run, "images"), kind="html", every_s=MEDIUM, rendered=state,
-                          key="img_live_panel", placeholder="Building the network and loading the images…")
+                          key="img_live_panel", placeholder="Building the network and loading the images…",
+                          resume=run.save_name)
     left, right = st.columns([2.2, 1])
     with left:
         live_panel.live_panel(frame_route.panel_source(run, "image_curves"), kind="plotly", every_s=SLOW or 2.0,

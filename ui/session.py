@@ -37,7 +37,7 @@ CONTROL_GROUPS = {
 }
 CLASSROOM_PARAMS = ("hide", "lock")
 PRESET_PARAM = "preset"  # ?preset=short_run names the lesson preset the link's settings come from
-RUN_PARAM = "run"  # ?run=<name>: the tab's saved run (live/saved.py): a restarted server or a return resumes it
+RESUME_COOKIE = "ebm_resume"  # set for a minute by a tab whose server restarted: its run's saved name (live_panel.js)
 
 
 def classroom_names() -> list[str]:
@@ -143,9 +143,9 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
         keep(page.key("_kept"), page.kept_keys())
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    extra = ((*CLASSROOM_PARAMS, PRESET_PARAM) if page.lessons else ()) + (RUN_PARAM,)
+    extra = (*CLASSROOM_PARAMS, PRESET_PARAM) if page.lessons else ()
     cfg, warnings = config.from_query_lenient(params, ignore=tuple(page.ui_params) + extra, root=page.root)
-    _saved_run_link(page, params.get(RUN_PARAM, [""])[-1], warnings)
+    _resume_after_restart(page)
     if extra:
         _classroom(params, warnings)
         key = params.get(PRESET_PARAM, [""])[-1]
@@ -169,20 +169,25 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
     ss.setdefault(page.key("run_id"), 0)
 
 
-def _saved_run_link(page: RunPage, name: str, warnings: list[str]) -> None:
-    """A link's ?run=: the saved run this session's first run resumes from, when there is one."""
-    if not name:
+def _resume_after_restart(page: RunPage) -> None:
+    """A tab whose server restarted reloads itself with its run's saved name in a cookie (the live
+    panel keeps the name in the tab's sessionStorage): this session's first run resumes from it."""
+    try:
+        name = (st.context.cookies or {}).get(RESUME_COOKIE, "")
+    except Exception:  # no request context (AppTest)
+        return
+    if not name or not name.startswith(page.task + "-"):
         return
     try:
         path = saved.path_for(name)
     except ValueError:
-        warnings.append(f"{RUN_PARAM}: {shorten(name)!r} is not the name of a saved run")
         return
-    if not name.startswith(page.task + "-") or not path.exists():
+    if path.exists():
+        st.session_state[page.key("_resume_from")] = str(path)
+    else:
         st.session_state[page.key("_resume_note")] = (
-            "The saved run this link names is gone (saved runs are kept for a day), so a new run starts.")
-        return
-    st.session_state[page.key("_resume_from")] = str(path)
+            "The server restarted and this tab's saved run is gone (saved runs are kept for a day), so a new run "
+            "starts.")
 
 
 def _preset_link(key: str, cfg, params: dict[str, list[str]]):
@@ -244,13 +249,9 @@ def write_url(cfg, page: RunPage = PLAYGROUND) -> dict[str, str]:
         for k in CLASSROOM_PARAMS:
             if st.session_state.get(f"_{k}_param"):
                 q[k] = ",".join(st.session_state[f"_{k}_param"])
-    shared = dict(q)  # what a Share link carries: not this tab's saved run
-    name = st.session_state.get(page.key("_save_name"))
-    if name:
-        q[RUN_PARAM] = name
     if dict(st.query_params) != q:
         st.query_params.from_dict(q)
-    return shared
+    return q
 
 
 def active_preset(cfg) -> "presets.Preset | None":
@@ -335,9 +336,6 @@ def live_run(cfg, page: RunPage = PLAYGROUND, points=None) -> LiveRun:
         run.update(cfg)
         ss[page.key("_sent")] = live_now
     ss[page.key("_run")] = run  # a reference for other pages; the cache above owns the run
-    if ss.get(page.key("_save_name")) != run.save_name:
-        ss[page.key("_save_name")] = run.save_name
-        st.query_params[RUN_PARAM] = run.save_name
     return run
 
 

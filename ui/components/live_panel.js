@@ -5,6 +5,7 @@ export default function ({ data, parentElement: p, setTriggerValue }) {
   s.trigger = setTriggerValue;
   if (!data) return;
   s.rendered = data.rendered; s.every = data.every || 1000; s.kind = data.kind;
+  s.resume = data.resume || '';
   s.root.dataset.rendered = data.rendered || '';
   s.root.dataset.placeholder = data.placeholder || '';
   if (data.src !== s.src) { s.src = data.src; s.have = ''; if (s.busy) s.ctrl.abort(); s.fired = null; }  // a new run
@@ -77,6 +78,16 @@ function fire(s, src, state) {
   s.fired = state;
   s.trigger('state', state);
 }
+function gone(s, src) {
+  const app = document.querySelector('[data-testid=stApp]');
+  const script = app ? app.dataset.testScriptState : '';
+  if (script === 'running' || script === 'rerunRequested') { setTimeout(() => gone(s, src), 300); return; }
+  setTimeout(() => {
+    if (s.src !== src || !s.root.isConnected) return;  // a rerun brought the next run
+    document.cookie = `ebm_resume=${encodeURIComponent(s.resume)}; path=/; max-age=60; SameSite=Strict`;
+    location.reload();
+  }, 1500);
+}
 function poll(s) {
   const src = s.src;
   s.timer = 0;
@@ -91,15 +102,10 @@ function poll(s) {
     .then(async j => {
       if (src !== s.src) return next(0);
       if (typeof j === 'number') {  // 204: nothing newer; 404: the run is gone (a rerun brings the next)
-        // A 404 after a server restart: Streamlit reconnects the tab but runs nothing, so ask for the
-        // rerun that resumes the run from its saved state; and again every 5 s while this source is
-        // still shown (a trigger sent before the connection was back is lost).
-        if (j === 404) {
-          fire(s, src, 'gone');
-          s.busy = false;
-          s.timer = setTimeout(() => { if (s.src === src) { s.fired = null; poll(s); } }, 5000);
-          return;
-        }
+        // 404: the server does not know this run. After a Reset the rerun brings the next source; if
+        // none comes, the server restarted (Streamlit reconnects the tab but runs nothing): reload the
+        // tab with the run's saved name in a cookie, and the new session resumes it (ui/session.py).
+        if (j === 404) { s.busy = false; if (s.resume) gone(s, src); return; }
         return next(j === 204 ? 0 : 2000);  // any other answer: a server in trouble, not to be hammered
       }
       s.have = j.key;

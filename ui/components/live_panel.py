@@ -39,7 +39,7 @@ def _component():
 
 
 def live_panel(src: str, *, kind: str, every_s: float, rendered: str, key: str, height: int | str = "content",
-               placeholder: str = "") -> None:
+               placeholder: str = "", resume: str = "") -> None:
     """Mount (first call) or update a panel that polls `src` (a panel route path) every `every_s`.
 
     Args:
@@ -51,9 +51,11 @@ def live_panel(src: str, *, kind: str, every_s: float, rendered: str, key: str, 
         key: the Streamlit key (one per panel).
         height: the element's height ("content" for html panels, pixels for figures).
         placeholder: what the element says until its first content arrives.
+        resume: the run's saved name (live/saved.py), kept in the tab: if the server restarts, the
+            panel reloads the tab with it in a cookie, and the new session resumes that run.
     """
     if kind not in ("html", "plotly"):
         raise ValueError(f"kind must be 'html' or 'plotly', got {kind!r}")
     _component()(key=key, data={"src": src, "kind": kind, "every": int(every_s * 1000), "rendered": rendered,
-                                   "placeholder": placeholder},
+                                   "placeholder": placeholder, "resume": resume},
                  height=height, isolate_styles=False, on_state_change=lambda: None)
