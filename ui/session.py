@@ -321,7 +321,11 @@ def live_run(cfg, page: RunPage = PLAYGROUND, points=None) -> LiveRun:
     start = _STARTERS[page.task]
     gen = ss.setdefault(page.key("_generation"), 0)
     run = start(structure, ss[page.key("run_id")], gen, cfg, points, ss.pop(page.key("_resume_from"), None))
-    if run.ended and _may_resume(page):
+    if run.ended and not _may_resume(page):
+        ss[page.key("_resume_note")] = (
+            f"The training process of this run stopped again right after each restart ({MAX_AUTO_RESUMES} times in "
+            "a minute), so it is not restarted by itself any more. Press Reset to start a new run.")
+    elif run.ended:
         step = run.latest().step if run.latest() is not None else 0
         ss[page.key("_resume_note")] = (
             f"The training process of this run stopped unexpectedly at step {step:,}. It was restarted from its "

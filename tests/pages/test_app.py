@@ -237,3 +237,23 @@ def test_an_extreme_link_trains_what_the_server_can_afford_and_says_why():
     at.number_input(key="batch_size").set_value(8192).run()  # a live setting too large for the running net
     assert budget.fits(at.session_state["_run"].cfg) and at.session_state["batch_size"] == shown["batch_size"]
     assert any("limit on this server" in e.value for e in at.error)
+
+
+def test_a_killed_worker_is_replaced_by_a_resumed_run_but_not_endlessly():
+    import os
+    import signal
+
+    at = open_app({"n_steps": "5"})
+    for attempt in range(4):
+        run = at.session_state["_run"]
+        run.wait_for(lambda s: s.status == "paused", timeout=60)
+        os.kill(run.process.pid, signal.SIGKILL)
+        run.thread.join(10)
+        assert run.dead
+        at.run()
+        assert not at.exception
+        notes = " ".join(i.value for i in at.info)
+        if attempt < 3:
+            assert "stopped unexpectedly" in notes and at.session_state["_run"] is not run  # a new worker took over
+        else:
+            assert "not restarted by itself" in notes and at.session_state["_run"] is run  # it stays down
