@@ -102,7 +102,8 @@ def key(run: Any) -> str:
 
 
 def authorised(request: Any, run: Any) -> bool:
-    return hmac.compare_digest(request.headers.get(AUTH_HEADER, ""), key(run))
+    given = request.headers.get(AUTH_HEADER, "").encode("utf-8", "replace")  # bytes: any header compares
+    return hmac.compare_digest(given, key(run).encode())
 
 
 _FORBIDDEN = "this live run belongs to another session"

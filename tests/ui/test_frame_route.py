@@ -24,7 +24,7 @@ def _auth(token: str, auth: str | None) -> list:
     """The X-EBM-Auth header a page sends: the run's key unless the test gives another."""
     run = frame_route.lookup(token, ended_too=True)
     value = auth if auth is not None else (frame_route.key(run) if run is not None else "")
-    return [(b"x-ebm-auth", value.encode())]
+    return [(b"x-ebm-auth", value.encode("latin-1"))]
 
 
 def get(token: str, query: str = "", auth: str | None = None) -> tuple[int, dict, bytes]:
@@ -96,7 +96,7 @@ def test_unknown_tokens_and_bad_views_fail_clearly(run):
 
 def test_a_token_without_its_runs_key_shows_nothing(run):
     t = frame_route.token(run)
-    for wrong in ("", "guess", frame_route.key(run)[:-1]):
+    for wrong in ("", "guess", frame_route.key(run)[:-1], "é" * 24):
         status, _, body = get(t, "view=energy", auth=wrong)
         assert status == 403 and b"another session" in body
         assert get_panel(t, "numbers", auth=wrong)[0] == 403
