@@ -97,7 +97,7 @@ class _Worker:
         self._publish()
 
     def _resume(self) -> None:
-        """Carry on from the saved state at save_path (weights, optimiser, buffer, step, curves)."""
+        """Carry on from the saved state at resume_from (weights, optimiser, buffer, step, curves)."""
         data = saved.read(self.resume_from, self.task_name)
         if data is None:
             self._message = "The saved state of this run could not be read, so it starts again from step 0."
@@ -125,8 +125,8 @@ class _Worker:
         """Write the run's state when it changed: at once when force (training stopped), else at most
         every SAVE_EVERY_S (and every COST_FACTOR times what a save costs)."""
         key = (self.trainer.step_count, hash(self.cfg))
-        if not self.save_path or key == self._saved_key:
-            return
+        if not self.save_path or key == self._saved_key or self._status == "diverged":
+            return  # a diverged state is never saved: the file keeps the last healthy one
         now = time.perf_counter()
         if not force and now - self._saved_t < max(saved.SAVE_EVERY_S, saved.COST_FACTOR * self._save_cost):
             return

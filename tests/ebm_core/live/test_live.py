@@ -255,3 +255,24 @@ def test_a_file_that_is_not_a_saved_run_is_refused_without_unpickling(tmp_path):
     assert saved.read(tmp_path / "missing.pt", "toy2d") is None
     with pytest.raises(ValueError):
         saved.path_for("../../etc/passwd")
+
+
+def test_a_diverged_run_keeps_its_last_healthy_state_on_disk(tmp_path):
+    from ebm_core.lessons import presets
+    from ebm_core.live import saved
+
+    path = str(tmp_path / "run-diverged.pt")
+    r = LiveRun(presets.apply_preset("step_too_large").replace(seed=0), max_fps=50, save_path=path).start()
+    try:
+        r.wait_for(lambda s: s.status == "paused")
+        deadline = time.monotonic() + 10
+        while saved.read(path, "toy2d") is None:  # a new run saves its step 0 once it is idle
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        r.step_once(1)
+        r.wait_for(lambda s: s.status == "diverged", timeout=60)
+        time.sleep(0.5)  # the worker's idle loop turns a few times: it would have saved by now
+        assert saved.read(path, "toy2d")["state"]["step"] == 0  # the state before the update that diverged
+    finally:
+        r.request_stop()
+        r.thread.join(10)
