@@ -7,18 +7,17 @@ Streamlit releases it when the tab closes, and `on_release` only signals the thr
 """
 
 import hashlib
-import os
 import secrets
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import streamlit as st
 
-from ebm_core import config, live, views
+from ebm_core import config, views
 from ebm_core.lessons import presets
 from ebm_core.live import LiveRun, saved
+from ui import run_watch
 
 UI_PARAMS = {"view": tuple(views.VIEWS)}  # page state kept in the URL beside the run config
 
@@ -334,7 +333,7 @@ def live_run(cfg, page: RunPage = PLAYGROUND, points=None) -> LiveRun:
         ss[page.key("_generation")] = gen + 1
         run = start(structure, ss[page.key("run_id")], gen + 1, cfg, points, run.save_path)
     run.owner = _session_id()
-    _watch_runs()
+    run_watch.start()
     live_now = (id(run), *(flat[k] for k in config.live_settings(page.root)))
     if ss.get(page.key("_sent")) != live_now:
         run.update(cfg)
@@ -363,63 +362,6 @@ def _session_id() -> str | None:
 
     ctx = get_script_run_ctx()
     return ctx.session_id if ctx is not None else None
-
-
-# ----------------------------------------------------------------------------------------------
-# No run without a session: the watcher gives back runs whose tab is gone, and runs nobody looks at
-
-ORPHAN_GRACE_S = float(os.environ.get("EBM_ORPHAN_GRACE_S", "30"))  # a closed tab's run, after this
-IDLE_S = float(os.environ.get("EBM_IDLE_S", "600"))  # a paused run no page asked about for this long
-_watcher_lock = threading.Lock()
-_watcher: threading.Thread | None = None
-
-
-def reap(runs: list, is_active: Callable[[str], bool], gone_since: dict[int, float], now: float, *,
-         grace: float = ORPHAN_GRACE_S, idle: float = IDLE_S) -> list:
-    """Stop (they save their state first) the runs whose session has been inactive for `grace`
-    seconds, and paused runs nobody has watched for `idle` seconds; returns them. `gone_since`
-    remembers when each run's session was first seen inactive."""
-    stopped = []
-    for run in runs:
-        owner = getattr(run, "owner", None)
-        if owner is not None and not is_active(owner):
-            since = gone_since.setdefault(id(run), now)
-        else:
-            gone_since.pop(id(run), None)
-            since = None
-        orphan = since is not None and now - since >= grace
-        if orphan or (not run.running and now - run.watched_at >= idle):
-            run.request_stop()
-            gone_since.pop(id(run), None)
-            stopped.append(run)
-    return stopped
-
-
-def _watch_runs() -> None:
-    """Start the watcher thread once per server process (not under AppTest, which has no runtime)."""
-    global _watcher
-    from streamlit import runtime
-
-    if not runtime.exists():
-        return
-    with _watcher_lock:
-        if _watcher is not None and _watcher.is_alive():
-            return
-
-        def loop() -> None:
-            gone_since: dict[int, float] = {}
-            while True:
-                time.sleep(min(2.0, ORPHAN_GRACE_S / 4))
-                if not runtime.exists():  # the server is shutting down (or a test's runtime went)
-                    continue
-                try:
-                    rt = runtime.get_instance()
-                    reap(live.live_runs(), rt.is_active_session, gone_since, time.monotonic())
-                except Exception as e:  # the watcher must outlive any one bad run
-                    print(f"ebm run watcher: {e!r}")
-
-        _watcher = threading.Thread(target=loop, name="ebm-run-watcher", daemon=True)
-        _watcher.start()
 
 
 def current_run(page: RunPage = PLAYGROUND) -> LiveRun | None:

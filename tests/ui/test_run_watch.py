@@ -1,8 +1,8 @@
-"""The run watcher (ui/session.reap): no run outlives its session, and runs nobody looks at are given back."""
+"""The run watcher (ui/run_watch.reap): no run outlives its session, and runs nobody looks at are given back."""
 
 from dataclasses import dataclass, field
 
-from ui import session
+from ui import run_watch
 
 
 @dataclass
@@ -21,18 +21,18 @@ def test_a_run_whose_session_is_gone_is_stopped_after_the_grace_period_only():
     active = {"alive"}.__contains__
     since: dict = {}
     runs = [mine, orphan, ownerless]
-    assert session.reap(runs, active, since, now=100.0, grace=30, idle=1e9) == []  # just noticed
-    assert session.reap(runs, active, since, now=129.0, grace=30, idle=1e9) == []
-    assert session.reap(runs, active, since, now=130.5, grace=30, idle=1e9) == [orphan]
+    assert run_watch.reap(runs, active, since, now=100.0, grace=30, idle=1e9) == []  # just noticed
+    assert run_watch.reap(runs, active, since, now=129.0, grace=30, idle=1e9) == []
+    assert run_watch.reap(runs, active, since, now=130.5, grace=30, idle=1e9) == [orphan]
     assert orphan.stops and not mine.stops and not ownerless.stops
 
 
 def test_a_session_that_comes_back_in_time_keeps_its_run():
     run = FakeRun("s")
     since: dict = {}
-    session.reap([run], lambda s: False, since, now=0.0, grace=30, idle=1e9)
-    session.reap([run], lambda s: True, since, now=20.0, grace=30, idle=1e9)  # reconnected
-    assert session.reap([run], lambda s: False, since, now=40.0, grace=30, idle=1e9) == []  # the clock restarted
+    run_watch.reap([run], lambda s: False, since, now=0.0, grace=30, idle=1e9)
+    run_watch.reap([run], lambda s: True, since, now=20.0, grace=30, idle=1e9)  # reconnected
+    assert run_watch.reap([run], lambda s: False, since, now=40.0, grace=30, idle=1e9) == []  # the clock restarted
     assert not run.stops
 
 
@@ -40,4 +40,4 @@ def test_a_paused_run_nobody_watches_is_given_back_but_a_training_one_is_not():
     paused = FakeRun("s", running=False, watched_at=0.0)
     training = FakeRun("s", running=True, watched_at=0.0)
     watched = FakeRun("s", running=False, watched_at=590.0)
-    assert session.reap([paused, training, watched], lambda s: True, {}, now=600.0, grace=30, idle=600) == [paused]
+    assert run_watch.reap([paused, training, watched], lambda s: True, {}, now=600.0, grace=30, idle=600) == [paused]
