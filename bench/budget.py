@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from ebm_core import budget, density, images
+from ebm_core import budget, budget_advice, density, images
 from ebm_core.config import ImageRunConfig, RunConfig, from_query, to_query
 from ebm_core.image_train import energy_of
 from ebm_core.lessons.presets import PRESETS, apply_preset
@@ -168,7 +168,7 @@ def at_limit_rows(only: str | None) -> list[tuple[str, object]]:
     """The check's own suggestions for refused settings, measured: they should come in under the limit."""
     out = []
     for label, cfg, _, _ in EXPENSIVE[:1] + EXPENSIVE[2:]:
-        for fix in budget.fixes(cfg):
+        for fix in budget_advice.fixes(cfg):
             fixed = cfg.replace(**fix)
             if budget.estimate(fixed).update_s > 3 * budget.default_limit_s():
                 continue
@@ -318,7 +318,7 @@ def _s(x: float) -> str:
 
 
 def _verdict(cfg) -> str:
-    return "refused" if budget.check(cfg) else "passes"
+    return "refused" if budget_advice.check(cfg) else "passes"
 
 
 def _costs_line() -> str:

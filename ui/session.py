@@ -207,12 +207,12 @@ def _preset_link(key: str, cfg, params: dict[str, list[str]]):
 def affordable(cfg, page: RunPage = PLAYGROUND):
     """cfg when one training update and one refresh of its diagnostics fit the server's limit
     (ebm_core/budget.py: 1 s of one core by default). Otherwise the widgets go back to the last
-    settings that fit (at first, the change `budget.fixes` suggests), the page runs again and says
+    settings that fit (at first, the change `budget_advice.fixes` suggests), the page runs again and says
     what was refused and why: no setting or combination can pin a training process."""
-    from ebm_core import budget
+    from ebm_core import budget_advice
 
     ss = st.session_state
-    problem = budget.check(cfg)
+    problem = budget_advice.check(cfg)
     if problem is None:
         ss[page.key("_affordable")] = config.flat(cfg)
         note = ss.pop(page.key("_budget_note"), None)
@@ -223,9 +223,9 @@ def affordable(cfg, page: RunPage = PLAYGROUND):
     flat = config.flat(cfg)
     back = ss.get(page.key("_affordable"))
     if back is None:  # a link's first run: the suggested change, else the defaults of what costs
-        found = budget.fixes(cfg)
+        found = budget_advice.fixes(cfg)
         back = {**flat, **found[0]} if found else {**flat, **{k: v for k, v in config.flat(page.root()).items()
-                                                                if k in budget.NUMERIC}}
+                                                                if k in budget_advice.NUMERIC}}
     ss[page.key("_budget_note")] = problem
     ss[page.key("_budget_revert")] = {k: v for k, v in back.items() if flat.get(k) != v}
     st.rerun()

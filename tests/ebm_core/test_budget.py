@@ -4,7 +4,7 @@ No timing here: bench/budget.py measures the model against real updates."""
 
 import pytest
 
-from ebm_core import budget, config
+from ebm_core import budget, budget_advice, config
 from ebm_core.config import ImageRunConfig, RunConfig
 from ebm_core.lessons.presets import PRESETS, apply_preset
 
@@ -27,7 +27,7 @@ def default_limit(monkeypatch):
 @pytest.mark.parametrize("cfg", [RunConfig(), ImageRunConfig()] + [apply_preset(k) for k in PRESETS],
                          ids=["defaults", "image defaults"] + list(PRESETS))
 def test_defaults_and_presets_pass_with_headroom(cfg):
-    assert budget.check(cfg) is None
+    assert budget_advice.check(cfg) is None
     assert budget.estimate(cfg).worst_s < budget.DEFAULT_LIMIT_S / 4
 
 
@@ -35,11 +35,11 @@ def test_the_extreme_link_is_refused_naming_the_limit_and_changes_that_fit():
     cfg = config.from_query(EXTREME_LINK)
     est = budget.estimate(cfg)
     assert est.update_s > 600 and est.dominant == "the Langevin chains"
-    message = budget.check(cfg)
+    message = budget_advice.check(cfg)
     assert message is not None
     assert "the limit on this server is 1 s" in message and "hours per training update" in message
     assert "width-1024, depth-8" in message and "MALA" in message and "8192" in message
-    fixes = budget.fixes(cfg)
+    fixes = budget_advice.fixes(cfg)
     assert fixes
     for fix in fixes:
         for value in fix.values():
@@ -48,9 +48,9 @@ def test_the_extreme_link_is_refused_naming_the_limit_and_changes_that_fit():
 
 @pytest.mark.parametrize("cfg", REFUSED, ids=range(len(REFUSED)))
 def test_each_suggested_change_fits_and_stays_in_range(cfg):
-    assert budget.check(cfg) is not None
-    fixes = budget.fixes(cfg)
-    assert fixes, budget.check(cfg)
+    assert budget_advice.check(cfg) is not None
+    fixes = budget_advice.fixes(cfg)
+    assert fixes, budget_advice.check(cfg)
     for fix in fixes:
         for name, value in fix.items():
             info = config.field_info(name, type(cfg))
@@ -59,12 +59,12 @@ def test_each_suggested_change_fits_and_stays_in_range(cfg):
                 assert lo <= value <= hi and value < config.flat(cfg)[name]
             else:
                 assert value in info["choices"]
-        assert budget.check(cfg.replace(**fix)) is None, fix
+        assert budget_advice.check(cfg.replace(**fix)) is None, fix
 
 
 def test_single_changes_are_the_largest_that_fit_to_two_digits():
     cfg = RunConfig().replace(batch_size=8192, n_steps=1000)
-    fixes = budget.fixes(cfg)
+    fixes = budget_advice.fixes(cfg)
     assert all(len(f) == 1 for f in fixes)
     for fix in fixes:
         ((name, value),) = fix.items()
@@ -72,7 +72,7 @@ def test_single_changes_are_the_largest_that_fit_to_two_digits():
         hi = config.field_info(name)["range"][1]
         if value + step <= hi:
             assert not budget.fits(cfg.replace(**{name: value + step}))
-    message = budget.check(cfg)
+    message = budget_advice.check(cfg)
     assert message.count("at most") == len(fixes)
 
 
@@ -101,10 +101,10 @@ def test_the_environment_variable_sets_the_limit(monkeypatch):
     cfg = config.from_query(EXTREME_LINK)
     monkeypatch.setenv(budget.LIMIT_ENV, "0.0001")
     assert budget.default_limit_s() == 0.0001
-    assert "the limit on this server is 0.0001 s" in budget.check(RunConfig())
+    assert "the limit on this server is 0.0001 s" in budget_advice.check(RunConfig())
     monkeypatch.setenv(budget.LIMIT_ENV, "1e9")
-    assert budget.check(cfg) is None
-    assert budget.check(cfg, limit_s=1.0) is not None  # an explicit limit wins
+    assert budget_advice.check(cfg) is None
+    assert budget_advice.check(cfg, limit_s=1.0) is not None  # an explicit limit wins
     for bad in ("soon", "0", "-1", "nan"):
         monkeypatch.setenv(budget.LIMIT_ENV, bad)
         with pytest.raises(ValueError, match=budget.LIMIT_ENV):
