@@ -19,7 +19,7 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core.config import SamplerConfig  # noqa: E402
     from ebm_core.figures import images as figs  # noqa: E402
     from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
-    from ui import frame_route, image_controls, run_controls, session  # noqa: E402
+    from ui import frame_route, image_controls, job_progress, run_controls, session  # noqa: E402
     from ui.components import live_panel  # noqa: E402
 
 P = session.IMAGES
@@ -181,21 +181,14 @@ def on_trained_model(text: str, fn, *args, **kwargs):
     if model is None:
         st.error("The training worker did not answer; press Reset to start a new run.")
         return None
-    bar = st.empty()
-
-    def on_wait(t: float) -> None:
-        bar.progress(min(0.95, t / 10), f"{text} ({t:.0f} s)")
-
     try:
-        return jobs.run(image_sampling.with_weights, fn, cfg, (1, size, size), model.state_dict(), *args,
-                        timeout_s=JOB_TIMEOUT_S, on_wait=on_wait, **kwargs)
+        return job_progress.run(text, image_sampling.with_weights, fn, cfg, (1, size, size), model.state_dict(),
+                                *args, timeout_s=JOB_TIMEOUT_S, **kwargs)
     except jobs.JobTimeout:
         st.error(f"This took more than {JOB_TIMEOUT_S:.0f} s on this server and was stopped: use fewer Langevin "
                  "steps or chains.", icon=":material/timer:")
     except jobs.JobFailed as err:
         st.error(f"It could not be computed: {err}", icon=":material/error:")
-    finally:
-        bar.empty()
     return None
 
 

@@ -7,31 +7,16 @@ built in the job; the page itself holds only `lab.target_view`s (the exact densi
 Keys name the target by `target_key` (the energy's name, or "playground:<digest of the weights>").
 """
 
-import streamlit as st
-
 from ebm_core import jobs
 from ebm_core.lessons import lab, step_sizes
+from ui import job_progress
 
 JOB_TIMEOUT_S = 120.0  # one computation's limit: past it, the page says what to lower
 _targets, _runs, _floors, _steps, _tunes = jobs.Memo(8), jobs.Memo(48), jobs.Memo(16), jobs.Memo(8), jobs.Memo(16)
 
 
-def _waiting(text: str):
-    """A progress line while a job runs; its update is where Streamlit stops a page that went away."""
-    bar = st.empty()
-
-    def on_wait(elapsed: float) -> None:
-        bar.progress(min(0.95, elapsed / 10), text=f"{text} ({elapsed:.0f} s)")
-
-    return bar, on_wait
-
-
 def _get(memo: jobs.Memo, key: tuple, text: str, fn, *args):
-    bar, on_wait = _waiting(text)
-    try:
-        return memo.get(key, fn, *args, timeout_s=JOB_TIMEOUT_S, on_wait=on_wait)
-    finally:
-        bar.empty()
+    return job_progress.run(text, fn, *args, timeout_s=JOB_TIMEOUT_S, memo=memo, key=key)
 
 
 def target(target_key: str, source: lab.TargetSource) -> lab.Target:

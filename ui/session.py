@@ -169,8 +169,8 @@ def init_from_url(page: RunPage = PLAYGROUND) -> None:
 
 
 def _resume_after_restart(page: RunPage) -> None:
-    """A tab whose server restarted reloads itself with its run's saved name in a cookie (the live
-    panel keeps the name in the tab's sessionStorage): this session's first run resumes from it."""
+    """A tab whose server restarted reloads itself with its run's saved name in a cookie (its live
+    panel was given the name with its data): this session's first run resumes from it."""
     try:
         name = (st.context.cookies or {}).get(RESUME_COOKIE, "")
     except Exception:  # no request context (AppTest)
