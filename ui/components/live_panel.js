@@ -72,16 +72,18 @@ function plotly() {
 // click's callback had set (a lesson picked right after the page loaded applied nothing).
 function fire(s, src, state) {
   if (state === s.rendered || state === s.fired || !s.trigger || s.src !== src) return;
-  const app = document.querySelector('[data-testid=stApp]');
-  const script = app ? app.dataset.testScriptState : '';
-  if (script === 'running' || script === 'rerunRequested') { setTimeout(() => fire(s, src, state), 300); return; }
+  if (scriptBusy()) { setTimeout(() => fire(s, src, state), 300); return; }
   s.fired = state;
   s.trigger('state', state);
 }
-function gone(s, src) {
+// Streamlit runs the script or has a rerun requested (the page's own state attribute).
+function scriptBusy() {
   const app = document.querySelector('[data-testid=stApp]');
   const script = app ? app.dataset.testScriptState : '';
-  if (script === 'running' || script === 'rerunRequested') { setTimeout(() => gone(s, src), 300); return; }
+  return script === 'running' || script === 'rerunRequested';
+}
+function gone(s, src) {
+  if (scriptBusy()) { setTimeout(() => gone(s, src), 300); return; }
   setTimeout(() => {
     if (s.src !== src || !s.root.isConnected) return;  // a rerun brought the next run
     document.cookie = `ebm_resume=${encodeURIComponent(s.resume)}; path=/; max-age=60; SameSite=Strict`;
