@@ -75,6 +75,7 @@ if not classroom.hidden("share"):
         st.code(session.share_url(query), language=None)
         classroom.classroom_link_builder(query)
         classroom.preset_links(cfg)
+run_controls.queue_notice(run)
 preset = session.active_preset(cfg)
 if preset is not None and not classroom.hidden("preset"):
     controls.preset_banner(preset)

@@ -79,6 +79,7 @@ with top[2]:
 with top[3].popover("Share", icon=":material/link:", width="stretch", key="img_share"):
     st.caption("This link opens the Images page with exactly these settings and seed:")
     st.code(session.share_url(query), language=None)
+run_controls.queue_notice(run)
 
 SECTIONS = {"train": "Live training", "chain": "One chain from noise", "generate": "Generate",
             "inpaint": "Inpaint & denoise"}

@@ -136,10 +136,12 @@ def state_key(run: Any) -> str:
     if run.ended:
         return "ended"  # the worker is gone: the page replaces the run (ui/session.live_run)
     snap = run.latest()
+    place = run.queue_place  # waiting for a training slot: the notice shows the place
+    training = f"{int(run.running)}" + (f"q{place}" if place else "")
     if snap is None:
-        return f"{int(run.running)}||"
+        return f"{training}||"
     shown = snap.status == "diverged" or bool(snap.message)
-    return f"{int(run.running)}|{snap.status if snap.status == 'diverged' else ''}|" + (
+    return f"{training}|{snap.status if snap.status == 'diverged' else ''}|" + (
         hashlib.sha1(snap.message.encode()).hexdigest()[:12] if shown else "")
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from ebm_core import config
+from ebm_core import config, live
 from ebm_core.live import LiveRun
 from ui import session
 
@@ -28,21 +28,36 @@ def words(page: session.RunPage, name: str) -> dict[str, str]:
 
 
 def toggle_play(run: LiveRun, before: Callable[[], None] | None = None) -> None:
-    """Train if paused, pause if training (as the worker will be once it has read the last click)."""
+    """Train if paused, pause if training or waiting for a training slot (as the worker will be once
+    it has read the last click)."""
     if before is not None:
         before()
-    if run.running:
+    if run.running or run.queue_place:
         run.pause()
     else:
         run.play()
 
 
 def train_button(run: LiveRun, key: str, *, before: Callable[[], None] | None = None) -> None:
-    """Train / Pause: its label follows `LiveRun.running`, so one click always does what it says."""
-    playing = run.running
-    st.button("Pause" if playing else "Train", key=key, on_click=toggle_play, args=(run, before), type="primary",
-              icon=":material/pause:" if playing else ":material/play_arrow:", width="stretch",
-              help="Start or pause training in the background")
+    """Train / Pause (/ Leave queue while the run waits for a slot): its label follows `LiveRun.running`
+    and `LiveRun.queue_place`, so one click always does what it says."""
+    playing, waiting = run.running, run.queue_place
+    label, icon = ("Pause", ":material/pause:") if playing else (
+        ("Leave queue", ":material/hourglass_top:") if waiting else ("Train", ":material/play_arrow:"))
+    st.button(label, key=key, on_click=toggle_play, args=(run, before), type="primary", icon=icon, width="stretch",
+              help="Stop waiting for a training slot" if waiting and not playing else
+              "Start or pause training in the background")
+
+
+def queue_notice(run: LiveRun) -> None:
+    """While the run waits for a training slot: why, its place, and that it starts by itself."""
+    place = run.queue_place
+    if place and not run.running:
+        slots = live.slots()
+        st.warning(f"**This server is busy: your run waits for a training slot, number {place} in the queue.** "
+                   f"The server trains at most {slots.limit} runs at once so that every one keeps a useful speed, "
+                   "and all of them are taken. Yours starts by itself as soon as one of them pauses or ends; keep "
+                   "this tab open. **Leave queue** stops waiting.", icon=":material/hourglass_top:")
 
 
 def step_button(run: LiveRun, key: str, *, disabled: bool = False) -> None:

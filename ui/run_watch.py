@@ -57,6 +57,7 @@ def start() -> None:
                 try:
                     rt = runtime.get_instance()
                     reap(live.live_runs(), rt.is_active_session, gone_since, time.monotonic())
+                    live.slots().admit()  # a slot freed by a run that ended without a word
                 except Exception as e:  # the watcher must outlive any one bad run
                     print(f"ebm run watcher: {e!r}")
 

@@ -36,6 +36,7 @@ import torch
 
 from ..config import RunConfig
 from . import saved
+from .slots import Slots, default_limit
 from .worker import HISTORY_KEYS, task_classes, worker_main
 
 _ALIVE: "weakref.WeakSet[LiveRun]" = weakref.WeakSet()
@@ -50,6 +51,19 @@ def active_runs() -> int:
 def live_runs() -> list["LiveRun"]:
     """The runs of this process whose worker is alive."""
     return [r for r in list(_ALIVE) if r.thread.is_alive()]
+
+
+_SLOTS: Slots | None = None
+_SLOTS_LOCK = threading.Lock()
+
+
+def slots() -> Slots:
+    """This process's limit of runs training at once and its queue (live/slots.py)."""
+    global _SLOTS
+    with _SLOTS_LOCK:
+        if _SLOTS is None:
+            _SLOTS = Slots(default_limit(), live_runs)
+        return _SLOTS
 
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
@@ -189,14 +203,28 @@ class LiveRun:
                 return self._intent_kind
             return None
 
-    def play(self) -> None:
+    def play(self) -> int:
+        """Train now if the server has a free training slot (returns 0), else wait in its queue
+        (returns the place; training starts by itself when a slot frees: live/slots.py)."""
+        return slots().request(self)
+
+    def start_training(self) -> None:
+        """Train at once, slot or not (the slots call this when the run's turn has come)."""
         self._send("play", running=True)
 
+    @property
+    def queue_place(self) -> int:
+        """The run's place in the queue for a training slot (1 is next), 0 when it does not wait."""
+        return slots().place(self) if _SLOTS is not None else 0
+
     def pause(self) -> None:
+        """Pause training, or stop waiting for a slot."""
         self._send("pause", running=False)
+        slots().leave(self)
 
     def step_once(self, n: int = 1) -> None:
         self._send("step", n, running=False)
+        slots().leave(self)
 
     def update(self, cfg: RunConfig) -> None:
         """New live settings (sampler, lr, alpha, batch size, reinit fraction); others are ignored."""
@@ -204,12 +232,14 @@ class LiveRun:
 
     def rollback(self) -> None:
         self._send("rollback", running=False)
+        slots().leave(self)
 
     def request_stop(self) -> None:
         """Ask the worker to exit (it saves its state first); returns at once (safe to call from the
         server's event loop)."""
         self._stopping = True
         self._send("stop")
+        slots().leave(self)
 
     @property
     def dead(self) -> bool:
@@ -292,8 +322,12 @@ class LiveRun:
                 continue
             start = payload.history_start
             self._history = {k: np.concatenate([self._history[k][:start], payload.history[k]]) for k in HISTORY_KEYS}
+            was_training = self._snap is not None and self._snap.status == "running"
             self._snap = replace(payload, history=self._history, history_start=0)
             self._want_sent = False
+            if was_training and payload.status != "running":  # paused itself (diverged, time limit): a slot is free
+                slots().admit()
         self._conn.close()
         if self.process is not None:
             self.process.join(timeout=5)
+        slots().leave(self)  # the worker is gone: it neither trains nor waits

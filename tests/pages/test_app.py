@@ -257,3 +257,30 @@ def test_a_killed_worker_is_replaced_by_a_resumed_run_but_not_endlessly():
             assert "stopped unexpectedly" in notes and at.session_state["_run"] is not run  # a new worker took over
         else:
             assert "not restarted by itself" in notes and at.session_state["_run"] is run  # it stays down
+
+
+def test_past_the_training_limit_a_session_waits_in_a_queue_and_trains_when_a_slot_frees(monkeypatch):
+    from ebm_core import config, live
+    from ebm_core.live.slots import Slots
+
+    monkeypatch.setattr(live, "_SLOTS", Slots(1, live.live_runs))  # a server that trains one run at once
+    other = live.LiveRun(config.RunConfig().replace(width=16, batch_size=32, n_steps=2)).start()  # another tab's
+    try:
+        at = wait_until(open_app(), lambda a: shown_step(a) is not None)
+        assert other.play() == 0  # the other tab took the only slot
+        at.button(key="train").click().run()
+        assert at.button(key="train").label == "Leave queue"
+        notice = " ".join(w.value for w in at.warning)
+        assert "number 1 in the queue" in notice and "at most 1 runs at once" in notice
+        run, step = at.session_state["_run"], shown_step(at)
+        time.sleep(1.0)
+        assert not run.running and run.latest().step == step  # waiting does not train
+        other.pause()  # the slot is this session's now
+        wait_until(at, lambda a: a.button(key="train").label == "Pause" and shown_step(a) > step)
+        assert not any("in the queue" in w.value for w in at.warning)
+        at.button(key="train").click().run()
+        assert other.play() == 0 and at.button(key="train").click().run().button(key="train").label == "Leave queue"
+        at.button(key="train").click().run()  # Leave queue
+        assert at.button(key="train").label == "Train" and not run.queue_place and not run.running
+    finally:
+        other.request_stop()
