@@ -16,6 +16,11 @@ from ..config import flat, restart_settings
 from ..training import StepLog, Trainer, default_device
 from . import saved
 
+# The exact diagnostics take at most about this share of a worker's CPU time. With a class on one
+# server each worker gets a slice of a core; a refresh every diag_every_s of wall-clock time alone
+# (35 ms of CPU for the 2D task) would then take a third of that slice away from training.
+DIAG_SHARE = 0.1
+
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
 
@@ -84,6 +89,7 @@ class _Worker:
         self.trainer: Trainer = self.task.setup()
         self.history = _History()
         self._diag_at = -math.inf
+        self._diag_cost, self._cpu_at_diag = 0.0, 0.0  # CPU seconds of the last refresh, process time after it
         self._good = self.trainer.state()
         self._good_step = 0
         self._running, self._pending = False, 0
@@ -179,7 +185,7 @@ class _Worker:
                 self._rate = 0.0
             frame_due = want_frame if busy else self._want and now - last_pub >= 1 / self.max_fps
             if changed or frame_due:
-                if changed or now - self._diag_at >= self.diag_every_s:
+                if changed or self._diagnostics_due(now):
                     self._refresh_diagnostics()
                 self._publish()
                 last_pub = time.perf_counter()
@@ -245,9 +251,17 @@ class _Worker:
 
     # ---- snapshots ------------------------------------------------------------------------------
 
+    def _diagnostics_due(self, now: float) -> bool:
+        """diag_every_s has passed, and the worker has spent enough CPU time since the last refresh
+        for the refresh to stay within DIAG_SHARE of it (under load refreshes space out)."""
+        return (now - self._diag_at >= self.diag_every_s
+                and time.process_time() - self._cpu_at_diag >= self._diag_cost * (1 / DIAG_SHARE - 1))
+
     def _refresh_diagnostics(self) -> None:
+        c0 = time.process_time()
         diag = self.task.diagnostics()
-        self._diag_at = time.perf_counter()
+        self._diag_at, self._cpu_at_diag = time.perf_counter(), time.process_time()
+        self._diag_cost = self._cpu_at_diag - c0
         d = self.history.diag
         if d.get("step") and d["step"][-1] == diag.step:
             return
