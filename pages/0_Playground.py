@@ -17,7 +17,7 @@ with head.container():
 with st.spinner("Loading PyTorch…"):
     from ebm_core import live, toy2d  # noqa: E402
     from ebm_core.figures import playground as figures  # noqa: E402
-    from ui import classroom, controls, frame_route, live_numbers, live_view, own_data, run_controls, session  # noqa: E402
+    from ui import awaiting, classroom, controls, frame_route, live_numbers, live_view, own_data, run_controls, session  # noqa: E402
     from ui.components import canvas, live_panel  # noqa: E402
 
 session.init_from_url()
@@ -46,17 +46,30 @@ playing = run.running  # what the worker does, or will once it has read the last
 
 
 def _phase_step() -> None:
-    """One update, recorded phase by phase; the panel below walks through it."""
+    """Ask the worker for one update recorded phase by phase (the page does not wait for it: see
+    _phase_answer); the panel below walks through it."""
+    ss.phase_request, ss.phase_record, ss.phase_error = run.request_call("phase_step"), None, None
+    ss.phase_run = id(run)
+
+
+def _phase_answer() -> None:
+    """The recorded update once the worker has answered; until then a note, and a rerun when it has."""
+    request = ss.get("phase_request")
+    if request is None or ss.get("phase_run") != id(run):
+        return
+    if not request.done:
+        awaiting.note_until_done(request, "Step by phase: the worker makes one update and records each phase…")
+        return
+    ss.phase_request = None
     try:
-        ss.phase_record, ss.phase_idx, ss.phase_error = run.call("phase_step", timeout=60), 0, None
-        ss.phase_run = id(run)
+        ss.phase_record, ss.phase_idx = request.result(), 0
     except (TimeoutError, RuntimeError) as e:
-        ss.phase_record, ss.phase_error = None, str(e)
+        ss.phase_error = str(e)
 
 
 top = st.columns([1, 1, 1.45, 1, 1.3, 2.6])
 with top[0]:
-    run_controls.train_button(run, "train", before=lambda: ss.update(phase_record=None))
+    run_controls.train_button(run, "train", before=lambda: ss.update(phase_record=None, phase_request=None))
 if not classroom.hidden("step"):
     with top[1]:
         run_controls.step_button(run, "step", disabled=classroom.locked("step"))
@@ -79,6 +92,7 @@ run_controls.queue_notice(run)
 preset = session.active_preset(cfg)
 if preset is not None and not classroom.hidden("preset"):
     controls.preset_banner(preset)
+_phase_answer()
 if ss.get("phase_error"):
     st.error(f"Step by phase did not finish: {ss.phase_error}", icon=":material/error:")
 if ss.get("phase_record") is not None and ss.get("phase_run") == id(run) and not playing:

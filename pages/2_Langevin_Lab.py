@@ -31,7 +31,7 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core.config import LabConfig  # noqa: E402
     from ebm_core.figures import lab as lab_figures  # noqa: E402
     from ebm_core.lessons import lab  # noqa: E402
-    from ui import lab_compute, lab_link, session  # noqa: E402
+    from ui import awaiting, lab_compute, lab_link, session  # noqa: E402
     from ui.lab_link import MAX_COMPARE, SLOTS, STEP_KEYS, choices, limits  # noqa: E402
 
 TARGET_LABELS = config.choice_labels("target", LabConfig)
@@ -90,7 +90,7 @@ def playground_target() -> tuple[str, lab.TargetSource | None, lab.Target | None
     until the user asks for newer ones, so a lesson's numbers do not shift under every click."""
     run = session.current_run()
     snap = run.latest() if run is not None else None
-    if snap is None or not hasattr(run, "copy_model"):
+    if snap is None or not hasattr(run, "request_weights"):
         ss.pop("_lab_model", None)
         st.info("**Train a model in the Playground first.** This target is the energy network your session trains "
                 "on the **2D Playground** page (see the sidebar); start training there, then come back.",
@@ -104,17 +104,27 @@ def playground_target() -> tuple[str, lab.TargetSource | None, lab.Target | None
     with st.sidebar:
         reload = st.button("Use the latest Playground weights", key="lab_reload_model", icon=":material/refresh:",
                            width="stretch")
-    if reload or held is None or held["run"] != id(run):
-        model = run.copy_model(timeout=10)
-        if model is None:
-            st.warning("The Playground run did not hand over its weights in time; try again.",
-                       icon=":material/warning:")
+    request = ss.get("_lab_weights")
+    if reload or (request is None and (held is None or held["run"] != id(run))):
+        request = ss["_lab_weights"] = run.request_weights()  # the page does not wait: it reruns once they came
+        ss.pop("_lab_model", None)
+    if request is not None and not request.done:
+        awaiting.note_until_done(request, "Fetching the weights of the Playground's network…")
+        return "playground", None, None, ""
+    if request is not None:
+        ss.pop("_lab_weights")
+        try:
+            step, state = request.result()
+        except (TimeoutError, RuntimeError) as err:
+            st.warning(f"The Playground run did not hand over its weights ({err}); press **Use the latest "
+                       "Playground weights** to try again.", icon=":material/warning:")
             return "playground", None, None, ""
+        model = run.model_from(state)
         dataset = snap.config.data.dataset
         extent = float(getattr(snap, "extent", None) or toy2d.extent(dataset))
         label = toy2d.DATASETS[dataset].label if dataset in toy2d.DATASETS else dataset
         source = lab.TargetSource("playground", extent, config.flat(snap.config), model.state_dict())
-        held = dict(run=id(run), source=source, digest=nets.weights_digest(model), step=snap.step, label=label)
+        held = dict(run=id(run), source=source, digest=nets.weights_digest(model), step=step, label=label)
         ss["_lab_model"] = held
     with st.sidebar:
         st.caption(f"Weights from training step {held['step']:,} of the Playground ({held['label']}).")

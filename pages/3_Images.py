@@ -19,7 +19,7 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core.config import SamplerConfig  # noqa: E402
     from ebm_core.figures import images as figs  # noqa: E402
     from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
-    from ui import frame_route, image_controls, job_progress, run_controls, session  # noqa: E402
+    from ui import awaiting, frame_route, image_controls, job_progress, run_controls, session  # noqa: E402
     from ui.components import live_panel  # noqa: E402
 
 P = session.IMAGES
@@ -174,23 +174,43 @@ def sampler_ui(key: str, default_steps: int) -> tuple[int, float, float]:
     return int(k), float(eta), float(noise)
 
 
-def on_trained_model(text: str, fn, *args, **kwargs):
-    """fn(model, *args, **kwargs) on a copy of the current weights, in a job process (ebm_core/jobs.py):
-    the server only waits, at most JOB_TIMEOUT_S, and a page that goes away stops it. None (with a
-    message) when the worker or the job did not deliver."""
-    model = run.copy_model(timeout=15)
-    if model is None:
-        st.error("The training worker did not answer; press Reset to start a new run.")
-        return None
+def on_trained_model(text: str, fn, *args, store, **kwargs) -> None:
+    """On a click: ask the worker for the current weights and remember to compute fn(model, *args,
+    **kwargs) with them; finish_pending does that once they came (the page never waits for the worker)
+    and hands the result and the weights' step to store."""
+    ss["img_pending"] = dict(request=run.request_weights(), run=id(run), text=text, fn=fn, args=args,
+                             kwargs=kwargs, store=store)
+
+
+def finish_pending() -> None:
+    """The computation asked for by the last click, once the weights came: in a job process
+    (ebm_core/jobs.py) that the server only waits for, at most JOB_TIMEOUT_S, and that a page going
+    away stops. Until the weights came, a note (and a rerun when they have)."""
+    todo = ss.get("img_pending")
+    if todo is None or todo["run"] != id(run):
+        ss.pop("img_pending", None)
+        return
+    if not todo["request"].done:
+        awaiting.note_until_done(todo["request"], "Fetching the current weights from the training worker…")
+        return
+    ss.pop("img_pending")
     try:
-        return job_progress.run(text, image_sampling.with_weights, fn, cfg, (1, size, size), model.state_dict(),
-                                *args, timeout_s=JOB_TIMEOUT_S, **kwargs)
+        step, state = todo["request"].result()
+    except (TimeoutError, RuntimeError) as err:
+        st.error(f"The training worker did not hand over its weights ({err}); press Reset to start a new run.")
+        return
+    try:
+        result = job_progress.run(todo["text"], image_sampling.with_weights, todo["fn"], cfg, (1, size, size), state,
+                                  *todo["args"], timeout_s=JOB_TIMEOUT_S, **todo["kwargs"])
     except jobs.JobTimeout:
         st.error(f"This took more than {JOB_TIMEOUT_S:.0f} s on this server and was stopped: use fewer Langevin "
                  "steps or chains.", icon=":material/timer:")
+        return
     except jobs.JobFailed as err:
         st.error(f"It could not be computed: {err}", icon=":material/error:")
-    return None
+        return
+    if result is not None:
+        todo["store"](result, step)
 
 
 def user_sampler(k: int, eta: float, noise: float) -> SamplerConfig:
@@ -202,11 +222,10 @@ def chains_from_noise(key: str, n: int, k: int, eta: float, noise: float) -> Non
     """Run n chains from noise on the current model and keep the movie for the animation."""
     seed = ss.setdefault("img_clicks", 0) + 17  # each click new chains
     ss.img_clicks += 1
-    movie = on_trained_model(f"Running {n} chain{'s' if n > 1 else ''} for {k} steps…",
-                             image_sampling.chains_from_noise, n, user_sampler(k, eta, noise), shape=(1, size, size),
-                             seed=seed)
-    if movie is not None:
-        ss[f"img_{key}_result"] = dict(movie=movie, at_step=run.latest().step)
+    on_trained_model(f"Running {n} chain{'s' if n > 1 else ''} for {k} steps…",
+                     image_sampling.chains_from_noise, n, user_sampler(k, eta, noise), shape=(1, size, size),
+                     seed=seed, store=lambda movie, step: ss.update({f"img_{key}_result": dict(movie=movie,
+                                                                                               at_step=step)}))
 
 
 def animation(movie: image_sampling.ChainMovie, nrow: int, key: str, height: int) -> None:
@@ -224,6 +243,7 @@ elif section == "chain":
     k, eta, noise = sampler_ui("chain", max(200, 4 * cfg.sampler.n_steps))
     if st.button("Run a chain from noise", key="img_chain_run", type="primary", icon=":material/play_circle:"):
         chains_from_noise("chain", 1, k, eta, noise)
+    finish_pending()
     r = ss.get("img_chain_result")
     if r:
         left, right = st.columns([1, 1])
@@ -240,6 +260,7 @@ elif section == "generate":
     k, eta, noise = sampler_ui("gen", max(200, 4 * cfg.sampler.n_steps))
     if st.button("Generate", key="img_gen_run", type="primary", icon=":material/auto_awesome:"):
         chains_from_noise("gen", n, k, eta, noise)
+    finish_pending()
     r = ss.get("img_gen_result")
     if r:
         left, right = st.columns([1.4, 1])
@@ -266,11 +287,12 @@ else:
     k, eta, noise = sampler_ui("inp", max(100, 2 * cfg.sampler.n_steps))
     if st.button("Fill in", key="img_inp_run", type="primary", icon=":material/healing:"):
         x = test.images[int(first): int(first) + 8]
-        result = on_trained_model(f"Running {'clamped ' if mode == 'mask' else ''}Langevin for {k} steps…",
-                                  image_sampling.fill_in, x, user_sampler(k, eta, noise), seed=int(first) + 5,
-                                  **({"mask": kind} if mode == "mask" else {"noise_std": std}))
-        if result is not None:
-            ss["img_inp_result"] = dict(result=result, mode=mode, at_step=run.latest().step)
+        on_trained_model(f"Running {'clamped ' if mode == 'mask' else ''}Langevin for {k} steps…",
+                         image_sampling.fill_in, x, user_sampler(k, eta, noise), seed=int(first) + 5,
+                         store=lambda result, step, mode=mode: ss.update(
+                             img_inp_result=dict(result=result, mode=mode, at_step=step)),
+                         **({"mask": kind} if mode == "mask" else {"noise_std": std}))
+    finish_pending()
     r = ss.get("img_inp_result")
     if r:
         f = r["result"]

@@ -148,9 +148,7 @@ class LiveRun:
         self._intent_kind = ""
         self._want_sent = False
         self._needs: tuple[str, ...] = ()
-        self._reply: list = []  # the worker's answer to the request in flight (copy_model, call)
-        self._reply_ready = threading.Event()
-        self._request_lock = threading.Lock()
+        self._requests: dict[int, Request] = {}  # asked of the worker, not answered yet, by command number
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
         self.process: multiprocessing.process.BaseProcess | None = None
 
@@ -266,36 +264,48 @@ class LiveRun:
             self._needs = parts
             self._send("need", parts)
 
-    def _request(self, timeout: float, *cmd: Any) -> tuple[bool, Any]:
-        """Send cmd and wait for the worker's reply: (answered, value)."""
-        with self._request_lock:
-            self._reply_ready.clear()
-            self._reply.clear()
-            self._send(*cmd, running=False if cmd[0] == "call" else None)  # a call pauses training first
-            if not self._reply_ready.wait(timeout) or not self._reply:
-                return False, None
-            return True, self._reply.pop()
+    def _ask(self, timeout_s: float, *cmd: Any, running: bool | None = None) -> "Request":
+        request = Request(self, timeout_s)
+        with self._send_lock:  # numbered and registered together: the reply cannot come first
+            self._cmd_seq += 1
+            if running is not None:
+                self._intent_seq, self._intent_running, self._intent_kind = self._cmd_seq, running, cmd[0]
+            self._requests[self._cmd_seq] = request
+            try:
+                self._conn.send((self._cmd_seq, cmd))
+            except (OSError, ValueError):
+                request._answer((False, "the training worker is gone"))
+        return request
 
-    def copy_model(self, timeout: float = 10.0) -> torch.nn.Module | None:
-        """A CPU copy of the evaluated weights (EMA if enabled), or None if the worker does not answer."""
-        answered, state = self._request(timeout, "model")
-        if not answered:
-            return None
+    def request_weights(self, timeout_s: float = 30.0) -> "Request":
+        """Ask for the evaluated weights (EMA if enabled) without waiting: the request's result() is
+        (step, state_dict) once done (see Request)."""
+        return self._ask(timeout_s, "model")
+
+    def request_call(self, name: str, *args: Any, timeout_s: float = 60.0) -> "Request":
+        """Ask the worker to run the task's `call_<name>(*args)` between two updates (training pauses
+        first), without waiting: the request's result() is its value once done."""
+        request = self._ask(timeout_s, "call", name, args, running=False)
+        slots().leave(self)
+        return request
+
+    def model_from(self, state: dict) -> torch.nn.Module:
+        """The task's network with these weights, for evaluation."""
         model = task_classes()[self.task].build_model(self.cfg)
         model.load_state_dict(state)
         return model.eval().requires_grad_(False)
 
+    def copy_model(self, timeout: float = 10.0) -> torch.nn.Module | None:
+        """A CPU copy of the evaluated weights, or None if the worker does not answer. Waits: for
+        scripts and tests; a page uses request_weights."""
+        try:
+            return self.model_from(self.request_weights(timeout).wait()[1])
+        except (TimeoutError, RuntimeError):
+            return None
+
     def call(self, name: str, *args: Any, timeout: float = 60.0) -> Any:
-        """Run the task's `call_<name>(*args)` in the worker between two updates (training pauses
-        first) and return its result; raises TimeoutError if the worker does not answer, and
-        re-raises the worker's error as RuntimeError."""
-        answered, reply = self._request(timeout, "call", name, args)
-        if not answered:
-            raise TimeoutError(f"the training worker did not answer {name!r} within {timeout:g} s")
-        ok, value = reply
-        if not ok:
-            raise RuntimeError(value)
-        return value
+        """request_call(name, *args), waiting for the result (scripts and tests; pages do not wait)."""
+        return self.request_call(name, *args, timeout_s=timeout).wait()
 
     def wait_for(self, predicate, timeout: float = 60.0) -> Any:
         """Block until a snapshot satisfies predicate (tests, benchmarks); raises TimeoutError."""
@@ -317,8 +327,11 @@ class LiveRun:
             except (EOFError, OSError):
                 break
             if kind == "reply":
-                self._reply[:] = [payload]
-                self._reply_ready.set()
+                seq, answer = payload
+                with self._send_lock:
+                    request = self._requests.pop(seq, None)
+                if request is not None:
+                    request._answer(answer)
                 continue
             start = payload.history_start
             self._history = {k: np.concatenate([self._history[k][:start], payload.history[k]]) for k in HISTORY_KEYS}
@@ -328,6 +341,44 @@ class LiveRun:
             if was_training and payload.status != "running":  # paused itself (diverged, time limit): a slot is free
                 slots().admit()
         self._conn.close()
+        with self._send_lock:
+            unanswered, self._requests = list(self._requests.values()), {}
+        for request in unanswered:
+            request._answer((False, "the training worker ended before it answered"))
         if self.process is not None:
             self.process.join(timeout=5)
         slots().leave(self)  # the worker is gone: it neither trains nor waits
+
+
+class Request:
+    """Something asked of a run's worker (LiveRun.request_weights, request_call), answered later. A page
+    never waits for it: it checks `done` on its next run (ui/awaiting.py reruns it when it is)."""
+
+    def __init__(self, run: LiveRun, timeout_s: float):
+        self.run, self.deadline = run, time.monotonic() + timeout_s
+        self._answered = threading.Event()
+        self._reply: tuple[bool, Any] | None = None
+
+    def _answer(self, reply: tuple[bool, Any]) -> None:
+        self._reply = reply
+        self._answered.set()
+
+    @property
+    def done(self) -> bool:
+        """Answered, or past its deadline."""
+        return self._answered.is_set() or time.monotonic() >= self.deadline
+
+    def result(self) -> Any:
+        """The answer; raises TimeoutError when the worker did not answer in time (or not yet), and
+        RuntimeError with the worker's words when it failed."""
+        if self._reply is None:
+            raise TimeoutError("the training worker did not answer in time; it may be busy or gone")
+        ok, value = self._reply
+        if not ok:
+            raise RuntimeError(value)
+        return value
+
+    def wait(self) -> Any:
+        """Block until done, then result() (scripts and tests only)."""
+        self._answered.wait(max(0.0, self.deadline - time.monotonic()))
+        return self.result()

@@ -211,16 +211,16 @@ class _Worker:
                 return changed
             if kind == "model":  # weights only: parametrised (spectral norm) modules do not pickle
                 state = {k: v.detach().cpu().clone() for k, v in self.trainer.eval_model.state_dict().items()}
-                self.conn.send(("reply", state))
+                self.conn.send(("reply", (self._ack, (True, (self.trainer.step_count, state)))))
             elif kind == "call":
                 self._running, self._pending = False, 0
                 if self._status == "running":
                     self._status = "paused"
                 try:
                     value = getattr(self.task, "call_" + cmd[1])(*cmd[2], record=self._record)
-                    self.conn.send(("reply", (True, value)))
+                    self.conn.send(("reply", (self._ack, (True, value))))
                 except Exception as e:  # the page shows it; the run goes on
-                    self.conn.send(("reply", (False, f"{cmd[1]} failed: {e!r}")))
+                    self.conn.send(("reply", (self._ack, (False, f"{cmd[1]} failed: {e!r}"))))
             elif kind == "play" and self._status != "diverged":
                 self._running, self._status, self._message = True, "running", ""
                 self._train_seconds = 0.0

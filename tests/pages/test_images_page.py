@@ -28,6 +28,17 @@ def open_page(query=None) -> AppTest:
     return at.run()
 
 
+def answered(at: AppTest) -> AppTest:
+    """The page once the worker handed over the weights a click asked for: the page does not wait for
+    them, it says so and its fragment reruns it (AppTest does not run fragments' timers: rerun here)."""
+    todo = at.session_state["img_pending"] if "img_pending" in at.session_state else None
+    if todo is not None:
+        assert any("Fetching the current weights" in i.value for i in at.info)
+        todo["request"].wait()
+        at.run()
+    return at
+
+
 def test_defaults_render_and_step_advances():
     at = open_page()
     assert not at.exception and not at.error and not at.warning
@@ -73,7 +84,7 @@ def test_each_section_runs_on_the_live_model(tab, button):
     for k in ("img_chain_k", "img_gen_k", "img_inp_k"):
         if k in at.session_state:
             at.number_input(key=k).set_value(20)
-    at.button(key=button).click().run()
+    answered(at.button(key=button).click().run())
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) >= 1  # the animation
     if tab == "inpaint":
@@ -109,6 +120,6 @@ def test_generate_and_fill_in_run_outside_the_web_servers_process(tab, button, m
     for k in ("img_gen_k", "img_inp_k"):
         if k in at.session_state:
             at.number_input(key=k).set_value(20)
-    at.button(key=button).click().run()
+    answered(at.button(key=button).click().run())
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) >= 1

@@ -59,9 +59,19 @@ def test_playground_target_with_a_trained_model(monkeypatch):
     torch.manual_seed(3)
     model = build_model_2d(cfg).eval()
     snap = SimpleNamespace(step=321, extent=4.0, config=cfg)
-    run = SimpleNamespace(latest=lambda: snap, copy_model=lambda timeout=10: model)
+    asked = []
+
+    def request_weights():  # a worker that answers after the page asked, not while it waits
+        asked.append(SimpleNamespace(done=False, result=lambda step=snap.step: (step, model.state_dict())))
+        return asked[-1]
+
+    run = SimpleNamespace(latest=lambda: snap, request_weights=request_weights, model_from=lambda state: model)
     monkeypatch.setattr(session, "current_run", lambda: run, raising=False)
     at = open_page({**QUICK, "lab_target": "playground"})
+    assert not at.exception and not at.error
+    assert any("Fetching the weights" in i.value for i in at.info) and len(at.get("plotly_chart")) == 0
+    asked[-1].done = True
+    at.run()  # what the page's fragment asks for once the weights came
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 3
     assert any("Playground model" in c.value and "321" in c.value for c in at.caption)
@@ -72,6 +82,9 @@ def test_playground_target_with_a_trained_model(monkeypatch):
     at.run()
     assert any("step 321" in c.value for c in at.caption)
     at.button(key="lab_reload_model").click().run()
+    assert len(asked) == 2 and any("Fetching the weights" in i.value for i in at.info)
+    asked[-1].done = True
+    at.run()
     assert not at.exception and any("step 400" in c.value for c in at.caption)
 
 
