@@ -96,6 +96,14 @@ def test_copy_model_returns_the_evaluated_weights(run):
     assert np.allclose(e, s.energy, atol=1e-4)
 
 
+def test_the_worker_trains_at_the_lowest_priority_so_the_server_answers_clicks_first(run):
+    import os
+
+    run.wait_for(lambda s: s.status == "paused")
+    assert os.getpriority(os.PRIO_PROCESS, run.process.pid) == 19
+    assert os.getpriority(os.PRIO_PROCESS, 0) < 19  # the server's own process is not lowered
+
+
 def test_stop_ends_the_worker_process(run):
     run.wait_for(lambda s: s.status == "paused")
     run.play()
