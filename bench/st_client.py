@@ -104,6 +104,11 @@ Limits (what a real tab does that this does not):
     a keep-alive connection the server closed between requests is reopened and the request sent
     again, as browsers do (counted as a reconnect, not an error);
   - no WebSocket reconnects, no heartbeats, no Origin header (the server allows a missing Origin).
+Cookies: like a tab, a session keeps the name=value of every Set-Cookie it gets (the WebSocket's
+handshake, the pulls' answers) and sends them back with the pulls (and a later connect), so a load
+balancer's sticky cookie keeps the session on one replica (deploy/, bench/replicas.py); the pulls'
+answers are counted per X-EBM-Replica header (Stats.replicas), the handshake's headers kept in
+Session.ws_headers. A real tab gets the cookie earlier, with the page itself.
 
 Reading the numbers (swarm): steps/s per session from the step the live numbers show (serve.py:
 the numbers panel's answers, step_source "panel"; app.py: the numbers fragment's st.html, "html").
@@ -206,6 +211,9 @@ class Stats:
     frame_waits: list[float] = field(default_factory=list)  # request sent -> its 200 answer read (s)
     http_reconnects: int = 0  # keep-alive connection found closed by the server; reopened and sent again
     frame_aborts: int = 0  # held requests dropped because the canvas's src changed (`s.ctrl.abort()`)
+    # pull answers (canvas and panels) per X-EBM-Replica header ('' without one): behind a load balancer,
+    # which replica answered (ui/frame_route.py; deploy/replicas.py)
+    replicas: dict[str, int] = field(default_factory=dict)
     frames_pushed: int = 0  # canvas frames received in the WebSocket (app.py), each with a new frame id
     panels: dict[str, "PanelStats"] = field(default_factory=dict)  # panel key -> its pulls (serve.py)
     # reruns sent for a live panel's "state" trigger (its answer named a run state the page was not drawn with)
@@ -254,7 +262,8 @@ class HttpConnection:
     connection the server closed while idle is reopened once and the request sent again, as a
     browser does for a reused connection."""
 
-    def __init__(self, netloc: str, stats: Stats):
+    def __init__(self, netloc: str, stats: Stats, cookies: dict[str, str] | None = None):
+        self.cookies = {} if cookies is None else cookies  # the tab's cookie jar: sent, and updated by Set-Cookie
         host, _, port = netloc.rpartition(":") if ":" in netloc.rsplit("]", 1)[-1] else (netloc, "", "80")
         self.netloc, self.host, self.port, self.stats = netloc, host.strip("[]"), int(port), stats
         self._reader = self._writer = self._h11 = None
@@ -281,9 +290,11 @@ class HttpConnection:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
             self._h11 = h11.Connection(h11.CLIENT)
         c = self._h11
-        self._writer.write(c.send(h11.Request(method="GET", target=target, headers=[
-            ("Host", self.netloc), ("Accept", "*/*"), ("Cache-Control", "no-store"), ("X-EBM-Auth", auth)]))
-            + c.send(h11.EndOfMessage()))
+        headers = [("Host", self.netloc), ("Accept", "*/*"), ("Cache-Control", "no-store"), ("X-EBM-Auth", auth)]
+        if self.cookies:
+            headers.append(("Cookie", cookie_header(self.cookies)))
+        self._writer.write(c.send(h11.Request(method="GET", target=target, headers=headers))
+                           + c.send(h11.EndOfMessage()))
         await self._writer.drain()
         status, headers, body = 0, {}, []
         while True:
@@ -293,6 +304,7 @@ class HttpConnection:
             elif isinstance(ev, h11.Response):
                 status = ev.status_code
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in ev.headers}
+                keep_cookies(self.cookies, [v.decode("latin-1") for k, v in ev.headers if k.lower() == b"set-cookie"])
             elif isinstance(ev, h11.Data):
                 body.append(bytes(ev.data))
             elif isinstance(ev, h11.EndOfMessage):
@@ -303,6 +315,8 @@ class HttpConnection:
             c.start_next_cycle()  # keep-alive
         else:  # the server said Connection: close
             await self.close()
+        replica = headers.get("x-ebm-replica", "")
+        self.stats.replicas[replica] = self.stats.replicas.get(replica, 0) + 1
         return status, headers, b"".join(body)
 
     async def close(self) -> None:
@@ -313,6 +327,19 @@ class HttpConnection:
                 await w.wait_closed()
             except OSError:
                 pass
+
+
+def keep_cookies(jar: dict[str, str], set_cookies: list[str]) -> None:
+    """Keep the name=value of each Set-Cookie header (attributes ignored: one host, one tab), as a
+    browser does, so a load balancer's sticky cookie comes back with every later request."""
+    for line in set_cookies:
+        name, eq, value = line.split(";", 1)[0].strip().partition("=")
+        if eq and name:
+            jar[name] = value
+
+
+def cookie_header(jar: dict[str, str]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in jar.items())
 
 
 def frame_problem(body: bytes) -> str | None:
@@ -336,6 +363,9 @@ class Session:
         self.ws_url = self.base.replace("http", "ws", 1) + "/_stcore/stream"
         self.query = query or parts.query
         self.name = name
+        # the tab's cookies (a load balancer's sticky cookie): sent with the WebSocket and every pull
+        self.cookies: dict[str, str] = {}
+        self.ws_headers: dict[str, str] = {}  # the WebSocket handshake's response headers (lower-case names)
         self.page_script_hash = ""
         self.session_id = ""
         self.max_cached_age = 2
@@ -378,7 +408,10 @@ class Session:
     async def open(self) -> "Session":
         self.opened_at = time.monotonic()
         self._ws = await connect(self.ws_url, subprotocols=["streamlit", "PLACEHOLDER_AUTH_TOKEN"],
-                                 max_size=None, open_timeout=60, ping_interval=None)
+                                 max_size=None, open_timeout=60, ping_interval=None,
+                                 additional_headers={"Cookie": cookie_header(self.cookies)} if self.cookies else None)
+        self.ws_headers = {k.lower(): v for k, v in self._ws.response.headers.raw_items()}
+        keep_cookies(self.cookies, self._ws.response.headers.get_all("Set-Cookie"))
         self._reader = asyncio.create_task(self._read(), name=f"{self.name}-read")
         await self._rerun()  # the first run of the page, as a tab sends once connected
         return self
@@ -543,7 +576,7 @@ class Session:
             if self._http is None or self._http.netloc != parts.netloc:
                 if self._http is not None:
                     await self._http.close()
-                self._http = HttpConnection(parts.netloc, st)
+                self._http = HttpConnection(parts.netloc, st, self.cookies)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             self._frame_abort = False
             self._frame_req = asyncio.ensure_future(asyncio.wait_for(self._http.get(target, auth), PULL_TIMEOUT_S))
@@ -641,7 +674,7 @@ class Session:
             if p.http is None or p.http.netloc != parts.netloc:
                 if p.http is not None:
                     await p.http.close()
-                p.http = HttpConnection(parts.netloc, self.stats)
+                p.http = HttpConnection(parts.netloc, self.stats, self.cookies)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             status, _, body = await asyncio.wait_for(p.http.get(target, auth), PULL_TIMEOUT_S)
         except (OSError, EOFError, h11.ProtocolError, ValueError) as e:  # TimeoutError is an OSError

@@ -37,7 +37,9 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import socket
 import threading
 import time
 import weakref
@@ -52,7 +54,10 @@ VIEWS = views.PICTURE_VIEWS
 LAYERS = tuple(views.LAYERS)
 PANELS = ("numbers", "curves", "surface", "images", "image_curves", "image_hist")
 STATE_PANELS = ("numbers", "images")  # the panels that watch the run's state (one per page)
-_HEADERS = {"Cache-Control": "no-store"}
+# X-EBM-Replica names the server that answered (deploy/replicas.py sets EBM_REPLICA): behind a load
+# balancer, a session's pulls must reach the replica that holds its run
+_HEADERS = {"Cache-Control": "no-store",
+            "X-EBM-Replica": os.environ.get("EBM_REPLICA") or f"{socket.gethostname()}:{os.getpid()}"}
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
 AUTH_HEADER = "X-EBM-Auth"  # the run's key: only the session that owns the run was given it
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
