@@ -34,6 +34,7 @@ Imports no torch at module level: `serve.py` loads this before the first visitor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -61,7 +62,7 @@ _HEADERS = {"Cache-Control": "no-store",
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
 AUTH_HEADER = "X-EBM-Auth"  # the run's key: only the session that owns the run was given it
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
-POLL_S = 0.015  # how often a held request looks for a newer snapshot (a dict read)
+RECHECK_S = 0.25  # a held request also looks again this often for a state that came without a snapshot
 
 _lock = threading.Lock()
 _runs: dict[str, weakref.ref] = {}  # token -> run
@@ -173,18 +174,38 @@ def encode(snap: Any, view: str, layers: set[str]) -> bytes:
 async def _held(run: Any, key_of, after: str | None, *, least_s: float = 0.0,
                 urgent=lambda: False) -> tuple[Any, str] | None:
     """The newest snapshot and its key once the key differs from `after` and `least_s` has passed
-    (at once when `urgent()`); None when nothing newer came within max(HOLD_S, least_s)."""
+    (at once when `urgent()`); None when nothing newer came within max(HOLD_S, least_s).
+
+    A long poll that sleeps until the run receives a snapshot (LiveRun.listen), looking again at least
+    every RECHECK_S for what changes without one (a click's state): with a class of 30 on one server,
+    polling every request every 15 ms cost the server a third of a core."""
     t0 = time.monotonic()
     deadline = t0 + max(HOLD_S, least_s)
-    while True:  # a long poll: no phase beat with the worker
-        snap = run.latest()  # never blocks: the newest snapshot received, and asks the worker for a fresh one
-        if snap is not None:
-            key = key_of(snap)
-            if key != after and (time.monotonic() - t0 >= least_s or urgent()):
-                return snap, key
-        if time.monotonic() >= deadline:
-            return None
-        await asyncio.sleep(POLL_S)
+    loop = asyncio.get_running_loop()
+    newer = asyncio.Event()
+
+    def wake() -> None:  # called by the run's receiving thread
+        loop.call_soon_threadsafe(newer.set)
+
+    run.listen(wake)
+    try:
+        while True:
+            newer.clear()
+            snap = run.latest()  # never blocks: the newest snapshot received, and asks the worker for a fresh one
+            now = time.monotonic()
+            wait = min(deadline - now, RECHECK_S)
+            if snap is not None:
+                key = key_of(snap)
+                if key != after:
+                    if now - t0 >= least_s or urgent():
+                        return snap, key
+                    wait = min(wait, t0 + least_s - now)  # newer already: answer once least_s has passed
+            if now >= deadline:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(newer.wait(), max(0.0, wait))
+    finally:
+        run.unlisten(wake)
 
 
 async def _frame(request):

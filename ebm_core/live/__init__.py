@@ -28,6 +28,7 @@ import multiprocessing.spawn
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -149,6 +150,7 @@ class LiveRun:
         self._want_sent = False
         self._needs: tuple[str, ...] = ()
         self._requests: dict[int, Request] = {}  # asked of the worker, not answered yet, by command number
+        self._listeners: set[Callable[[], None]] = set()  # called (in the receiving thread) on every snapshot
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
         self.process: multiprocessing.process.BaseProcess | None = None
 
@@ -307,6 +309,14 @@ class LiveRun:
         """request_call(name, *args), waiting for the result (scripts and tests; pages do not wait)."""
         return self.request_call(name, *args, timeout_s=timeout).wait()
 
+    def listen(self, fn: Callable[[], None]) -> None:
+        """Call fn() (cheap, thread-safe: it runs in the thread that receives snapshots) whenever a
+        snapshot arrives, until unlisten(fn)."""
+        self._listeners.add(fn)
+
+    def unlisten(self, fn: Callable[[], None]) -> None:
+        self._listeners.discard(fn)
+
     def wait_for(self, predicate, timeout: float = 60.0) -> Any:
         """Block until a snapshot satisfies predicate (tests, benchmarks); raises TimeoutError."""
         deadline = time.monotonic() + timeout
@@ -340,6 +350,11 @@ class LiveRun:
             self._want_sent = False
             if was_training and payload.status != "running":  # paused itself (diverged, time limit): a slot is free
                 slots().admit()
+            for fn in list(self._listeners):
+                try:
+                    fn()
+                except RuntimeError:  # a listener's event loop has closed
+                    self._listeners.discard(fn)
         self._conn.close()
         with self._send_lock:
             unanswered, self._requests = list(self._requests.values()), {}
