@@ -20,6 +20,7 @@ from . import saved
 # server each worker gets a slice of a core; a refresh every diag_every_s of wall-clock time alone
 # (35 ms of CPU for the 2D task) would then take a third of that slice away from training.
 DIAG_SHARE = 0.1
+WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes after every update (max_fps)
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -64,6 +65,7 @@ class _Worker:
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
+        self._watched_until = -math.inf  # a page asked for a frame less than WATCHED_S ago
         self._ack = 0  # number of the last command handled (LiveRun.running)
         self._needs: tuple[str, ...] = ()
         self._seq, self._sent = 0, 0
@@ -159,7 +161,11 @@ class _Worker:
             if busy:
                 # A frame shows the chains of the update just made, so decide before the update: a
                 # running run publishes only after an update that recorded its chains.
-                want_frame = self._want and time.perf_counter() - last_pub >= 1 / self.max_fps
+                # A watched run shows the update just made without waiting to be asked again: on a
+                # busy server an update takes longer than a page's request for the next frame, and
+                # waiting for that request cost every other update's frame.
+                now = time.perf_counter()
+                want_frame = (self._want or now < self._watched_until) and now - last_pub >= 1 / self.max_fps
                 t0 = time.perf_counter()
                 last_of_steps = not self._running and self._pending == 1
                 log = self.trainer.step(record_every=1 if want_frame or last_of_steps or changed else 0)
@@ -204,7 +210,7 @@ class _Worker:
             self._ack, cmd = self.conn.recv()
             kind = cmd[0]
             if kind == "want":
-                self._want = True
+                self._want, self._watched_until = True, time.perf_counter() + WATCHED_S
                 continue
             if kind == "need":
                 self._needs, self._want = cmd[1], True
