@@ -25,8 +25,10 @@ from ..training import (
     explain_energies,
     to_numpy,
 )
+from .share import CpuShare
 
-GRID_EVERY_S = 0.25  # while training, the display grid is rebuilt at most this often
+GRID_EVERY_S = 0.25  # while training, the display grid is rebuilt at most this often,
+GRID_SHARE = 0.1  # and within this share of the worker's CPU time (live/share.py)
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class Toy2DTask:
         yy, xx = torch.meshgrid(xs, xs, indexing="ij")
         self.field_points = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (225, 2)
         self.diag: Diagnostics | None = None
-        self._grid_at, self._grid_key, self._grid = -math.inf, None, None
+        self._grid_share, self._grid_key, self._grid = CpuShare(GRID_EVERY_S, GRID_SHARE), None, None
         return self.trainer
 
     def apply_settings(self, cfg: RunConfig) -> RunConfig:
@@ -173,13 +175,14 @@ class Toy2DTask:
         most every GRID_EVERY_S (the points and trails still move every frame): the grid is the
         costliest part of a frame, and the landscape changes little between two frames."""
         key = (self.trainer.step_count, self.diag.step if self.diag else -1)
-        now = time.perf_counter()
-        if self._grid is None or (key != self._grid_key and (not running or now - self._grid_at >= GRID_EVERY_S)):
+        if self._grid is None or (key != self._grid_key and (not running or self._grid_share.due(time.perf_counter()))):
+            cpu = self._grid_share.start()
             e = density.evaluate(self.trainer.eval_model, self.display_grid.points).view(self.display_n, self.display_n)
             outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
             log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
             self._grid = (e.float().numpy(), log_inner - math.log(max(1e-12, 1 - outside)))
-            self._grid_at, self._grid_key = now, key
+            self._grid_share.done(cpu)
+            self._grid_key = key
         return self._grid
 
     def snapshot(self, needs: tuple[str, ...], **common) -> Snapshot:

@@ -15,11 +15,9 @@ import torch
 from ..config import flat, restart_settings
 from ..training import StepLog, Trainer, default_device
 from . import saved
+from .share import CpuShare
 
-# The exact diagnostics take at most about this share of a worker's CPU time. With a class on one
-# server each worker gets a slice of a core; a refresh every diag_every_s of wall-clock time alone
-# (35 ms of CPU for the 2D task) would then take a third of that slice away from training.
-DIAG_SHARE = 0.1
+DIAG_SHARE = 0.1  # the exact diagnostics take at most this share of a worker's CPU time (live/share.py)
 WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes after every update (max_fps)
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
@@ -61,7 +59,8 @@ class _Worker:
         self.task_name, self.task = task, task_classes()[task](cfg, self.device, opts)
         self.save_path, self.resume_from = opts.get("save_path"), opts.get("resume_from")
         self.points = opts.get("points")
-        self._saved_key, self._saved_t, self._save_cost = None, -math.inf, 0.0
+        self._saved_key = None
+        self._saves = CpuShare(saved.SAVE_EVERY_S, 1 / saved.COST_FACTOR)
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
@@ -94,8 +93,7 @@ class _Worker:
         self._status, self._message = "starting", ""
         self.trainer: Trainer = self.task.setup()
         self.history = _History()
-        self._diag_at = -math.inf
-        self._diag_cost, self._cpu_at_diag = 0.0, 0.0  # CPU seconds of the last refresh, process time after it
+        self._diag = CpuShare(self.diag_every_s, DIAG_SHARE)
         self._good = self.trainer.state()
         self._good_step = 0
         self._running, self._pending = False, 0
@@ -139,15 +137,16 @@ class _Worker:
         key = (self.trainer.step_count, hash(self.cfg))
         if not self.save_path or key == self._saved_key or self._status == "diverged":
             return  # a diverged state is never saved: the file keeps the last healthy one
-        now = time.perf_counter()
-        if not force and now - self._saved_t < max(saved.SAVE_EVERY_S, saved.COST_FACTOR * self._save_cost):
+        if not force and not self._saves.due(time.perf_counter()):
             return
+        cpu = self._saves.start()
         try:
-            self._save_cost = saved.write(self.save_path, self.task_name, flat(self.cfg), self.trainer.state(),
-                                          self.history.rows, self.history.diag, self._train_seconds, self.points)
+            saved.write(self.save_path, self.task_name, flat(self.cfg), self.trainer.state(), self.history.rows,
+                        self.history.diag, self._train_seconds, self.points)
         except (OSError, RuntimeError) as e:  # a full disk must not stop training; try again later
             print(f"ebm worker: could not save the run to {self.save_path}: {e!r}", file=sys.stderr)
-        self._saved_key, self._saved_t = key, time.perf_counter()
+        self._saves.done(cpu)
+        self._saved_key = key
 
     def _loop(self) -> None:
         last_pub = 0.0
@@ -195,7 +194,7 @@ class _Worker:
                 self._rate = 0.0
             frame_due = want_frame if busy else self._want and now - last_pub >= 1 / self.max_fps
             if changed or frame_due:
-                if changed or self._diagnostics_due(now):
+                if changed or self._diag.due(now):
                     self._refresh_diagnostics()
                 self._publish()
                 last_pub = time.perf_counter()
@@ -261,17 +260,10 @@ class _Worker:
 
     # ---- snapshots ------------------------------------------------------------------------------
 
-    def _diagnostics_due(self, now: float) -> bool:
-        """diag_every_s has passed, and the worker has spent enough CPU time since the last refresh
-        for the refresh to stay within DIAG_SHARE of it (under load refreshes space out)."""
-        return (now - self._diag_at >= self.diag_every_s
-                and time.process_time() - self._cpu_at_diag >= self._diag_cost * (1 / DIAG_SHARE - 1))
-
     def _refresh_diagnostics(self) -> None:
-        c0 = time.process_time()
+        cpu = self._diag.start()
         diag = self.task.diagnostics()
-        self._diag_at, self._cpu_at_diag = time.perf_counter(), time.process_time()
-        self._diag_cost = self._cpu_at_diag - c0
+        self._diag.done(cpu)
         d = self.history.diag
         if d.get("step") and d["step"][-1] == diag.step:
             return

@@ -286,18 +286,25 @@ def test_a_diverged_run_keeps_its_last_healthy_state_on_disk(tmp_path):
         r.thread.join(10)
 
 
-def test_a_worker_starved_of_cpu_spaces_out_its_diagnostics(monkeypatch):
-    """With 30 runs on 2 cores a worker gets ~60 ms of CPU a second: a refresh every 2 s of wall-clock
-    time (35 ms each) would take a third of it; refreshes wait until they are at most DIAG_SHARE."""
-    from ebm_core.live import worker
+def test_a_worker_starved_of_cpu_spaces_out_its_extras(monkeypatch):
+    """With 30 runs on 2 cores a worker gets ~50 ms of CPU a second: the diagnostics every 2 s of
+    wall-clock time (35 ms each) would take a third of it; they wait until they are at most their share."""
+    from ebm_core.live import share
 
-    w = object.__new__(worker._Worker)
-    w.diag_every_s, w._diag_at, w._diag_cost, w._cpu_at_diag = 2.0, 0.0, 0.035, 10.0
-    cpu = {"now": 10.1}
-    monkeypatch.setattr(worker.time, "process_time", lambda: cpu["now"])
-    assert not w._diagnostics_due(now=1.0)  # too soon
-    assert not w._diagnostics_due(now=5.0)  # long enough ago, but only 0.1 s of CPU since
-    cpu["now"] = 10.0 + 0.035 * (1 / worker.DIAG_SHARE - 1) + 1e-6
-    assert w._diagnostics_due(now=5.0)
-    cpu["now"] = 20.0  # a worker with a core of its own refreshes by the clock alone
-    assert w._diagnostics_due(now=2.0) and not w._diagnostics_due(now=1.9)
+    diag = share.CpuShare(every_s=2.0, share=0.1)
+    clock = {"cpu": 10.0, "wall": 0.0}
+    monkeypatch.setattr(share.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(share.time, "perf_counter", lambda: clock["wall"])
+    assert diag.due(0.0)  # never ran
+    cpu = diag.start()
+    clock["cpu"] += 0.035  # it took 35 ms of CPU
+    diag.done(cpu)
+    clock["cpu"] += 0.1
+    assert not diag.due(now=1.0)  # too soon
+    assert not diag.due(now=5.0)  # long enough ago, but only 0.1 s of CPU since: it would be a quarter of it
+    clock["cpu"] += 0.035 * 9 - 0.1 + 1e-6
+    assert diag.due(now=5.0)
+    clock["cpu"] += 10  # a worker with a core of its own runs it by the clock alone
+    assert diag.due(now=2.0) and not diag.due(now=1.9)
+    with pytest.raises(ValueError, match="share"):
+        share.CpuShare(1.0, 0.0)
