@@ -159,34 +159,13 @@ class _Worker:
             want_frame = False
             if busy:
                 # A frame shows the chains of the update just made, so decide before the update: a
-                # running run publishes only after an update that recorded its chains.
-                # A watched run shows the update just made without waiting to be asked again: on a
-                # busy server an update takes longer than a page's request for the next frame, and
-                # waiting for that request cost every other update's frame.
+                # running run publishes only after an update that recorded its chains. A watched
+                # run does so without waiting to be asked again: on a busy server an update outlasts
+                # a page's request for the next frame, and waiting for it lost every other frame.
                 now = time.perf_counter()
                 want_frame = (self._want or now < self._watched_until) and now - last_pub >= 1 / self.max_fps
-                t0 = time.perf_counter()
-                last_of_steps = not self._running and self._pending == 1
-                log = self.trainer.step(record_every=1 if want_frame or last_of_steps or changed else 0)
-                self._train_seconds += time.perf_counter() - t0
+                changed = self._update(record=want_frame or changed) or changed
                 rate_n += 1
-                self._pending = max(0, self._pending - 1)
-                self._record(log)
-                reason = self.task.explain_divergence(log)
-                if reason:
-                    self._running, self._pending = False, 0
-                    self._status = "diverged"
-                    self._message = reason + f" Training is paused; roll back to step {self._good_step} to continue."
-                    changed = True
-                elif log.step % self.good_every == 0:
-                    self._good, self._good_step = self.trainer.state(), log.step
-                if self._running and self._train_seconds > self.max_train_seconds:
-                    self._running, changed = False, True
-                    self._status = "paused"
-                    self._message = (f"Paused after {self.max_train_seconds / 60:.0f} minutes of training so the "
-                                     "server stays fair to everyone. Press Train to continue.")
-                if self._pending == 0 and not self._running:
-                    changed = True  # a Step finished: show its result
             now = time.perf_counter()
             if now - rate_t >= 1.0:
                 self._rate, rate_t, rate_n = rate_n / (now - rate_t), now, 0
@@ -202,6 +181,33 @@ class _Worker:
             if not (self._running or self._pending):
                 self.conn.poll(0.25)  # idle: sleep until a command arrives
         self._save(force=True)  # stopped (the tab closed, or the run was given back): keep where it was
+
+    def _update(self, record: bool) -> bool:
+        """One training update (recording its chains when asked, or when it ends a Step), with the
+        divergence guard and the time limit; True when the page should be told at once."""
+        changed = False
+        t0 = time.perf_counter()
+        last_of_steps = not self._running and self._pending == 1
+        log = self.trainer.step(record_every=1 if record or last_of_steps else 0)
+        self._train_seconds += time.perf_counter() - t0
+        self._pending = max(0, self._pending - 1)
+        self._record(log)
+        reason = self.task.explain_divergence(log)
+        if reason:
+            self._running, self._pending = False, 0
+            self._status = "diverged"
+            self._message = reason + f" Training is paused; roll back to step {self._good_step} to continue."
+            changed = True
+        elif log.step % self.good_every == 0:
+            self._good, self._good_step = self.trainer.state(), log.step
+        if self._running and self._train_seconds > self.max_train_seconds:
+            self._running, changed = False, True
+            self._status = "paused"
+            self._message = (f"Paused after {self.max_train_seconds / 60:.0f} minutes of training so the "
+                             "server stays fair to everyone. Press Train to continue.")
+        if self._pending == 0 and not self._running:
+            changed = True  # a Step finished: show its result
+        return changed
 
     def _drain_commands(self) -> bool:
         changed = False
