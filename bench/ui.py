@@ -210,8 +210,11 @@ def open_and_train(ctx, url):
             except PlaywrightTimeout:
                 if attempt == 2:
                     raise
-        page.wait_for_function("() => [...document.querySelectorAll('.ebm-numbers[data-step]')]"
-                               ".some(e => +e.dataset.step > 5)", timeout=300_000)
+        deadline = time.time() + 300  # the numbers sit in a shadow root: a locator enters it, page JS does not
+        while step_value(page) <= 5:
+            if time.time() > deadline:
+                raise TimeoutError("the tab's step counter did not pass 5 within 300 s")
+            page.wait_for_timeout(500)
     except Exception:
         shot = Path(tempfile.gettempdir()) / f"bench_ui_failed_{int(time.time())}.png"
         page.screenshot(path=str(shot))

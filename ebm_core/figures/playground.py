@@ -1,6 +1,8 @@
 """Pure functions from a live Snapshot to what the page draws: colour-ready grids, gradient arrows,
 and plotly figures (training curves, 3D surface, a hoverable heatmap). No Streamlit here."""
 
+import copy
+import functools
 import math
 
 import numpy as np
@@ -49,27 +51,46 @@ def _downsample(h: dict[str, np.ndarray], n: int = 600) -> dict[str, np.ndarray]
     return {k: v[idx].astype(np.float32) for k, v in h.items()}
 
 
-def curves_figure(snap: Snapshot) -> go.Figure:
-    """Energies and loss (left), exact KL / NLL / sampler bias (right) against the step."""
-    h = _downsample(snap.history)
-    d = _downsample(snap.diag_history)
+_ENERGY_CURVES = [("e_pos", "mean E(data)", "#2563eb"), ("e_neg", "mean E(negatives)", "#ea580c"),
+                  ("gap", "gap E(neg) - E(data)", "#16a34a"), ("loss", "loss", "#6b7280")]
+_EXACT_CURVES = [("kl", "KL(data || model)", "#7c3aed"), ("nll", "test NLL", "#0891b2"),
+                 ("bias", "sampler bias", "#dc2626")]
+
+
+@functools.cache
+def _curves_skeleton(entropy_line: bool) -> dict:
+    """The curves figure without its numbers, as a plain dict. Plotly checks every property it is given
+    (about 50 ms for this figure): done once per process, not for every refresh of every session."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Energies and loss", "Exact diagnostics (nats)"),
                         horizontal_spacing=0.1)
-    for key, name, colour in [("e_pos", "mean E(data)", "#2563eb"), ("e_neg", "mean E(negatives)", "#ea580c"),
-                              ("gap", "gap E(neg) - E(data)", "#16a34a"), ("loss", "loss", "#6b7280")]:
-        fig.add_trace(go.Scatter(x=h["step"], y=h[key], name=name, mode="lines", line=dict(color=colour, width=1.6)),
+    for key, name, colour in _ENERGY_CURVES:
+        fig.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines", line=dict(color=colour, width=1.6)),
                       row=1, col=1)
-    for key, name, colour in [("kl", "KL(data || model)", "#7c3aed"), ("nll", "test NLL", "#0891b2"),
-                              ("bias", "sampler bias", "#dc2626")]:
-        fig.add_trace(go.Scatter(x=d.get("step", []), y=d.get(key, []), name=name, mode="lines+markers",
-                                 marker=dict(size=3), line=dict(color=colour, width=1.6)), row=1, col=2)
-    if math.isfinite(snap.data_entropy):
-        fig.add_hline(y=snap.data_entropy, line=dict(color="#0891b2", dash="dot", width=1), row=1, col=2,
+    for key, name, colour in _EXACT_CURVES:
+        fig.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines+markers", marker=dict(size=3),
+                                 line=dict(color=colour, width=1.6)), row=1, col=2)
+    if entropy_line:
+        fig.add_hline(y=0.0, line=dict(color="#0891b2", dash="dot", width=1), row=1, col=2,
                       annotation_text="data entropy (best NLL)", annotation_font_size=10)
     fig.update_xaxes(title_text="step")
     fig.update_layout(height=300, margin=dict(l=40, r=10, t=30, b=40), legend=dict(orientation="h", y=-0.25),
                       uirevision="curves", template="plotly_white")
-    return fig
+    return fig.to_dict()
+
+
+def curves_figure(snap: Snapshot) -> go.Figure:
+    """Energies and loss (left), exact KL / NLL / sampler bias (right) against the step."""
+    h = _downsample(snap.history)
+    d = _downsample(snap.diag_history)
+    entropy_line = math.isfinite(snap.data_entropy)
+    spec = copy.deepcopy(_curves_skeleton(entropy_line))
+    columns = [(h, key) for key, _, _ in _ENERGY_CURVES] + [(d, key) for key, _, _ in _EXACT_CURVES]
+    for trace, (rows, key) in zip(spec["data"], columns, strict=True):
+        trace["x"], trace["y"] = rows.get("step", np.zeros(0, np.float32)), rows.get(key, np.zeros(0, np.float32))
+    if entropy_line:
+        line, label = spec["layout"]["shapes"][-1], spec["layout"]["annotations"][-1]
+        line["y0"] = line["y1"] = label["y"] = snap.data_entropy
+    return go.Figure(spec, _validate=False)
 
 
 def _on_surface(snap: Snapshot, xy: np.ndarray, z_grid: np.ndarray, lift: float) -> np.ndarray:
