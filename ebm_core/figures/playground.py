@@ -63,10 +63,10 @@ def _curves_skeleton(entropy_line: bool) -> dict:
     (about 50 ms for this figure): done once per process, not for every refresh of every session."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Energies and loss", "Exact diagnostics (nats)"),
                         horizontal_spacing=0.1)
-    for key, name, colour in _ENERGY_CURVES:
+    for _, name, colour in _ENERGY_CURVES:
         fig.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines", line=dict(color=colour, width=1.6)),
                       row=1, col=1)
-    for key, name, colour in _EXACT_CURVES:
+    for _, name, colour in _EXACT_CURVES:
         fig.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines+markers", marker=dict(size=3),
                                  line=dict(color=colour, width=1.6)), row=1, col=2)
     if entropy_line:
