@@ -315,6 +315,7 @@ def _priced(update: dict[str, Work], diag: dict[str, Work], costs: Costs) -> Est
     return Estimate(sum(u.values()), sum(d.values()), max(parts, key=parts.get), parts)
 
 
+@lru_cache(maxsize=512)  # a page checks its settings on every run: count each setting once per process
 def work(cfg: RunConfig | ImageRunConfig) -> tuple[str, dict[str, Work], dict[str, Work]]:
     """The task's name, the work of one training update and of one diagnostics refresh of cfg, by part."""
     if isinstance(cfg, RunConfig):

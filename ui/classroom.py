@@ -1,6 +1,8 @@
 """Classroom links: what a link may hide or lock on the Playground (`?hide=network,share&lock=dataset`),
 the words the link builder shows for each, and the links a teacher hands out."""
 
+import functools
+
 import streamlit as st
 
 from ebm_core import config
@@ -32,12 +34,17 @@ def locked(name: str) -> bool:
     return name in st.session_state.get("_locked", ())
 
 
+@functools.lru_cache(maxsize=256)  # drawn on every run of the page (inside the closed Share popover too)
+def _preset_queries(cfg) -> tuple[tuple[str, dict[str, str]], ...]:
+    return tuple((p.label, {**config.to_query(presets.apply_preset(key, cfg)), session.PRESET_PARAM: key})
+                 for key, p in presets.PRESETS.items())
+
+
 def preset_links(cfg) -> None:
     """One link per lesson preset (this seed), to hand out."""
     st.caption("**Lesson links**: each opens the Playground on one classic experiment.")
-    for key, p in presets.PRESETS.items():
-        q = {**config.to_query(presets.apply_preset(key, cfg)), session.PRESET_PARAM: key}
-        st.markdown(f"[{p.label}]({session.share_url(q)})")
+    for label, q in _preset_queries(cfg):
+        st.markdown(f"[{label}]({session.share_url(q)})")
 
 
 def classroom_link_builder(query: dict[str, str]) -> None:
