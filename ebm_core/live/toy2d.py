@@ -28,7 +28,7 @@ from ..training import (
 from .share import CpuShare
 
 GRID_EVERY_S = 0.25  # while training, the display grid is rebuilt at most this often,
-GRID_SHARE = 0.1  # and within this share of the worker's CPU time (live/share.py)
+GRID_SHARE = 0.05  # and within this share of the worker's CPU time (live/share.py)
 
 
 @dataclass(frozen=True)

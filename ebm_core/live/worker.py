@@ -17,7 +17,7 @@ from ..training import StepLog, Trainer, default_device
 from . import saved
 from .share import CpuShare
 
-DIAG_SHARE = 0.1  # the exact diagnostics take at most this share of a worker's CPU time (live/share.py)
+DIAG_SHARE = 0.05  # the exact diagnostics take at most this share of a worker's CPU time (live/share.py)
 WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes after every update (max_fps)
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
