@@ -172,9 +172,9 @@ def encode(snap: Any, view: str, layers: set[str]) -> bytes:
 
 
 async def _held(run: Any, key_of, after: str | None, *, least_s: float = 0.0,
-                urgent=lambda: False) -> tuple[Any, str] | None:
+                urgent=lambda snap: False) -> tuple[Any, str] | None:
     """The newest snapshot and its key once the key differs from `after` and `least_s` has passed
-    (at once when `urgent()`); None when nothing newer came within max(HOLD_S, least_s).
+    (at once when `urgent(snap)`); None when nothing newer came within max(HOLD_S, least_s).
 
     A long poll that sleeps until the run receives a snapshot (LiveRun.listen), looking again at least
     every RECHECK_S for what changes without one (a click's state): with a class of 30 on one server,
@@ -197,7 +197,7 @@ async def _held(run: Any, key_of, after: str | None, *, least_s: float = 0.0,
             if snap is not None:
                 key = key_of(snap)
                 if key != after:
-                    if now - t0 >= least_s or urgent():
+                    if now - t0 >= least_s or urgent(snap):
                         return snap, key
                     wait = min(wait, t0 + least_s - now)  # newer already: answer once least_s has passed
             if now >= deadline:
@@ -296,11 +296,16 @@ async def _panel(request):
         return Response("every must be a number of milliseconds", status_code=400, headers=_HEADERS)
     if name in STATE_PANELS:
         # The run's state rides on the numbers (the Playground's; the Images page's live panel). A state
-        # the page was not drawn with (`rendered`) and the
-        # client has not been told yet is answered at once, so the page reruns without waiting a refresh.
+        # the page was not drawn with (`rendered`) and the client has not been told yet is answered at
+        # once, so the page reruns without waiting a refresh; so is a status (running, paused) other than
+        # the one the panel shows: under load a refresh comes every 10 s, and a clicked Train must not
+        # read "paused" that long.
         rendered, told = q.get("rendered", ""), after.partition("|")[2]
+        shown = after.partition("|")[0].split(".")  # panel_key: step.diagnostics.status...
+        shown_status = shown[2] if len(shown) > 2 else None
         held = await _held(run, lambda snap: f"{panel_key(name, snap)}|{state_key(run)}", after, least_s=least_s,
-                           urgent=lambda: state_key(run) not in (rendered, told))
+                           urgent=lambda snap: state_key(run) not in (rendered, told) or (
+                               shown_status is not None and snap.status != shown_status))
     else:
         held = await _held(run, lambda snap: panel_key(name, snap), after, least_s=least_s)
     if held is None:

@@ -163,6 +163,25 @@ def test_a_click_is_a_new_state_at_once_even_before_the_worker_answers(run):
     assert not run.running
 
 
+def test_a_new_status_is_shown_at_once_even_when_the_page_already_has_the_new_state(run):
+    """After a Train click the page reruns with the new state, but the numbers it shows still say
+    "paused": under load they refresh every 10 s, and a status change must not wait for that."""
+    t = frame_route.token(run)
+    run.wait_for(lambda s: s.status == "paused" and s.ack >= run._intent_seq)
+    status, j = get_panel(t, "numbers")
+    assert ".paused." in j["key"]
+    run.play()
+    run.wait_for(lambda s: s.status == "running")
+    t0 = time.monotonic()
+    status, j = get_panel(t, "numbers", f"every=10000&rendered={frame_route.state_key(run)}&after={j['key']}")
+    assert status == 200 and ".running." in j["key"] and time.monotonic() - t0 < 2  # not held for 10 s
+    t0 = time.monotonic()
+    status, _ = get_panel(t, "numbers", f"every=1500&rendered={frame_route.state_key(run)}&after={j['key']}")
+    assert status == 200 and time.monotonic() - t0 >= 1.4  # the same status: a newer step waits for `every`
+    run.pause()
+    run.wait_for(lambda s: s.status == "paused" and s.ack >= run._intent_seq)
+
+
 def test_curves_and_surface_panels_are_plotly_figures_with_the_asked_layers(run):
     run.step_once(3)
     run.wait_for(lambda s: s.step >= 3 and s.status == "paused")
