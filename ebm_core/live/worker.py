@@ -19,6 +19,23 @@ from .share import CpuShare
 
 DIAG_SHARE = 0.05  # the exact diagnostics take at most this share of a worker's CPU time (live/share.py)
 WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes after every update (max_fps)
+# On a saturated machine a watched run's updates are spaced at least this far apart. A worker that gets
+# the CPU makes several updates in a burst and the page shows only the newest: with 30 runs on 2 cores
+# half the updates were never drawn. Waiting costs nothing there: other workers use the core meanwhile.
+SPACING_S = 0.15
+SATURATED = 3  # runnable processes per core from which the machine counts as saturated
+LOADAVG = "/proc/loadavg"
+
+
+def machine_saturated(cores: int) -> bool:
+    """Whether at least SATURATED runnable processes per core are waiting for the CPU now (Linux's
+    /proc/loadavg; False where it cannot be read)."""
+    try:
+        with open(LOADAVG) as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return runnable >= SATURATED * cores
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -65,6 +82,7 @@ class _Worker:
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
         self._watched_until = -math.inf  # a page asked for a frame less than WATCHED_S ago
+        self._cores = len(os.sched_getaffinity(0))
         self._ack = 0  # number of the last command handled (LiveRun.running)
         self._needs: tuple[str, ...] = ()
         self._seq, self._sent = 0, 0
@@ -157,6 +175,14 @@ class _Worker:
                 break
             busy = self._running or self._pending > 0
             want_frame = False
+            if busy and time.perf_counter() < self._watched_until and machine_saturated(self._cores):
+                deadline = last_pub + SPACING_S
+                while (left := deadline - time.perf_counter()) > 0 and not changed:  # a click ends the wait
+                    if self.conn.poll(left):
+                        changed = self._drain_commands() or changed
+                if self._stop:
+                    break
+                busy = self._running or self._pending > 0
             if busy:
                 # A frame shows the chains of the update just made, so decide before the update: a
                 # running run publishes only after an update that recorded its chains. A watched

@@ -308,3 +308,17 @@ def test_a_worker_starved_of_cpu_spaces_out_its_extras(monkeypatch):
     assert diag.due(now=2.0) and not diag.due(now=1.9)
     with pytest.raises(ValueError, match="share"):
         share.CpuShare(1.0, 0.0)
+
+
+def test_the_machine_counts_as_saturated_from_three_runnable_processes_per_core(tmp_path, monkeypatch):
+    from ebm_core.live import worker
+
+    loadavg = tmp_path / "loadavg"
+    monkeypatch.setattr(worker, "LOADAVG", str(loadavg))
+    for runnable, cores, saturated in ((33, 2, True), (6, 2, True), (5, 2, False), (2, 1, False), (3, 1, True)):
+        loadavg.write_text(f"4.61 14.14 12.29 {runnable}/109 28977\n")
+        assert worker.machine_saturated(cores) is saturated
+    loadavg.write_text("garbage")
+    assert worker.machine_saturated(2) is False
+    monkeypatch.setattr(worker, "LOADAVG", str(tmp_path / "missing"))
+    assert worker.machine_saturated(2) is False  # not Linux: never spaced
