@@ -39,11 +39,11 @@ def toggle_play(run: LiveRun, before: Callable[[], None] | None = None) -> None:
 
 
 def train_button(run: LiveRun, key: str, *, before: Callable[[], None] | None = None) -> None:
-    """Train / Pause (/ Leave queue while the run waits for a slot): its label follows `LiveRun.running`
+    """Train / Pause (/ Cancel while the run waits for a slot): its label follows `LiveRun.running`
     and `LiveRun.queue_place`, so one click always does what it says."""
     playing, waiting = run.running, run.queue_place
     label, icon = ("Pause", ":material/pause:") if playing else (
-        ("Leave queue", ":material/hourglass_top:") if waiting else ("Train", ":material/play_arrow:"))
+        ("Cancel", ":material/hourglass_top:") if waiting else ("Train", ":material/play_arrow:"))
     st.button(label, key=key, on_click=toggle_play, args=(run, before), type="primary", icon=icon, width="stretch",
               help="Stop waiting for a training slot" if waiting and not playing else
               "Start or pause training in the background")
@@ -55,9 +55,10 @@ def queue_notice(run: LiveRun) -> None:
     if place and not run.running:
         slots = live.slots()
         st.warning(f"**This server is busy: your run waits for a training slot, number {place} in the queue.** "
-                   f"The server trains at most {slots.limit} runs at once so that every one keeps a useful speed, "
-                   "and all of them are taken. Yours starts by itself as soon as one of them pauses or ends; keep "
-                   "this tab open. **Leave queue** stops waiting.", icon=":material/hourglass_top:")
+                   f"The server trains at most {slots.limit} run{'s' if slots.limit != 1 else ''} at once so that "
+                   "every one keeps a useful speed, and all of them are taken. Yours starts by itself as soon as one "
+                   "of them pauses or ends; keep this tab open. **Cancel** stops waiting.",
+                   icon=":material/hourglass_top:")
 
 
 def step_button(run: LiveRun, key: str, *, disabled: bool = False) -> None:

@@ -272,9 +272,9 @@ def test_past_the_training_limit_a_session_waits_in_a_queue_and_trains_when_a_sl
         at = wait_until(open_app(), lambda a: shown_step(a) is not None)
         assert other.play() == 0  # the other tab took the only slot
         at.button(key="train").click().run()
-        assert at.button(key="train").label == "Leave queue"
+        assert at.button(key="train").label == "Cancel"
         notice = " ".join(w.value for w in at.warning)
-        assert "number 1 in the queue" in notice and "at most 1 runs at once" in notice
+        assert "number 1 in the queue" in notice and "at most 1 run at once" in notice
         run, step = at.session_state["_run"], shown_step(at)
         time.sleep(1.0)
         assert not run.running and run.latest().step == step  # waiting does not train
@@ -282,8 +282,8 @@ def test_past_the_training_limit_a_session_waits_in_a_queue_and_trains_when_a_sl
         wait_until(at, lambda a: a.button(key="train").label == "Pause" and shown_step(a) > step)
         assert not any("in the queue" in w.value for w in at.warning)
         at.button(key="train").click().run()
-        assert other.play() == 0 and at.button(key="train").click().run().button(key="train").label == "Leave queue"
-        at.button(key="train").click().run()  # Leave queue
+        assert other.play() == 0 and at.button(key="train").click().run().button(key="train").label == "Cancel"
+        at.button(key="train").click().run()  # Cancel: stop waiting
         assert at.button(key="train").label == "Train" and not run.queue_place and not run.running
     finally:
         other.request_stop()
