@@ -40,7 +40,6 @@ import hmac
 import json
 import os
 import secrets
-import socket
 import threading
 import time
 import weakref
@@ -55,10 +54,11 @@ VIEWS = views.PICTURE_VIEWS
 LAYERS = tuple(views.LAYERS)
 PANELS = ("numbers", "curves", "surface", "images", "image_curves", "image_hist")
 STATE_PANELS = ("numbers", "images")  # the panels that watch the run's state (one per page)
-# X-EBM-Replica names the server that answered (deploy/replicas.py sets EBM_REPLICA): behind a load
-# balancer, a session's pulls must reach the replica that holds its run
+# X-EBM-Replica names the server that answered when EBM_REPLICA names it (deploy/replicas.py does):
+# behind a load balancer, a session's pulls must reach the replica that holds its run. Unnamed, a
+# server says nothing about itself.
 _HEADERS = {"Cache-Control": "no-store",
-            "X-EBM-Replica": os.environ.get("EBM_REPLICA") or f"{socket.gethostname()}:{os.getpid()}"}
+            **({"X-EBM-Replica": os.environ["EBM_REPLICA"]} if os.environ.get("EBM_REPLICA") else {})}
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
 AUTH_HEADER = "X-EBM-Auth"  # the run's key: only the session that owns the run was given it
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
