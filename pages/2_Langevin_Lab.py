@@ -104,15 +104,18 @@ def playground_target() -> tuple[str, lab.TargetSource | None, lab.Target | None
     with st.sidebar:
         reload = st.button("Use the latest Playground weights", key="lab_reload_model", icon=":material/refresh:",
                            width="stretch")
-    request = ss.get("_lab_weights")
+    asked_of, request = ss.get("_lab_weights", (None, None))
+    if asked_of != id(run):  # asked of a run that is gone (a Reset there while this page waited)
+        request = None
     if reload or (request is None and (held is None or held["run"] != id(run))):
-        request = ss["_lab_weights"] = run.request_weights()  # the page does not wait: it reruns once they came
+        request = run.request_weights()  # the page does not wait: it reruns once they came
+        ss["_lab_weights"] = (id(run), request)
         ss.pop("_lab_model", None)
     if request is not None and not request.done:
         awaiting.note_until_done(request, "Fetching the weights of the Playground's network…")
         return "playground", None, None, ""
     if request is not None:
-        ss.pop("_lab_weights")
+        ss.pop("_lab_weights", None)
         try:
             step, state = request.result()
         except (TimeoutError, RuntimeError) as err:
