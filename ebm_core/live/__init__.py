@@ -9,9 +9,10 @@ that has torch imported already, so a new run starts in well under a second and 
 memory with the other runs.
 
 What is trained and shown comes from a task (`task_classes()`; the 2D toy task is in live/toy2d.py). The
-worker builds a snapshot only when the page asked for one since the last (an unwatched run trains
-at full speed), at most `max_fps` times a second, and refreshes the task's diagnostics (for 2D the
-exact log Z, NLL, KL and sampler bias: ~35k energy evaluations) about once a second. Snapshots
+worker builds a snapshot only when a page asked for one lately (an unwatched run trains at full
+speed), at most `max_fps` times a second, and refreshes the task's diagnostics (for 2D the exact log
+Z, NLL, KL and sampler bias: ~18k energy evaluations) every `diag_every_s`, or less often when they
+would take more than a small share of the worker's CPU time (live/share.py). Snapshots
 carry only the history rows added since the previous one; `LiveRun` stitches them together.
 
 Divergence guard: after every step the worker checks that the loss, the energies and the chains
@@ -267,7 +268,7 @@ class LiveRun:
             self._send("need", parts)
 
     def _ask(self, timeout_s: float, *cmd: Any, running: bool | None = None) -> "Request":
-        request = Request(self, timeout_s)
+        request = Request(timeout_s)
         with self._send_lock:  # numbered and registered together: the reply cannot come first
             self._cmd_seq += 1
             if running is not None:
@@ -304,10 +305,6 @@ class LiveRun:
             return self.model_from(self.request_weights(timeout).wait()[1])
         except (TimeoutError, RuntimeError):
             return None
-
-    def call(self, name: str, *args: Any, timeout: float = 60.0) -> Any:
-        """request_call(name, *args), waiting for the result (scripts and tests; pages do not wait)."""
-        return self.request_call(name, *args, timeout_s=timeout).wait()
 
     def listen(self, fn: Callable[[], None]) -> None:
         """Call fn() (cheap, thread-safe: it runs in the thread that receives snapshots) whenever a
@@ -369,8 +366,8 @@ class Request:
     """Something asked of a run's worker (LiveRun.request_weights, request_call), answered later. A page
     never waits for it: it checks `done` on its next run (ui/awaiting.py reruns it when it is)."""
 
-    def __init__(self, run: LiveRun, timeout_s: float):
-        self.run, self.deadline = run, time.monotonic() + timeout_s
+    def __init__(self, timeout_s: float):
+        self.deadline = time.monotonic() + timeout_s
         self._answered = threading.Event()
         self._reply: tuple[bool, Any] | None = None
 

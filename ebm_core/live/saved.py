@@ -41,9 +41,8 @@ def path_for(name: str) -> Path:
 
 
 def write(path: Path | str, task: str, flat_cfg: dict[str, Any], trainer_state: dict, history: dict,
-          diag: dict, train_seconds: float, points: Any = None) -> float:
-    """Save one run's state atomically; returns the seconds it took."""
-    t0 = time.perf_counter()
+          diag: dict, train_seconds: float, points: Any = None) -> None:
+    """Save one run's state atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": VERSION, "task": task, "config": dict(flat_cfg), "state": trainer_state,
@@ -53,7 +52,6 @@ def write(path: Path | str, task: str, flat_cfg: dict[str, Any], trainer_state: 
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save(data, tmp)
     os.replace(tmp, path)
-    return time.perf_counter() - t0
 
 
 def read(path: Path | str, task: str) -> dict | None:

@@ -46,7 +46,7 @@ def task_classes() -> dict[str, type]:
     frozen dataclass with the common fields (see _Worker._publish) and the optional parts named in
     `needs` (LiveRun.latest), explain_divergence(log) -> str | None,
     apply_settings(cfg) -> cfg, and a static build_model(cfg) -> nn.Module. Methods named call_<name>
-    serve LiveRun.call(name, *args); they get a keyword `record` to log any update they make."""
+    serve LiveRun.request_call(name, *args); they get a keyword `record` to log any update they make."""
     from .images import ImagesTask
     from .toy2d import Toy2DTask
 
