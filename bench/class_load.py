@@ -46,7 +46,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from bench import ui as ui_bench  # noqa: E402
 from bench.ui import COUNT_FRAMES, CpuMeter, browser_pids, code_version, frame_stats, server_groups, step_value  # noqa: E402
-from devtools.browser import SERVER_PIDS, browser, descendants, streamlit_server, training_processes  # noqa: E402
+from devtools.browser import SERVER_PIDS, browser, streamlit_server, training_processes  # noqa: E402
+from devtools.memory import tree_mb  # noqa: E402
 
 BUTTON = ".st-key-train button"
 LABEL_IS = f"""(want) => {{ const b = [...document.querySelectorAll('{BUTTON}')].find(e => e.offsetParent);
@@ -56,19 +57,6 @@ LABEL_IS = f"""(want) => {{ const b = [...document.querySelectorAll('{BUTTON}')]
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
-
-
-def memory(pids) -> dict:
-    """Sum of RSS and PSS (MB) over these processes, from /proc/PID/smaps_rollup."""
-    tot, n = {"Rss": 0, "Pss": 0}, 0
-    for p in pids:
-        with suppress(OSError):
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                k, _, v = line.partition(":")
-                if k in tot:
-                    tot[k] += int(v.split()[0])
-            n += 1
-    return {"processes": n, "rss_MB": tot["Rss"] / 1024, "pss_MB": tot["Pss"] / 1024}
 
 
 def health_probe(url, samples: list, done: threading.Event):
@@ -95,7 +83,7 @@ def reader(proc, url, groups, seconds, events: queue.Queue, res: dict):
     the window's first `seconds` and, at their end, the server tree's memory."""
     def phase1_end(meter):
         res["cores_used"], pid = meter.stop(), SERVER_PIDS[url]
-        res["memory"] = {**memory([pid, *descendants(pid)]), "training_processes": len(training_processes(pid))}
+        res["memory"] = {**tree_mb(pid), "training_processes": len(training_processes(pid))}
 
     for line in proc.stdout:
         ev = json.loads(line)
@@ -285,8 +273,8 @@ def report(res: dict) -> str:
             ("cores: server / workers / clients / browser / bench / others",
              " / ".join(_f(cu.get(k)) for k in ("server", "workers", "clients", "browser", "bench", "others"))),
             ("server tree at the window's end: RSS / PSS (per session)",
-             f"{_f(m.get('rss_MB'), '.0f')} / {_f(m.get('pss_MB'), '.0f')} MB ({_f(m.get('rss_MB', 0) / n, '.0f')} / "
-             f"{_f(m.get('pss_MB', 0) / n, '.0f')} MB); {m.get('processes')} processes, {m.get('training_processes')}"
+             f"{_f(m.get('rss_mb'), '.0f')} / {_f(m.get('pss_mb'), '.0f')} MB ({_f(m.get('rss_mb', 0) / n, '.0f')} / "
+             f"{_f(m.get('pss_mb', 0) / n, '.0f')} MB); {m.get('processes')} processes, {m.get('training_processes')}"
              " training"),
             ("client errors", "; ".join(c.get("errors", [])[:5]) or "none")]
     return "\n".join([

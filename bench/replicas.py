@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import st_client  # noqa: E402
 
 from devtools.browser import descendants  # noqa: E402
+from devtools.memory import tree_mb  # noqa: E402
 
 STICKY_COOKIE = "ebm_sticky"  # deploy/nginx.conf.template
 CLK = os.sysconf("SC_CLK_TCK")
@@ -77,24 +78,6 @@ def free_ports(n: int) -> tuple[int, int]:
 
 def tree(pid: int) -> list[int]:
     return [pid, *descendants(pid)]
-
-
-def memory_mb(pid: int) -> dict:
-    """RSS summed over a process tree, its PSS (shared pages split between their users) and its private
-    memory (pages no other process maps)."""
-    rss = pss = private = 0
-    n = 0
-    for p in tree(pid):
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            rollup = Path(f"/proc/{p}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        rss += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))
-        pss += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
-        private += sum(int(x) for x in re.findall(r"^Private_(?:Clean|Dirty):\s+(\d+) kB", rollup, re.M))
-        n += 1
-    return {"processes": n, "rss_mb": rss / 1024, "pss_mb": pss / 1024, "private_mb": private / 1024}
 
 
 def machine_busy_s() -> float:
@@ -171,7 +154,7 @@ async def drive(url: str, n: int, warmup: float, seconds: float, stagger: float,
     t1 = time.monotonic()
     busy1, client1 = machine_busy_s(), time.process_time()
     cpu1 = {name: cpu_s(pid) for name, pid in replica_pids.items()}
-    memory = {name: memory_mb(pid) for name, pid in replica_pids.items()}  # while every run trains
+    memory = {name: tree_mb(pid) for name, pid in replica_pids.items()}  # while every run trains
     per = []
     for s, a, pa in zip(sessions, f0, p0):
         mid = (t0 + t1) / 2
