@@ -244,6 +244,13 @@ def panel_key(name: str, snap: Any) -> str:
     return key
 
 
+def status_in_key(key: str) -> str | None:
+    """The run status a state panel's key (panel_key, then "|" and the state) was made with; None for
+    no key or another panel's."""
+    parts = key.partition("|")[0].split(".")
+    return parts[2] if len(parts) > 2 else None
+
+
 def _fig(fig: Any) -> dict:
     """A figure for a panel, as a dict for plotly.js. st.plotly_chart's theme lets the axes make room
     for their labels and titles (automargin); plain plotly.js does not, so ask for it here."""
@@ -301,8 +308,7 @@ async def _panel(request):
         # the one the panel shows: under load a refresh comes every 10 s, and a clicked Train must not
         # read "paused" that long.
         rendered, told = q.get("rendered", ""), after.partition("|")[2]
-        shown = after.partition("|")[0].split(".")  # panel_key: step.diagnostics.status...
-        shown_status = shown[2] if len(shown) > 2 else None
+        shown_status = status_in_key(after)
         held = await _held(run, lambda snap: f"{panel_key(name, snap)}|{state_key(run)}", after, least_s=least_s,
                            urgent=lambda snap: state_key(run) not in (rendered, told) or (
                                shown_status is not None and snap.status != shown_status))
