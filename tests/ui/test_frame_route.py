@@ -183,8 +183,9 @@ def test_a_new_status_is_shown_at_once_even_when_the_page_already_has_the_new_st
 
 
 def test_curves_and_surface_panels_are_plotly_figures_with_the_asked_layers(run):
+    start = run.wait_for(lambda s: s.status == "paused" and s.ack >= run._intent_seq).step  # earlier tests trained
     run.step_once(3)
-    run.wait_for(lambda s: s.step >= 3 and s.status == "paused")
+    run.wait_for(lambda s: s.step >= start + 3 and s.status == "paused" and s.ack >= run._intent_seq)
     t = frame_route.token(run)
     status, j = get_panel(t, "curves")
     assert status == 200 and {tr["name"] for tr in j["fig"]["data"]} >= {"loss", "KL(data || model)"}
