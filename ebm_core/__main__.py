@@ -13,7 +13,7 @@ import torch
 from tqdm import tqdm
 
 from . import config as config_mod
-from . import density, toy2d
+from . import density, heap, toy2d
 from .checkpoint import save_run
 from .train2d import make_trainer_2d
 from .training import default_device
@@ -111,6 +111,7 @@ def train(args: argparse.Namespace) -> int:
         return 2
     steps = args.steps if args.steps is not None or args.seconds is not None else 2000
     torch.set_num_threads(1)
+    heap.keep_freed_memory()
     device = default_device(args.device)
     trainer = make_trainer_2d(cfg, device=device, dataset=ds)
     grid = density.make_grid(ds.extent, 128)

@@ -38,7 +38,10 @@ def _main(conn, payload: bytes) -> None:
     share tensors through file descriptors, which die with this short-lived process."""
     import torch
 
+    from . import heap
+
     torch.set_num_threads(1)
+    heap.keep_freed_memory()
     try:
         fn, args, kwargs = pickle.loads(payload)
         answer = (True, fn(*args, **kwargs))

@@ -24,7 +24,7 @@ from torch import nn
 
 from . import config
 from .config import SamplerConfig, TrainConfig
-from .samplers import SampleResult, sample
+from .samplers import SampleResult, get_sampler, sample
 
 Tensor = torch.Tensor
 PointSource = Callable[[int, torch.Generator | None], Tensor]  # (n, generator) -> (n, ...)
@@ -59,7 +59,6 @@ class StepLog:
     e_neg: float
     gap: float
     grad_norm: float  # L2 norm of the weight gradient
-    sampler_grad_norm: float  # mean |grad_x E| along the chains
     acceptance: float  # MALA acceptance over the chains (1 for ULA)
     seconds: float
     finite: bool
@@ -98,6 +97,7 @@ class ReplayBuffer:
         self.noise, self.generator = noise, generator
         self.x = noise(size, generator).to(device)  # (N, ...)
         self.age = torch.zeros(size, dtype=torch.long, device=device)  # updates since a restart
+        self._drawn_age: Tensor | None = None  # the drawn chains' ages, reset where restarted
 
     def draw(self, n: int, reinit_frac: float) -> tuple[Tensor, Tensor]:
         """n starting points and their buffer indices; about reinit_frac of them are fresh noise."""
@@ -106,20 +106,23 @@ class ReplayBuffer:
         fresh = torch.rand(n, generator=self.generator, device=self.x.device) < reinit_frac
         noise = self.noise(n, self.generator).to(x0)
         x0 = torch.where(fresh.view(-1, *([1] * (x0.ndim - 1))), noise, x0)
-        self.age[idx] = torch.where(fresh, 0, self.age[idx])
+        self._drawn_age = torch.where(fresh, 0, self.age[idx])  # the ages update() advances
         return x0, idx
 
     def update(self, idx: Tensor, x: Tensor) -> None:
+        """Write back the chains drawn at idx (by the last draw, if any) after one more run."""
         self.x[idx] = x.detach()
-        self.age[idx] += 1
+        self.age[idx] = (self._drawn_age if self._drawn_age is not None else self.age[idx]) + 1
+        self._drawn_age = None
 
 
 def sample_chains(model: nn.Module, x0: Tensor, cfg: SamplerConfig, *, record_every: int = 0,
                   bounds: tuple[float, float] | None = None, fixed: tuple[Tensor, Tensor] | None = None,
-                  generator: torch.Generator | None = None) -> SampleResult:
+                  generator: torch.Generator | None = None, stats: bool = True) -> SampleResult:
     """Run the configured sampler (samplers.sample) on `model` from x0."""
     return sample(cfg.sampler, model, x0, step_size=cfg.step_size, n_steps=cfg.n_steps, noise_scale=cfg.noise_scale,
-                  grad_clip=cfg.grad_clip, bounds=bounds, fixed=fixed, record_every=record_every, generator=generator)
+                  grad_clip=cfg.grad_clip, bounds=bounds, fixed=fixed, record_every=record_every, generator=generator,
+                  stats=stats)
 
 
 def cd_loss(e_pos: Tensor, e_neg: Tensor, alpha: float) -> Tensor:
@@ -207,7 +210,7 @@ class Trainer:
         # 2. negatives by Langevin; weights need no gradient while sampling
         self.model.requires_grad_(False)
         res = sample_chains(self.model, x0, self.sampler, bounds=self.bounds, record_every=record_every,
-                            generator=self.generator)
+                            generator=self.generator, stats=False)
         self.model.requires_grad_(True)
         x_neg = res.x
         if idx is not None:
@@ -215,23 +218,28 @@ class Trainer:
         # 3. loss
         e = self.model(torch.cat([x_pos, x_neg]))  # (2B,)
         e_pos, e_neg = e[:n], e[n:]
-        loss = cd_loss(e_pos, e_neg, self.cfg.alpha)
-        # 4. update
+        m_pos, m_neg = e_pos.mean(), e_neg.mean()
+        loss = m_pos - m_neg + self.cfg.alpha * (e_pos.square().mean() + e_neg.square().mean())  # = cd_loss
+        # 4. update, taken only when the loss and the weight gradient are finite; the statistics and
+        # that check share one host sync (a CUDA step waits for the device once)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.sqrt(sum(p.grad.square().sum() for p in self.model.parameters() if p.grad is not None))
-        finite = torch.isfinite(loss) & torch.isfinite(grad_norm)
-        if bool(finite):
+        with torch.no_grad():
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            metropolis = get_sampler(self.sampler.sampler).metropolis  # else acceptance is 1 and not kept
+            stats = torch.stack([loss, m_pos, m_neg, grad_norm]
+                                + ([res.acceptance.mean()] if metropolis else [])).tolist()
+        finite = math.isfinite(stats[0]) and math.isfinite(stats[3])
+        if finite:
             self.opt.step()
             if self.ema is not None:
                 _ema_update(self.ema, self.model, self.cfg.ema)
         self.step_count += 1
         self.last_x_pos, self.last_x_neg, self.last_x0 = x_pos, x_neg, x0
         self.last_trajectory = res.trajectory if record_every else None
-        stats = torch.stack([loss.detach(), e_pos.detach().mean(), e_neg.detach().mean(), grad_norm.detach(),
-                             res.grad_norm.mean(), res.acceptance.mean()]).tolist()  # one host sync
-        return StepLog(self.step_count, stats[0], stats[1], stats[2], stats[2] - stats[1], stats[3], stats[4],
-                       stats[5], time.perf_counter() - t0, bool(finite))
+        return StepLog(self.step_count, stats[0], stats[1], stats[2], stats[2] - stats[1], stats[3],
+                       stats[4] if metropolis else 1.0, time.perf_counter() - t0, finite)
 
     def run(self, n_steps: int | None = None, seconds: float | None = None) -> Iterator[StepLog]:
         """Yield logs until n_steps updates or `seconds` of wall-clock time (whichever is given)."""

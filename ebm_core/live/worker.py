@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import heap
 from ..config import flat, restart_settings
 from ..training import StepLog, Trainer, default_device
 from . import saved
@@ -89,6 +90,7 @@ class _Worker:
 
     def main(self) -> None:
         torch.set_num_threads(1)  # many sessions share the CPU: one thread each
+        heap.keep_freed_memory()
         # Training yields to the web server: the scheduler weighs a nice-19 process 15 against the
         # server's 1024, so even 30 workers on 2 cores leave the server most of a core when a class
         # clicks at once (at nice 5, weight 335 each, they left it about a sixth of one). Alone, or

@@ -136,3 +136,38 @@ def test_uniform_points_fill_their_box_evenly():
     assert x.abs().max() <= 3.0 and x.min() < -2.99 and x.max() > 2.99
     assert torch.allclose(x.mean(0), torch.zeros(2), atol=0.05)
     assert torch.allclose(x.var(0), torch.full((2,), 3.0), atol=0.1)  # the variance of U[-h, h] is h^2 / 3
+
+
+@pytest.mark.parametrize("name", list(samplers.SAMPLERS))
+def test_per_step_statistics_describe_the_recorded_chain(name):
+    # the statistics are gathered once after the loop: they must still be those of each step's state
+    x0 = 3 * torch.randn(64, 2, generator=gen())
+    r = samplers.SAMPLERS[name](std_normal, x0, step_size=0.05, n_steps=12, record_every=1, generator=gen(1))
+    states = r.trajectory[:-1]  # (12, 64, 2): the state at the start of each step
+    if name == "ula":  # MALA's statistics are those of its current state, which a rejection keeps
+        assert torch.allclose(r.mean_energy, std_normal(states.flatten(0, 1)).view(12, 64).mean(1), rtol=1e-5)
+        assert torch.allclose(r.grad_norm, states.norm(dim=2).mean(1), rtol=1e-5)  # grad of |x|^2/2 is x
+    assert r.mean_energy[-1] < r.mean_energy[0] / 2  # chains from far out fall towards the mode
+    fixed = (torch.tensor([True, False]), torch.tensor([1.0, 0.0]))  # x held at 1: only y moves
+    r = samplers.SAMPLERS[name](std_normal, x0, step_size=0.05, n_steps=12, fixed=fixed, record_every=1,
+                                generator=gen(1))
+    if name == "ula":
+        assert torch.allclose(r.grad_norm, r.trajectory[:-1, :, 1].abs().mean(1), rtol=1e-5)  # free part only
+
+
+@pytest.mark.parametrize("name", list(samplers.SAMPLERS))
+def test_without_stats_the_chains_are_the_same_and_only_mala_keeps_acceptance(name):
+    x0 = 3 * torch.randn(64, 2, generator=gen())
+    full = samplers.sample(name, std_normal, x0, step_size=0.05, n_steps=12, generator=gen(1))
+    lean = samplers.sample(name, std_normal, x0, step_size=0.05, n_steps=12, generator=gen(1), stats=False)
+    assert torch.equal(full.x, lean.x)
+    assert lean.mean_energy.numel() == lean.grad_norm.numel() == 0
+    if samplers.get_sampler(name).metropolis:
+        assert torch.equal(full.acceptance, lean.acceptance) and 0 < lean.acceptance_rate < 1
+    else:
+        assert lean.acceptance.numel() == 0
+
+
+def test_an_energy_of_the_wrong_shape_is_refused_before_any_step():
+    with pytest.raises(ValueError, match="energy must return shape"):
+        samplers.langevin(lambda x: x.sum(), torch.zeros(4, 2), step_size=0.1, n_steps=3)

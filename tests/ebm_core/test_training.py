@@ -2,6 +2,7 @@
 on eight_gaussians actually learns the density (exact KL falls)."""
 
 import math
+import sys
 
 import pytest
 import torch
@@ -125,3 +126,48 @@ def test_box_wall_confines_the_density():
     # inside: area 16; outside: four strips of half-Gaussians plus four corners that make up one 2D Gaussian
     outside = 4 * 4 * 0.5 * math.sqrt(math.pi / 2) + 2 * math.pi * 0.25
     assert abs(gd.log_z - math.log(16 + outside)) < 0.01
+
+
+def test_buffer_age_counts_the_runs_since_each_chain_restarted():
+    g = torch.Generator().manual_seed(1)
+    buf = training.ReplayBuffer(50, lambda n, gen: torch.zeros(n, 2), g, torch.device("cpu"))
+    expect = torch.zeros(50, dtype=torch.long)
+    for _ in range(30):  # never restarted: each chain's age is the number of draws it took part in
+        x0, idx = buf.draw(20, 0.0)
+        buf.update(idx, x0)
+        expect[idx.unique()] += 1
+    assert torch.equal(buf.age, expect) and expect.max() > 5
+    x0, idx = buf.draw(20, 1.0)  # all restarted from noise, then run once
+    buf.update(idx, x0)
+    assert (buf.age[idx] == 1).all()
+
+
+def test_a_step_reads_from_the_device_once_and_skips_a_non_finite_update(monkeypatch):
+    cfg = config.RunConfig().replace(batch_size=64, n_steps=5, buffer_size=256)
+    tr = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
+    tr.step()
+    reads = []  # host reads of tensor values made by ebm_core while stepping (each waits for a GPU)
+
+    def counting(name):
+        original = getattr(torch.Tensor, name)
+
+        def read(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if "ebm_core" in caller:
+                reads.append((name, caller))
+            return original(self, *args, **kwargs)
+        return read
+
+    for name in ("tolist", "item", "__bool__", "__float__", "__int__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(name))
+    log = tr.step()
+    assert [r[0] for r in reads] == ["tolist"], reads
+    assert log.finite and math.isfinite(log.grad_norm) and log.grad_norm > 0
+    # a weight that is not a number makes the loss NaN: the update is refused and the weights kept
+    monkeypatch.undo()
+    with torch.no_grad():
+        next(tr.model.parameters())[0, 0] = float("nan")
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    log = tr.step()
+    assert not log.finite and training.energies_broken(log)
+    assert all(torch.equal(before[k].nan_to_num(), v.nan_to_num()) for k, v in tr.model.state_dict().items())

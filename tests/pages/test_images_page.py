@@ -99,8 +99,8 @@ def test_a_split_apart_model_is_caught_by_the_guard():
     from ebm_core.training import StepLog
 
     cfg = config.ImageRunConfig()
-    ok = StepLog(10, 0.0, -0.01, -0.005, 0.005, 1.0, 0.01, 1.0, 0.1, True)
-    split = StepLog(10, 0.0, -4.8, 4.8, 9.6, 1.0, 0.01, 1.0, 0.1, True)
+    ok = StepLog(10, 0.0, -0.01, -0.005, 0.005, 1.0, 1.0, 0.1, True)
+    split = StepLog(10, 0.0, -4.8, 4.8, 9.6, 1.0, 1.0, 0.1, True)
     x = torch.zeros(4, 1, 8, 8)
     assert explain_divergence(ok, x, cfg) is None
     assert "learning rate" in explain_divergence(split, x, cfg)

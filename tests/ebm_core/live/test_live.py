@@ -158,7 +158,7 @@ def test_guard_blames_the_step_size_when_some_chains_fly_off_and_energies_blow_u
     from ebm_core.training import StepLog
 
     cfg = config.RunConfig().replace(step_size=1.0)
-    runaway = StepLog(3, 0.0, -2e4, 5e4, 7e4, 1.0, 1.0, 1.0, 0.1, True)
+    runaway = StepLog(3, 0.0, -2e4, 5e4, 7e4, 1.0, 1.0, 0.1, True)
     x = torch.zeros(100, 2)
     assert "alpha" in explain_divergence(runaway, x, 3.0, cfg)  # chains in the box: the energies are to blame
     x[:10] = 1e3  # a tenth of the chains far out
