@@ -213,7 +213,7 @@ def run_throughput(*, rounds: int, block: int, warmup: int) -> dict:
 
 
 def train_with_kl_curve(cfg: RunConfig, *, seconds: float, eval_every: float = 2.0, clock: str = "wall",
-                        stop_below: float | None = None, grid_n: int = 128) -> dict:
+                        stop_below: float | None = None, grid_n: int = 128, keep_trainer: bool = False) -> dict:
     """Train cfg for `seconds` of training clock, evaluating KL(data || model) of the eval weights
     every `eval_every` s of it (evaluation off the clock). Stops at the first KL < stop_below if given.
 
@@ -222,7 +222,7 @@ def train_with_kl_curve(cfg: RunConfig, *, seconds: float, eval_every: float = 2
     thread all the work runs on this thread). Both clocks are recorded at every evaluation.
 
     Returns the curve, a list of {"t", "t_wall", "t_cpu", "step", "kl"} (t on the chosen clock;
-    the first point is the untrained model), and step rates.
+    the first point is the untrained model), and step rates; with keep_trainer, the Trainer too.
     """
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
@@ -259,6 +259,7 @@ def train_with_kl_curve(cfg: RunConfig, *, seconds: float, eval_every: float = 2
         "updates_per_s": trainer.step_count / t_wall,
         "updates_per_cpu_s": trainer.step_count / t_cpu,
         "wall_seconds": time.perf_counter() - wall0,
+        **({"trainer": trainer} if keep_trainer else {}),
     }
 
 

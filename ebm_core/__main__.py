@@ -26,7 +26,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         allowed = (f"one of {', '.join(info['choices'])}" if "choices" in info
                    else f"range [{info['range'][0]}, {info['range'][1]}]" if "range" in info
                    else "true or false" if isinstance(default, bool) else "")
-        help_text = f"{info['label']}: {info['help']} (default {default}; {allowed})"
+        picked = " unless the dataset picks its own" if name in config_mod.dataset_settings(toy2d.CUSTOM) else ""
+        help_text = f"{info['label']}: {info['help']} (default {default}{picked}; {allowed})"
         p.add_argument(f"--{name}", default=None, metavar=type(default).__name__.upper(), help=help_text)
 
 
@@ -36,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a 2D energy model and write a run folder",
                        description="Train an energy model on a 2D toy dataset with contrastive divergence and "
                                    "write a run folder (model.safetensors, config.json, metrics.csv). Prints the "
-                                   "exact KL(data || model) and test NLL computed on a grid.")
+                                   "exact KL(data || model) and test NLL computed on a grid. Each dataset picks "
+                                   "a few settings of its own, as the Playground does (ebm_core/config.py, "
+                                   "DATASET_SETTINGS); flags given here override them.")
     t.add_argument("--out", required=True, help="run folder to write (created if missing)")
     t.add_argument("--steps", type=int, default=None, help="number of training updates (default 2000 "
                    "unless --seconds is given)")
@@ -70,8 +73,8 @@ class _Refused(ValueError):
 def _settings(args: argparse.Namespace) -> tuple[config_mod.RunConfig, toy2d.Dataset]:
     """The run's config and dataset from the arguments, or _Refused saying what is wrong."""
     flat = {k: getattr(args, k) for k in config_mod.field_names() if getattr(args, k) is not None}
-    try:
-        cfg = config_mod.RunConfig().replace(**flat)
+    try:  # the dataset's own settings (config.DATASET_SETTINGS), then the flags given
+        cfg = config_mod.for_dataset(flat.get("dataset", config_mod.RunConfig().data.dataset)).replace(**flat)
     except ValueError as e:
         raise _Refused(str(e)) from None
     if args.steps is not None and args.steps < 1:

@@ -90,7 +90,22 @@ class TrainConfig:
     seed: int = _range(0, 2**31 - 1, 0, label="Seed", help="Same seed, same run.")
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "sampler": SamplerConfig, "train": TrainConfig}
+@dataclass(frozen=True)
+class Train2DConfig(TrainConfig):
+    """The training settings of a 2D run: the shared ones, and where restarted chains start, which
+    only a 2D model's exact density allows to be the model itself."""
+
+    restart: str = _choice({"noise": "Uniform noise", "model": "The model's own density"}, "noise", live=True,
+                           label="Chains restart from",
+                           help="Where restarted chains (the reinit fraction; short-run's chains) start: uniform "
+                                "noise over the box, or a draw from the model's own normalised density on a grid, "
+                                "which only 2D allows. From noise, persistent chains keep the modes they first "
+                                "fell into, and the model's weights between modes drift; from the model, "
+                                "restarts follow its mass and training evens the weights out.")
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "sampler": SamplerConfig,
+                             "train": Train2DConfig}
 
 
 @dataclass(frozen=True)
@@ -101,7 +116,7 @@ class RunConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     sampler: SamplerConfig = SamplerConfig()
-    train: TrainConfig = TrainConfig()
+    train: Train2DConfig = Train2DConfig()
 
     def replace(self, **flat: Any) -> "RunConfig":
         """A copy with flat field overrides, validated: cfg.replace(step_size=0.02, dataset="rings")."""
@@ -230,15 +245,15 @@ def to_dict(cfg: Any) -> dict[str, dict[str, Any]]:
     return {sec: dataclasses.asdict(getattr(cfg, sec)) for sec in type(cfg).SECTIONS}
 
 
-def from_dict(d: Mapping[str, Mapping[str, Any]], root: type = RunConfig) -> Any:
-    """Build a validated config of class `root` from a nested dict; missing fields take the
-    root's defaults."""
+def from_dict(d: Mapping[str, Mapping[str, Any]], root: type = RunConfig, *, base: Any = None) -> Any:
+    """Build a validated config of class `root` from a nested dict; missing fields take the values
+    of `base`, by default the root's defaults."""
     if not isinstance(d, Mapping):
         raise ValueError(f"config must be a mapping, got {type(d).__name__}")
     unknown = set(d) - set(root.SECTIONS)
     if unknown:
         raise ValueError(f"unknown config section(s) {sorted(unknown)}; valid: {', '.join(root.SECTIONS)}")
-    defaults = root()
+    defaults = base if base is not None else root()
     parts = {}
     for sec, cls in root.SECTIONS.items():
         values = d.get(sec, {})
@@ -253,8 +268,11 @@ def from_dict(d: Mapping[str, Mapping[str, Any]], root: type = RunConfig) -> Any
 
 
 def to_query(cfg: Any, *, only_changed: bool = True) -> dict[str, str]:
-    """Flat {name: string} for a URL; by default only the settings that differ from the defaults."""
-    default = to_dict(type(cfg)())
+    """Flat {name: string} for a URL; by default only the settings that differ from the defaults
+    (for a 2D run, its dataset's: `for_dataset`)."""
+    default = to_dict(defaults_for(cfg))
+    if isinstance(cfg, RunConfig):  # the dataset itself is listed unless it is the default one
+        default["data"]["dataset"] = RunConfig().data.dataset
     out = {}
     for sec, values in to_dict(cfg).items():
         for k, v in values.items():
@@ -279,7 +297,9 @@ def from_query_lenient(params: Mapping[str, Any], *, ignore: tuple[str, ...] = (
     index = _field_section(root)
     d: dict[str, dict[str, Any]] = {sec: {} for sec in root.SECTIONS}
     errors = []
-    for k, v in params.items():
+    items = sorted(params.items(), key=lambda kv: kv[0] != "dataset")  # the dataset first: it sets the defaults
+    base = for_dataset(RunConfig().data.dataset) if root is RunConfig else root()
+    for k, v in items:
         if k in ignore:
             continue
         if isinstance(v, (list, tuple)):
@@ -290,8 +310,10 @@ def from_query_lenient(params: Mapping[str, Any], *, ignore: tuple[str, ...] = (
         try:
             d[index[k]][k] = _parse(k, v, root)
         except ValueError as e:
-            errors.append(f"{e}; using the default {_default(k, root)!r}")
-    return from_dict(d, root), errors
+            errors.append(f"{e}; using the default {flat(base)[k]!r}")
+        if k == "dataset" and root is RunConfig:
+            base = for_dataset(d["data"].get("dataset", base.data.dataset))
+    return from_dict(d, root, base=base), errors
 
 
 def field_names(root: type = RunConfig) -> list[str]:
@@ -399,3 +421,57 @@ def parse_step_sizes(text: str, n_max: int = 4) -> tuple[float, ...]:
     if not 1 <= len(steps) <= n_max or not all(lo <= s <= hi for s in steps):  # NaN fails the range too
         raise ValueError(f"eta: {text!r} is not {allowed}")
     return steps
+
+
+# ----------------------------------------------------------------------------------------------
+# Per-dataset settings. Choosing a 2D dataset (the Playground's sidebar, a link's `dataset=`, the
+# CLI's --dataset) also picks these; a link lists only the settings that differ from its dataset's.
+# Measured in bench/datasets.py: with them every dataset but the checkerboard (0.09-0.105) reaches
+# KL(data || model) < 0.1 nats within 60 s of training on one core of the 2-core box, on three seeds
+# (bench/results/datasets.md).
+# RunConfig() itself stays the textbook set-up the lessons start from (restarts from noise).
+# What bought what (seed 0 unless said, KL after 60 s; bench/results/datasets.md has the final table):
+# - restarts from the model's density: eight_gaussians 0.09 -> 0.048 (the mode weights no longer
+#   freeze), two_spirals 0.20 -> 0.087, pinwheel 0.12 -> 0.076, two_moons 0.12 -> 0.051.
+# - with exact restarts the alpha penalty's own bias shows: it flattens the energy, so the model comes
+#   out too wide (a standard normal learnt with variance 1.43 at alpha 0.1: KL 0.065; 0.002 at 0.01).
+#   Lower alpha where it stays stable (0.05 diverged on two_spirals and pinwheel, 0.01 on eight Gaussians).
+# - thin rings (std 0.08) and sharp-edged squares: a leaky-ReLU net (checkerboard 0.146 -> 0.099, with
+#   K=5 and so more updates 0.095; rings 0.51 -> 0.078 with step 0.003 and lr 0.005, seed 1, 0.042 at
+#   alpha 0.05), steps small enough for the rings' width. Checkerboard stays at 0.09-0.105 over seeds and
+#   runs, at the edge of the target; tried and dropped: width 256 (0.181: fewer updates), depth 3, lower
+#   alpha, batch 128 or 512, lr 0.004 or 0.006, K=3, reinit 0.1, EMA 0.995, plain ReLU.
+_MODEL_RESTARTS = {"restart": "model"}
+DATASET_SETTINGS: dict[str, dict[str, Any]] = {
+    "eight_gaussians": {**_MODEL_RESTARTS, "alpha": 0.05},
+    "two_moons": _MODEL_RESTARTS,
+    "swiss_roll": _MODEL_RESTARTS,
+    "rings": {**_MODEL_RESTARTS, "activation": "leaky_relu", "step_size": 0.003, "lr": 0.005, "alpha": 0.05},
+    "two_spirals": _MODEL_RESTARTS,
+    "checkerboard": {**_MODEL_RESTARTS, "activation": "leaky_relu", "n_steps": 5},
+    "pinwheel": _MODEL_RESTARTS,
+    "gaussian": {**_MODEL_RESTARTS, "alpha": 0.01},
+    toy2d.CUSTOM: _MODEL_RESTARTS,
+}
+assert set(DATASET_SETTINGS) == {*toy2d.DATASETS, toy2d.CUSTOM}, "every dataset says what it picks"
+
+
+def dataset_settings(name: str) -> dict[str, Any]:
+    """The settings choosing dataset `name` picks: for every setting some dataset picks, this
+    dataset's value, else RunConfig()'s. Unknown dataset: ValueError."""
+    if name not in DATASET_SETTINGS:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASET_SETTINGS)}")
+    default = flat(RunConfig())
+    keys = dict.fromkeys(k for picks in DATASET_SETTINGS.values() for k in picks)
+    return {k: DATASET_SETTINGS[name].get(k, default[k]) for k in keys}
+
+
+def for_dataset(name: str, base: RunConfig | None = None) -> RunConfig:
+    """`base` (RunConfig() by default) on dataset `name` with the settings that dataset picks."""
+    return (base if base is not None else RunConfig()).replace(dataset=name, **dataset_settings(name))
+
+
+def defaults_for(cfg: Any) -> Any:
+    """The defaults a config is compared with in a link: its dataset's for a 2D run, else the class's."""
+    return for_dataset(cfg.data.dataset) if isinstance(cfg, RunConfig) else type(cfg)()
+

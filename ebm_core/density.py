@@ -185,3 +185,42 @@ def sampler_bias(x: Tensor, model: GridDensity, grid: Grid, *, bins: int = 16) -
     p_cells = coarse_cells(model.log_density.exp() * grid.cell_area, bins)
     p = torch.cat([p_cells, torch.tensor([model.mass_outside], dtype=torch.float64)]).clamp_min(1e-300)
     return float(kl_from_counts(cell_counts(x, grid.extent, bins), p.log()))
+
+
+class ModelDensitySampler:
+    """Points drawn from a model's own normalised density exp(-E)/Z, tabulated on an n x n grid over
+    the box: a cell by its probability, then a uniform point inside it. In 2D this is an exact
+    sample up to the grid (Langevin then corrects inside the cell); it is what only a 2D model allows.
+
+    Used to restart persistent chains (config `restart="model"`): restarted from uniform noise, a
+    chain falls into a mode by the size of its basin and stays there, so the replay buffer keeps the
+    mode weights it happened to start with and the gradient never corrects the model's weights between
+    modes. Drawn from the model, restarts follow the model's mass, and the usual CD push evens it out.
+
+    The table is refreshed every `refresh_every` calls (one call per training update: about 1% of a
+    2D update at n=64, every 10 updates). Called as a PointSource: (n, generator) -> (n, 2), on the
+    generator's device.
+    """
+
+    def __init__(self, model: torch.nn.Module, extent: float, *, n: int = 64, refresh_every: int = 10):
+        if n < 2 or refresh_every < 1:
+            raise ValueError(f"need n >= 2 and refresh_every >= 1, got n={n}, refresh_every={refresh_every}")
+        self.model, self.refresh_every, self.calls = model, refresh_every, 0
+        self.cell = 2 * extent / n
+        self.centres = make_grid(extent, n).points  # (n*n, 2)
+        self.prob: Tensor | None = None  # (n*n,) cell probabilities
+
+    def __call__(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        device = generator.device if generator is not None else torch.device("cpu")
+        if self.centres.device != device:
+            self.centres = self.centres.to(device)
+        if self.prob is None or self.calls % self.refresh_every == 0:
+            with torch.no_grad():
+                e = self.model(self.centres.to(_device_of(self.model))).to(device)  # (n*n,)
+            prob = torch.softmax(-e.double(), 0).float()
+            # a diverged net gives NaN: draw uniformly then, as restarts from noise would (no host sync)
+            self.prob = torch.where(torch.isfinite(prob).all(), prob, torch.full_like(prob, 1.0 / len(prob)))
+        self.calls += 1
+        k = torch.multinomial(self.prob, n, replacement=True, generator=generator)  # (n,)
+        jitter = torch.rand(n, 2, generator=generator, device=device) - 0.5
+        return self.centres[k] + jitter * self.cell

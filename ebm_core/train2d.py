@@ -6,6 +6,7 @@ import torch
 
 from . import toy2d
 from .config import RunConfig
+from .density import ModelDensitySampler
 from .nets import EnergyMLP, init_weights
 from .samplers import uniform
 from .training import PointSource, Tensor, Trainer
@@ -27,8 +28,9 @@ def uniform_noise(extent: float, dim: int = 2) -> PointSource:
 def make_trainer_2d(cfg, *, device: torch.device | None = None, dataset=None) -> Trainer:
     """A Trainer for a 2D RunConfig: the configured MLP on the configured toy dataset (or on
     `dataset`, a toy2d.Dataset such as a user's own points), chains (re)started uniformly in the
-    dataset's display box."""
+    dataset's display box, or from the model's own density on a grid over it (restart="model")."""
     ds = dataset if dataset is not None else toy2d.get(cfg.data.dataset)
     model = init_weights(build_model_2d(cfg), torch.Generator().manual_seed(cfg.train.seed))
     data = lambda n, g: ds.sample(n, generator=g)  # noqa: E731
-    return Trainer(model, data, uniform_noise(ds.extent), cfg.sampler, cfg.train, device=device)
+    return Trainer(model, data, uniform_noise(ds.extent), cfg.sampler, cfg.train, device=device,
+                   model_restarts=ModelDensitySampler(model, ds.extent))

@@ -99,12 +99,13 @@ class ReplayBuffer:
         self.age = torch.zeros(size, dtype=torch.long, device=device)  # updates since a restart
         self._drawn_age: Tensor | None = None  # the drawn chains' ages, reset where restarted
 
-    def draw(self, n: int, reinit_frac: float) -> tuple[Tensor, Tensor]:
-        """n starting points and their buffer indices; about reinit_frac of them are fresh noise."""
+    def draw(self, n: int, reinit_frac: float, restarts: PointSource | None = None) -> tuple[Tensor, Tensor]:
+        """n starting points and their buffer indices; about reinit_frac of them restart, from
+        `restarts` if given, else from the buffer's noise."""
         idx = torch.randint(0, len(self.x), (n,), generator=self.generator, device=self.x.device)
         x0 = self.x[idx]
         fresh = torch.rand(n, generator=self.generator, device=self.x.device) < reinit_frac
-        noise = self.noise(n, self.generator).to(x0)
+        noise = (restarts or self.noise)(n, self.generator).to(x0)
         x0 = torch.where(fresh.view(-1, *([1] * (x0.ndim - 1))), noise, x0)
         self._drawn_age = torch.where(fresh, 0, self.age[idx])  # the ages update() advances
         return x0, idx
@@ -148,10 +149,13 @@ class Trainer:
         device: torch.device | None = None,
         bounds: tuple[float, float] | None = None,
         data_noise: float = 0.0,
+        model_restarts: PointSource | None = None,
     ):
+        """model_restarts: draws from the model's own density, for train.restart == "model" (2D:
+        density.ModelDensitySampler on this model); without it that setting is refused."""
         self.device = device or default_device()
         self.model = model.to(self.device)
-        self.data, self.noise = data, noise
+        self.data, self.noise, self.model_restarts = data, noise, model_restarts
         self.sampler, self.cfg = sampler, train
         self.bounds, self.data_noise = bounds, data_noise
         self.generator = make_generator(train.seed, self.device)
@@ -160,6 +164,7 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if train.ema > 0 else None
         pcd = train.method == "pcd"
         self.buffer = ReplayBuffer(train.buffer_size, noise, self.generator, self.device) if pcd else None
+        self._restarts()  # refuses restart="model" without a source
         self.step_count = 0
         self.last_x_neg: Tensor | None = None
         self.last_x_pos: Tensor | None = None
@@ -179,21 +184,34 @@ class Trainer:
             group["lr"] = lr
 
     def set_train(self, train: TrainConfig) -> None:
-        """Apply the settings that can change mid-run: lr, alpha, batch size, reinit fraction.
+        """Apply the settings that can change mid-run: lr, alpha, batch size, reinit fraction, restarts.
         The others (method, buffer size, beta1, EMA, seed) define the run and need a new Trainer."""
-        changed = [f.name for f in dataclasses.fields(TrainConfig)
+        changed = [f.name for f in dataclasses.fields(train)
                    if not f.metadata.get("live") and getattr(train, f.name) != getattr(self.cfg, f.name)]
         if changed:
             raise ValueError(f"{', '.join(changed)} cannot change during a run; start a new run instead")
-        self.cfg = train
+        self.cfg, before = train, self.cfg
+        try:
+            self._restarts()
+        except ValueError:
+            self.cfg = before
+            raise
         self.set_lr(train.lr)
+
+    def _restarts(self) -> PointSource:
+        """Where fresh chains start: the noise source, or the model's own density (restart="model")."""
+        if getattr(self.cfg, "restart", "noise") != "model":
+            return self.noise
+        if self.model_restarts is None:
+            raise ValueError("restart='model' needs the model's exact density, which only a 2D run has")
+        return self.model_restarts
 
     def _start_chains(self, x_pos: Tensor) -> tuple[Tensor, Tensor | None]:
         if self.cfg.method == "cd":
             return x_pos, None
         if self.cfg.method == "short_run":
-            return self.noise(len(x_pos), self.generator).to(self.device), None
-        return self.buffer.draw(len(x_pos), self.cfg.reinit_frac)
+            return self._restarts()(len(x_pos), self.generator).to(self.device), None
+        return self.buffer.draw(len(x_pos), self.cfg.reinit_frac, self._restarts())
 
     def step(self, *, record_every: int = 0) -> StepLog:
         """One CD update (steps 1-4 of the module docstring); record_every > 0 keeps the chains'

@@ -181,8 +181,11 @@ def pushed_panels(left, right) -> None:
         if snap is not None:
             st.plotly_chart(figures.curves_figure(snap), key="curves", width="stretch")
 
-    with left:
-        surface() if view == "surface" else picture()
+    with left:  # a statement, not a bare `a() if c else b()`: Streamlit's magic would write its None
+        if view == "surface":
+            surface()
+        else:
+            picture()
     with right:
         numbers()
     if not classroom.hidden("curves"):

@@ -14,6 +14,7 @@ from ui.classroom import hidden, locked
 
 LAYERS = {**views.LAYERS, "inspect": "Hover (paused)"}  # the layers, and reading values under the pointer
 METHODS = config.choice_labels("method")
+RESTARTS = config.choice_labels("restart")
 
 
 
@@ -37,6 +38,20 @@ def dataset_label(name: str) -> str:
     return "Your own data: draw or upload" if name == toy2d.CUSTOM else toy2d.get(name).label
 
 
+def picked_caption(dataset: str) -> str:
+    """What choosing this dataset set, in words (config.DATASET_SETTINGS)."""
+    default = config.flat(config.RunConfig())
+    picks = {k: v for k, v in config.dataset_settings(dataset).items() if v != default[k]}
+    if not picks:
+        return "This dataset learns with the standard settings."
+    words = []
+    for k, v in picks.items():
+        meta = config.field_info(k)
+        value = config.choice_labels(k)[v].lower() if "choices" in meta else f"{v:g}"
+        words.append(f"{meta['label'][0].lower()}{meta['label'][1:]} {value}")
+    return f"Picked for this dataset, to learn it within a minute: {', '.join(words)}."
+
+
 def _header(group: str, label: str, help: str | None = None) -> bool:
     """A sidebar section header, unless classroom mode hides every control of the group."""
     if all(hidden(n) for n in session.CONTROL_GROUPS[group]):
@@ -58,7 +73,8 @@ def sidebar() -> None:
                          help="One click sets up a classic experiment; the box above the plot says what it shows.")
         if _header("data", "Data") and not hidden("dataset"):
             st.selectbox(options=[*toy2d.DATASETS, toy2d.CUSTOM], key="dataset", format_func=dataset_label,
-                         disabled=locked("dataset"), **_words("dataset"))
+                         disabled=locked("dataset"), on_change=session.choose_dataset, **_words("dataset"))
+            st.caption(picked_caption(ss["dataset"]))
         if _header("sampler", "Sampler", "Applies immediately, even while training."):
             if not hidden("sampler"):
                 st.radio(options=list(samplers.SAMPLERS), key="sampler", horizontal=True,
@@ -80,6 +96,9 @@ def sidebar() -> None:
             _number("alpha", 0.01, "%.3f")
             _number("batch_size", 32, "%d")
             _number("reinit_frac", 0.01, "%.2f")
+            if not hidden("restart"):
+                st.selectbox(options=list(RESTARTS), key="restart", format_func=RESTARTS.get,
+                             disabled=locked("restart"), **_words("restart"))
         if not all(hidden(n) for n in session.CONTROL_GROUPS["network"]):
             with st.expander("Network and run"):
                 _number("width", 16, "%d")

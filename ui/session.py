@@ -26,7 +26,7 @@ UI_PARAMS = {"view": tuple(views.VIEWS)}  # page state kept in the URL beside th
 CONTROL_GROUPS = {
     "data": ("dataset",),
     "sampler": ("sampler", "step_size", "noise_scale", "n_steps", "grad_clip"),
-    "training": ("method", "lr", "alpha", "batch_size", "reinit_frac"),
+    "training": ("method", "lr", "alpha", "batch_size", "reinit_frac", "restart"),
     "network": ("width", "depth", "activation", "spectral_norm", "confine", "buffer_size", "beta1", "ema", "seed"),
     "buttons": ("step", "phase", "reset", "share"),
     "views": ("view", "layers"),
@@ -224,7 +224,8 @@ def affordable(cfg, page: RunPage = PLAYGROUND):
     back = ss.get(page.key("_affordable"))
     if back is None:  # a link's first run: the suggested change, else the defaults of what costs
         found = budget_advice.fixes(cfg)
-        back = {**flat, **found[0]} if found else {**flat, **{k: v for k, v in config.flat(page.root()).items()
+        default = config.flat(config.defaults_for(cfg))
+        back = {**flat, **found[0]} if found else {**flat, **{k: v for k, v in default.items()
                                                                 if k in budget_advice.NUMERIC}}
     ss[page.key("_budget_note")] = problem
     ss[page.key("_budget_revert")] = {k: v for k, v in back.items() if flat.get(k) != v}
@@ -270,6 +271,16 @@ def choose_preset() -> None:
         for k, v in config.flat(presets.apply_preset(key, current_config())).items():
             ss[k] = v
         reset_run()
+
+
+def choose_dataset() -> None:
+    """Callback of the dataset picker: the settings the new dataset picks (config.DATASET_SETTINGS)
+    replace those of the old one; every other setting stays as it was."""
+    ss = st.session_state
+    kept = ss.get("_locked", frozenset()) | ss.get("_hidden", frozenset())  # a classroom link's values stay
+    for k, v in config.dataset_settings(ss["dataset"]).items():
+        if k not in kept:
+            ss[k] = v
 
 
 def share_url(query: dict[str, str]) -> str:

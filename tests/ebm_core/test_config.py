@@ -13,12 +13,40 @@ def test_dict_round_trip_is_identity():
 
 
 def test_query_round_trip_all_and_changed_only():
-    cfg = config.RunConfig().replace(dataset="pinwheel", lr=1e-3, sampler="mala", seed=42, ema=0.0)
+    cfg = config.for_dataset("pinwheel").replace(lr=1e-3, sampler="mala", seed=42, ema=0.0)
     q = config.to_query(cfg)
     assert q == {"dataset": "pinwheel", "lr": "0.001", "sampler": "mala", "seed": "42", "ema": "0.0"}
     assert config.from_query(q) == cfg
     assert config.from_query(config.to_query(cfg, only_changed=False)) == cfg
-    assert config.to_query(config.RunConfig()) == {}
+    assert config.to_query(config.for_dataset(config.RunConfig().data.dataset)) == {}
+    assert config.from_query({}) == config.for_dataset(config.RunConfig().data.dataset)
+
+
+@pytest.mark.parametrize("name", [*config.DATASET_SETTINGS])
+def test_a_dataset_brings_its_settings_and_a_link_lists_only_what_differs_from_them(name):
+    picked = config.for_dataset(name)
+    assert {k: v for k, v in config.flat(picked).items() if k in config.dataset_settings(name)} == \
+        config.dataset_settings(name)
+    assert config.to_query(picked) == ({} if name == config.RunConfig().data.dataset else {"dataset": name})
+    assert config.from_query({"dataset": name}) == picked
+    # the textbook set-up (RunConfig(), where the lessons start) differs from it, and says so in its link
+    textbook = config.RunConfig().replace(dataset=name)
+    differs = {k: v for k, v in config.flat(textbook).items() if config.flat(picked)[k] != v}
+    assert config.from_query(config.to_query(textbook)) == textbook
+    assert set(differs) <= set(config.to_query(textbook))
+    # another dataset's settings are replaced, the rest stays: what the Playground's picker does
+    mine = config.for_dataset("rings").replace(width=64, seed=3)
+    moved = config.for_dataset(name, mine)
+    assert moved.model.width == 64 and moved.train.seed == 3 and moved == picked.replace(width=64, seed=3)
+
+
+def test_every_dataset_restarts_its_chains_from_the_model_and_the_lessons_from_noise():
+    assert all(config.for_dataset(n).train.restart == "model" for n in config.DATASET_SETTINGS)
+    assert config.RunConfig().train.restart == "noise"
+    with pytest.raises(ValueError, match="unknown dataset"):
+        config.dataset_settings("mnist")
+    with pytest.raises(ValueError, match="restart"):  # the image runs have no model density to restart from
+        config.ImageRunConfig().replace(restart="model")
 
 
 @pytest.mark.parametrize("params, field", [
@@ -39,8 +67,9 @@ def test_garbage_raises_naming_the_field(params, field):
 def test_lenient_query_keeps_good_values_and_reports_bad_ones():
     cfg, errors = config.from_query_lenient({"dataset": "rings", "step_size": "huge", "zzz": "1", "page": "x"},
                                             ignore=("page",))
-    assert cfg.data.dataset == "rings" and cfg.sampler.step_size == config.SamplerConfig().step_size
+    assert cfg == config.for_dataset("rings")  # the bad step size falls back to the one rings picks
     assert len(errors) == 2 and any("step_size" in e for e in errors) and any("zzz" in e for e in errors)
+    assert any(f"using the default {config.for_dataset('rings').sampler.step_size!r}" in e for e in errors)
 
 
 def test_from_dict_rejects_unknown_sections_and_fields():

@@ -87,3 +87,49 @@ def test_cell_counts_put_each_point_in_its_cell_and_the_rest_outside():
     assert p.shape == (17,) and torch.allclose(p[:-1], torch.full((16,), 1 / 32, dtype=torch.float64))
     assert float(p[-1]) == pytest.approx(0.5)  # half the mass was never on the grid
     assert float(density.kl_from_counts(p * 1000, p.log())) == pytest.approx(0.0, abs=1e-12)
+
+
+def _two_wells(light: float):
+    """Energy of two narrow wells at x = -2 (mass 1 - light) and x = +2 (mass light)."""
+    def energy(x):
+        a = -((x - torch.tensor([-2.0, 0.0])).square().sum(1)) / (2 * 0.15**2) + math.log(1 - light)
+        b = -((x - torch.tensor([2.0, 0.0])).square().sum(1)) / (2 * 0.15**2) + math.log(light)
+        return -torch.logaddexp(a, b)
+    return energy
+
+
+def test_model_density_sampler_draws_by_the_model_mass_and_follows_it():
+    light = [0.1]
+    energy = lambda x: _two_wells(light[0])(x)  # noqa: E731
+    sampler = density.ModelDensitySampler(energy, 3.0, n=96, refresh_every=5)
+    g = torch.Generator().manual_seed(0)
+    x = sampler(20_000, g)
+    assert x.shape == (20_000, 2) and x.abs().max() <= 3.0
+    assert abs(float((x[:, 0] > 0).float().mean()) - 0.1) < 0.01
+    assert float((x - torch.tensor([2.0, 0.0])).norm(dim=1)[x[:, 0] > 0].std()) < 0.3  # in the well, not spread
+    light[0] = 0.5  # the model changed: the table follows within refresh_every calls
+    for _ in range(5):
+        sampler(10, g)
+    assert abs(float((sampler(20_000, g)[:, 0] > 0).float().mean()) - 0.5) < 0.02
+    broken = density.ModelDensitySampler(lambda x: torch.full((len(x),), float("nan")), 3.0, n=16)
+    y = broken(4000, g)  # a diverged model: uniform restarts, never an error
+    assert torch.isfinite(y).all() and abs(float((y[:, 0] > 0).float().mean()) - 0.5) < 0.05
+
+
+def test_restarts_from_the_model_give_persistent_chains_the_model_mode_weights():
+    # Chains cannot cross between two far wells. Restarted from noise they land by basin size (the
+    # light well's basin covers ~half of the box), so the buffer says ~50/50 whatever the model's
+    # weights are; restarted from the model, the buffer holds its 90/10.
+    from ebm_core import samplers, training
+
+    energy = _two_wells(0.1)
+    noise = lambda n, gen: samplers.uniform((n, 2), 3.0, generator=gen)  # noqa: E731
+    share = {}
+    for name, restarts in (("noise", None), ("model", density.ModelDensitySampler(energy, 3.0))):
+        g = torch.Generator().manual_seed(1)
+        buf = training.ReplayBuffer(2000, noise, g, torch.device("cpu"))
+        for _ in range(150):
+            x0, idx = buf.draw(256, 0.3, restarts)
+            buf.update(idx, samplers.langevin(energy, x0, step_size=0.002, n_steps=10, generator=g, stats=False).x)
+        share[name] = float((buf.x[:, 0] > 0).float().mean())
+    assert share["noise"] > 0.3 and abs(share["model"] - 0.1) < 0.05, share

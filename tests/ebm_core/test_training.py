@@ -1,6 +1,7 @@
 """Contrastive divergence: the gradient's direction, the three chain flavours, and that a short run
 on eight_gaussians actually learns the density (exact KL falls)."""
 
+import dataclasses
 import math
 import sys
 
@@ -171,3 +172,18 @@ def test_a_step_reads_from_the_device_once_and_skips_a_non_finite_update(monkeyp
     log = tr.step()
     assert not log.finite and training.energies_broken(log)
     assert all(torch.equal(before[k].nan_to_num(), v.nan_to_num()) for k, v in tr.model.state_dict().items())
+
+
+def test_restarts_from_the_model_need_a_model_density_and_can_be_switched_live():
+    cfg = config.RunConfig().replace(batch_size=64, buffer_size=256, n_steps=3)
+    tr = train2d.make_trainer_2d(cfg)
+    tr.apply_live_settings(cfg, cfg.replace(restart="model"))  # a 2D trainer has the model's density
+    assert tr.cfg.restart == "model" and tr.step().finite
+    model = EnergyMLP(width=8, depth=1)
+    noise = lambda n, g: torch.zeros(n, 2)  # noqa: E731
+    with pytest.raises(ValueError, match="only a 2D run"):
+        training.Trainer(model, noise, noise, cfg.sampler, dataclasses.replace(cfg.train, restart="model"))
+    plain = training.Trainer(model, noise, noise, cfg.sampler, cfg.train)
+    with pytest.raises(ValueError, match="only a 2D run"):
+        plain.set_train(dataclasses.replace(cfg.train, restart="model"))
+    assert plain.cfg.restart == "noise"  # refused: nothing changed

@@ -10,6 +10,8 @@ import streamlit as st
 from conftest import ROOT
 from streamlit.testing.v1 import AppTest
 
+from ebm_core import config
+
 APP = str(ROOT / "app.py")
 
 
@@ -65,12 +67,25 @@ def test_defaults_render_with_the_landscape_and_numbers():
 
 @pytest.mark.parametrize("name", ["two_moons", "swiss_roll", "rings", "two_spirals", "checkerboard", "pinwheel",
                                   "gaussian"])
-def test_each_dataset_renders(name):
+def test_each_dataset_renders_with_the_settings_it_picks(name):
     at = open_app()
+    at.number_input(key="width").set_value(64)
     at.selectbox(key="dataset").set_value(name)
     at = wait_until(at, lambda a: shown_step(a) is not None)
     assert not at.exception
     assert at.query_params["dataset"] == [name] or at.query_params["dataset"] == name
+    for k, v in config.dataset_settings(name).items():  # the dataset's own settings, shown in the sidebar
+        assert at.session_state[k] == v, k
+    assert at.session_state["width"] == 64  # what the user set stays
+    assert any("Picked for this dataset" in c.value or "standard settings" in c.value for c in at.caption)
+    assert set(at.query_params) == {"dataset", "width"}  # the link lists what differs from the dataset's own
+
+
+def test_a_locked_setting_keeps_the_link_value_when_the_dataset_changes():
+    at = open_app({"restart": "noise", "lock": "restart"})
+    at.selectbox(key="dataset").set_value("rings").run()
+    assert not at.exception and at.session_state["restart"] == "noise"
+    assert at.selectbox(key="restart").disabled
 
 
 def test_bad_query_parameters_warn_and_fall_back():
@@ -80,7 +95,9 @@ def test_bad_query_parameters_warn_and_fall_back():
     for word in ("step_size", "n_steps", "bogus", "view"):
         assert word in text
     assert at.session_state["dataset"] == "rings"  # the good parameter is kept
-    assert at.session_state["step_size"] == 0.01 and at.session_state["n_steps"] == 10
+    rings = config.for_dataset("rings")  # the bad values fall back to the ones rings picks
+    assert at.session_state["step_size"] == rings.sampler.step_size
+    assert at.session_state["n_steps"] == rings.sampler.n_steps
 
 
 def test_link_settings_are_applied():
@@ -287,3 +304,12 @@ def test_past_the_training_limit_a_session_waits_in_a_queue_and_trains_when_a_sl
         assert at.button(key="train").label == "Train" and not run.queue_place and not run.running
     finally:
         other.request_stop()
+
+
+def test_no_stray_value_is_written_under_the_picture_while_training():
+    # a bare `a() if c else b()` in a page is written by Streamlit's magic: a "None" under the plot
+    at = open_app()
+    at.button(key="train").click().run()
+    at = wait_until(at, lambda a: (shown_step(a) or 0) > 0)
+    assert not at.exception
+    assert not [m.value for m in at.markdown if m.value.strip("`").strip() == "None"]
