@@ -1,9 +1,11 @@
 """Teaching presets: named Playground setups, each demonstrating one claim about EBM training.
 
 A preset is a handful of flat RunConfig settings plus one sentence saying what it demonstrates
-and one saying what to watch. Every claim is measured by bench/presets.py (numbers in
-bench/results/presets.md) and, in reduced form, by tests/ebm_core/lessons/test_presets.py; the numbers in the
-sentences are the measured ones, rounded so that they hold across seeds.
+and one saying what to watch. Every claim is measured by bench/presets.py at update counts (numbers in
+bench/results/presets.md), at the clock a class sees by bench/lesson_clock.py (through the page's live
+run, on three seeds: bench/results/lesson_clock.md), and, in reduced form, by
+tests/ebm_core/lessons/test_presets.py; the numbers in the sentences are the measured ones, rounded so
+that they hold across seeds.
 
 All presets use eight_gaussians, the benchmark task, so they can be compared with each other:
 eight Gaussians of std 0.15 on a circle of radius 2, in the box [-3, 3]^2.
@@ -44,7 +46,9 @@ PRESETS: dict[str, Preset] = {
             "cd1", "Textbook CD-1 (chains start at the data)",
             "Negatives that start at the data and take one Langevin step look like the data from the very "
             "first update, whatever the model believes, so they hardly tell the model what it gets wrong: "
-            "after 1000 updates KL(data || model) is still 0.8 to 1 nats, where persistent CD is at 0.1 to 0.4.",
+            "CD-1 updates are cheap (about 300 a second on a free core), yet after half a minute "
+            "KL(data || model) is still 0.13 to 0.17 nats where persistent CD is at about 0.1, and after a "
+            "minute it is still 0.12 to 0.16.",
             "Watch the negatives sit on top of the data from the start while the density view stays blurry; "
             "then raise the Langevin steps K to 10 and see CD-k learn faster.",
             {"dataset": "eight_gaussians", "method": "cd", "n_steps": 1},
@@ -53,14 +57,15 @@ PRESETS: dict[str, Preset] = {
             "pcd", "Persistent CD (the good default)",
             "Chains kept in a replay buffer continue from where they stopped, so over many updates they "
             "explore the whole model and find its wrong valleys: KL(data || model) falls below 0.15 nats "
-            "within 1500 updates, about half a minute.",
+            "within 20 seconds (about 2000 updates on a free core).",
             "Watch the exact KL curve fall while the negatives spread over all eight modes and stay there.",
             {"dataset": "eight_gaussians", "method": "pcd"},
         ),
         Preset(
             "short_run", "Short-run chains from noise (good samples, wrong density)",
             "Twenty cold Langevin steps from fresh noise learn to carry noise onto the data, so after 1500 "
-            "updates fewer than a fifth of the samples are out of place, yet the energy is not the data's "
+            "updates (about 25 seconds) fewer than a fifth of the samples are out of place, yet the energy is "
+            "not the data's "
             "density: KL(data || model) stays near 2 nats and two thirds of the model's probability lies "
             "away from the data.",
             "Compare the negatives, which sit on the eight modes, with the density view, which spreads far "
@@ -72,8 +77,8 @@ PRESETS: dict[str, Preset] = {
             "long_run", "Long-run chains (the density comes out right)",
             "Chains that are never restarted continue with exact Langevin (full noise) from update to update, "
             "so each runs over a thousand steps on average, the negatives become true samples of the model and "
-            "learning is maximum likelihood: KL(data || model) falls below 0.2 nats within 2000 updates and "
-            "the sampler bias ends below 0.1 (short-run: about 1.5).",
+            "learning is maximum likelihood: KL(data || model) falls below 0.1 nats within 45 seconds (about "
+            "2400 updates on a free core) and the sampler bias stays below 0.1 (short-run: about 1.5).",
             "Compare with the short-run preset: here the density view shows eight sharp modes and the "
             "sampler bias stays low.",
             {"dataset": "eight_gaussians", "method": "pcd", "reinit_frac": 0.0, "n_steps": 20,
@@ -91,9 +96,10 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "step_too_small", "Step size too small (chains do not mix)",
             "With step size 0.0001 the chains move about 0.05 per update (0.4 at the default step), so they "
-            "stay near their random starts: after 1000 updates the negatives cover the data hardly better "
-            "than uniform noise and are nothing like samples of the model (sampler bias above 2, the worst "
-            "of all presets).",
+            "stay near their random starts: the negatives cover the data hardly better than uniform noise and "
+            "are nothing like samples of the model (sampler bias above 2 through the first minute, the worst "
+            "of all presets), even though the density comes out well (KL 0.03 to 0.05 after a minute), since "
+            "negatives scattered like noise still push the energy up everywhere but on the data.",
             "Watch the chain trails, which are dots, and the negatives, which stay scattered over the whole "
             "box whatever the density view shows.",
             {"dataset": "eight_gaussians", "step_size": 1e-4},
