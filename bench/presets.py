@@ -186,7 +186,10 @@ def markdown(res: dict) -> str:
         "",
         "## Verdicts",
         "",
-        "| preset | checked claim | holds (seeds) | URL query |",
+        ("Checked at update counts. The lessons' texts state their claims in seconds, as a class sees them; those "
+         "are checked through the page's live run by bench/lesson_clock.py (bench/results/lesson_clock.md)."),
+        "",
+        "| preset | checked at update counts | holds (seeds) | URL query |",
         "|---|---|---|---|",
     ]
     for key, runs in res["presets"].items():
@@ -255,6 +258,7 @@ def main() -> None:
     name = "presets_quick" if args.quick else "presets"
     if args.report:
         res = json.loads((RESULTS / f"{name}.json").read_text())
+        res["queries"] = {k: to_query(presets.apply_preset(k)) for k in res["presets"]}  # as links read today
         for runs in res["presets"].values():
             for r in runs:
                 r["claim_holds"] = verdict(r)
