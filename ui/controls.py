@@ -49,7 +49,7 @@ def picked_caption(dataset: str) -> str:
         meta = config.field_info(k)
         value = config.choice_labels(k)[v].lower() if "choices" in meta else f"{v:g}"
         words.append(f"{meta['label'][0].lower()}{meta['label'][1:]} {value}")
-    return f"Picked for this dataset, to learn it within a minute: {', '.join(words)}."
+    return f"Picked for this dataset, so that it learns quickly: {', '.join(words)}."
 
 
 def _header(group: str, label: str, help: str | None = None) -> bool:
