@@ -164,7 +164,7 @@ class Trainer:
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if train.ema > 0 else None
         pcd = train.method == "pcd"
         self.buffer = ReplayBuffer(train.buffer_size, noise, self.generator, self.device) if pcd else None
-        self._restarts()  # refuses restart="model" without a source
+        self._restarts(train)  # refuses restart="model" without a source
         self.step_count = 0
         self.last_x_neg: Tensor | None = None
         self.last_x_pos: Tensor | None = None
@@ -190,17 +190,14 @@ class Trainer:
                    if not f.metadata.get("live") and getattr(train, f.name) != getattr(self.cfg, f.name)]
         if changed:
             raise ValueError(f"{', '.join(changed)} cannot change during a run; start a new run instead")
-        self.cfg, before = train, self.cfg
-        try:
-            self._restarts()
-        except ValueError:
-            self.cfg = before
-            raise
+        self._restarts(train)
+        self.cfg = train
         self.set_lr(train.lr)
 
-    def _restarts(self) -> PointSource:
-        """Where fresh chains start: the noise source, or the model's own density (restart="model")."""
-        if getattr(self.cfg, "restart", "noise") != "model":
+    def _restarts(self, train: TrainConfig | None = None) -> PointSource:
+        """Where fresh chains start under `train` (the current settings by default): the noise source,
+        or the model's own density (restart="model"), which ValueError refuses when there is none."""
+        if getattr(train or self.cfg, "restart", "noise") != "model":
             return self.noise
         if self.model_restarts is None:
             raise ValueError("restart='model' needs the model's exact density, which only a 2D run has")
@@ -236,8 +233,7 @@ class Trainer:
         # 3. loss
         e = self.model(torch.cat([x_pos, x_neg]))  # (2B,)
         e_pos, e_neg = e[:n], e[n:]
-        m_pos, m_neg = e_pos.mean(), e_neg.mean()
-        loss = m_pos - m_neg + self.cfg.alpha * (e_pos.square().mean() + e_neg.square().mean())  # = cd_loss
+        loss = cd_loss(e_pos, e_neg, self.cfg.alpha)
         # 4. update, taken only when the loss and the weight gradient are finite; the statistics and
         # that check share one host sync (a CUDA step waits for the device once)
         self.opt.zero_grad(set_to_none=True)
@@ -246,7 +242,7 @@ class Trainer:
             grads = [p.grad for p in self.model.parameters() if p.grad is not None]
             grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
             metropolis = get_sampler(self.sampler.sampler).metropolis  # else acceptance is 1 and not kept
-            stats = torch.stack([loss, m_pos, m_neg, grad_norm]
+            stats = torch.stack([loss, e_pos.mean(), e_neg.mean(), grad_norm]
                                 + ([res.acceptance.mean()] if metropolis else [])).tolist()
         finite = math.isfinite(stats[0]) and math.isfinite(stats[3])
         if finite:

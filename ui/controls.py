@@ -1,6 +1,7 @@
 """Playground widgets and panels. Widget keys are the config field names, so the session state holds
 the run settings directly (see ui/session.py)."""
 
+import functools
 
 import streamlit as st
 
@@ -38,6 +39,7 @@ def dataset_label(name: str) -> str:
     return "Your own data: draw or upload" if name == toy2d.CUSTOM else toy2d.get(name).label
 
 
+@functools.lru_cache(maxsize=16)  # drawn on every run of the page
 def picked_caption(dataset: str) -> str:
     """What choosing this dataset set, in words (config.DATASET_SETTINGS)."""
     default = config.flat(config.RunConfig())
