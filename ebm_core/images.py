@@ -24,6 +24,7 @@ import torch
 Tensor = torch.Tensor
 
 DATASETS = ("digits", "mnist", "fashion_mnist")
+IMAGE_SIZES = {"digits": 8, "mnist": 28, "fashion_mnist": 28}  # side of each dataset's square images
 DOWNLOAD_TIMEOUT_S = 10.0
 
 # Where the IDX files live; tried in order. Each mirror serves the four standard file names.

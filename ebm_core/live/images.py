@@ -16,7 +16,7 @@ from ..config import ImageRunConfig
 from ..image_train import build_image_model, energy_of, make_trainer_images
 from ..training import StepLog, Trainer, explain_energies, to_numpy
 
-IMAGE_SIZES = {"digits": 8, "mnist": 28, "fashion_mnist": 28}
+IMAGE_SIZES = images.IMAGE_SIZES
 GAP_LIMIT = 1.0  # |E(neg) - E(data)| beyond this: the chains can no longer reach the data's energy
 # (healthy digit runs keep |gap| below about 0.01; runs whose learning rate was too high jumped to ~10
 # and never came back, showing noise while every number stayed finite)

@@ -72,3 +72,27 @@ def test_a_deeply_nested_config_or_weights_that_are_not_numbers_are_not_a_run(tm
     checkpoint.save_run(path, tr.eval_model, cfg, [])
     with pytest.raises(checkpoint.NotARunError, match="not finite"):
         checkpoint.load_run(path)
+
+
+def test_an_image_run_round_trips_and_its_kind_is_checked(tmp_path):
+    from ebm_core import image_train, images
+
+    cfg = config.ImageRunConfig().replace(n_steps=3, batch_size=16, buffer_size=64, seed=5)
+    ds = images.load_images("digits", split="train")
+    tr = image_train.make_trainer_images(cfg, device=torch.device("cpu"), dataset=ds)
+    logs = list(tr.run(2))
+    path = checkpoint.save_run(tmp_path / "img", tr.eval_model, cfg, logs)
+    model, cfg2 = checkpoint.load_run(path)
+    assert isinstance(cfg2, config.ImageRunConfig) and cfg2 == cfg
+    x = ds.images[:8]
+    assert torch.equal(model(x), tr.eval_model(x).detach())
+    doc = json.loads((path / "config.json").read_text())
+    assert doc["kind"] == "images"
+    for kind, word in (("toy2d", "unknown config section|unknown setting"), ("video", "unknown kind")):
+        (path / "config.json").write_text(json.dumps({**doc, "kind": kind}))
+        with pytest.raises(checkpoint.NotARunError, match=word):
+            checkpoint.load_run(path)
+    doc["config"]["sampler"]["step_size"] = 1e9  # out of range
+    (path / "config.json").write_text(json.dumps(doc))
+    with pytest.raises(checkpoint.NotARunError, match="step_size"):
+        checkpoint.load_run(path)

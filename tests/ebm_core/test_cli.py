@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import torch
 from conftest import ROOT
 
 from ebm_core import checkpoint
@@ -82,3 +83,60 @@ def test_an_outlier_row_is_dropped_and_counted_and_the_ring_is_learned(tmp_path)
     assert "dropped 1 outlier point(s)" in r.stderr
     final = json.loads((tmp_path / "o" / "config.json").read_text())["final"]
     assert final["data_entropy"] > 1.5  # a ring filling the box, not the two dots that one far row made
+
+
+def test_digits_train_then_sample_from_noise(tmp_path):
+    import json
+
+    import numpy as np
+
+    from ebm_core.image_train import energy_of
+
+    out = tmp_path / "digits"
+    r = run_cli("train", "--dataset", "digits", "--steps", "150", "--seed", "2", "--out", str(out), "--no_progress",
+                "--eval_every", "50")
+    assert r.returncode == 0, r.stderr
+    assert "recognised by the reference classifier" in r.stdout
+    model, cfg = checkpoint.load_run(out)
+    assert cfg.data.dataset == "digits" and cfg.train.seed == 2 and cfg.sampler.step_size == 10.0  # the Images recipe
+    final = json.loads((out / "config.json").read_text())["final"]
+    assert final["steps"] == 150 and final["fresh_steps"] == 200 and 0 <= final["fresh_recognised"] <= 1
+    assert len(checkpoint.read_metrics(out)) == 150
+    npy = tmp_path / "s.npy"
+    r = run_cli("sample", str(out), "--n", "64", "--steps", "60", "--seed", "1", "--out", str(npy))
+    assert r.returncode == 0, r.stderr
+    x = np.load(npy)
+    assert x.shape == (64, 1, 8, 8) and x.min() >= -1 and x.max() <= 1
+    again = tmp_path / "again.npy"
+    assert run_cli("sample", str(out), "--n", "64", "--steps", "60", "--seed", "1", "--out", str(again)).returncode == 0
+    assert np.array_equal(np.load(again), x)  # the seed fixes the chains
+    noise = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    # the chains went downhill from the noise they started at, to energies near the data's
+    e_chains, e_noise = energy_of(model, torch.from_numpy(x)).mean(), energy_of(model, noise).mean()
+    assert e_chains < e_noise
+
+
+def test_2d_sample_draws_from_the_trained_model_and_bad_runs_are_refused(tmp_path):
+    import numpy as np
+
+    from ebm_core import toy2d
+
+    out = tmp_path / "g"
+    r = run_cli("train", "--dataset", "eight_gaussians", "--steps", "400", "--out", str(out), "--no_progress",
+                "--eval_every", "400")
+    assert r.returncode == 0, r.stderr
+    npy = tmp_path / "p.npy"
+    r = run_cli("sample", str(out), "--n", "2000", "--out", str(npy))
+    assert r.returncode == 0, r.stderr
+    x = torch.from_numpy(np.load(npy))
+    assert x.shape == (2000, 2)
+    u = (torch.rand(2000, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1) * toy2d.extent("eight_gaussians")
+    # the chains sit where the data is: far more log-density than uniform starts
+    assert toy2d.log_density("eight_gaussians", x).mean() > toy2d.log_density("eight_gaussians", u).mean() + 3
+    (out / "model.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+    r = run_cli("sample", str(out), "--out", str(tmp_path / "x.npy"))
+    assert r.returncode == 2 and "safetensors" in r.stderr and "Traceback" not in r.stderr
+    for flags in (("--n", "0"), ("--steps", "0")):
+        r = run_cli("sample", str(out), *flags, "--out", str(tmp_path / "x.npy"))
+        assert r.returncode == 2 and flags[0] in r.stderr
+    assert not (tmp_path / "x.npy").exists()
