@@ -220,7 +220,7 @@ def train(args: argparse.Namespace) -> int:
     ev = _evaluate(trainer.eval_model, grid, data, x_test)
     if rows:
         rows[-1].update(kl=ev["kl"], nll=ev["nll"])
-    out = save_run(args.out, trainer.eval_model, cfg, rows,
+    out = save_run(args.out, trainer.eval_model, cfg, rows, trainer=trainer,
                    extra={"final": {**ev, "steps": trainer.step_count, "data_entropy": data.entropy,
                                     "device": str(device)}})
     print(f"steps {trainer.step_count} in {time.perf_counter() - start:.1f} s on {device}")
@@ -288,7 +288,7 @@ def train_images(args: argparse.Namespace) -> int:
                                         generator=torch.Generator(device).manual_seed(cfg.train.seed + 1)).x
         q = quality.score_samples(quality.get_classifier(cfg.data.dataset), fresh)
         final.update(fresh_steps=k, fresh_recognised=q.confident_share, fresh_spread=q.spread)
-    out = save_run(args.out, trainer.eval_model, cfg, rows, extra={"final": final})
+    out = save_run(args.out, trainer.eval_model, cfg, rows, extra={"final": final}, trainer=trainer)
     print(f"steps {trainer.step_count} in {seconds:.1f} s on {device}")
     if "fresh_recognised" in final:
         print(f"fresh chains from noise ({final['fresh_steps']} Langevin steps): {final['fresh_recognised']:.0%} "

@@ -1,7 +1,10 @@
 """Run folders: model.safetensors (weights), config.json (the resolved config) and metrics.csv.
 
 A run folder holds a 2D run (kind "toy2d", a RunConfig) or an image run (kind "images", an
-ImageRunConfig); config.json says which, and `load_run` builds the matching network.
+ImageRunConfig); config.json says which, and `load_run` builds the matching network. With a Trainer,
+`save_run` also writes trainer.safetensors: everything training needs to go on exactly where it
+stopped (live weights, EMA, Adam's moments, the replay buffer and its ages, the step, the random
+generators' states), which `load_trainer` puts back into a Trainer of the same config.
 
 Weights are stored with safetensors, which holds raw tensors only: loading one never runs code,
 unlike unpickling a torch checkpoint. Anything that is not one of our run folders is rejected with
@@ -9,11 +12,15 @@ a message saying what is wrong.
 """
 
 import csv
+import io
 import json
+import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -25,6 +32,10 @@ from .train2d import build_model_2d
 
 FORMAT = "ebm-explorer-run/1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.csv"
+TRAINER_FILE = "trainer.safetensors"
+# Ready-made runs the Images page loads in one click, each made by the command in the README
+# ("A ready digits model") and kept in the repository.
+READY = {"digits": Path(__file__).resolve().parent / "assets" / "ready_digits"}
 
 
 KINDS: dict[str, type] = {"toy2d": config_mod.RunConfig, "images": config_mod.ImageRunConfig}
@@ -51,12 +62,15 @@ def build_model(cfg: AnyConfig) -> nn.Module:
 
 
 def save_run(path: str | Path, model: nn.Module, cfg: AnyConfig, metrics: Iterable[dict] = (),
-             *, extra: dict | None = None) -> Path:
-    """Write a run folder; returns its path. `metrics` is a sequence of flat dicts (CSV rows)."""
+             *, extra: dict | None = None, trainer=None) -> Path:
+    """Write a run folder; returns its path. `metrics` is a sequence of flat dicts (CSV rows). With
+    `trainer` (a training.Trainer of cfg), also its full state (TRAINER_FILE)."""
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / MODEL_FILE), metadata={"format": FORMAT})
+    if trainer is not None:
+        save_file(trainer_tensors(trainer), str(out / TRAINER_FILE), metadata={"format": FORMAT})
     doc = {"format": FORMAT, "kind": kind_of(cfg), "config": config_mod.to_dict(cfg), **(extra or {})}
     (out / CONFIG_FILE).write_text(json.dumps(doc, indent=2))
     rows = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in metrics]
@@ -117,3 +131,173 @@ def load_run(path: str | Path) -> tuple[nn.Module, AnyConfig]:
 def read_metrics(path: str | Path) -> list[dict]:
     with open(Path(path) / METRICS_FILE, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def state_tensors(state: dict) -> dict[str, torch.Tensor]:
+    """A Trainer.state() dict (weights, EMA, optimiser, buffer, step) as named CPU tensors."""
+    out = {f"model.{k}": v for k, v in state["model"].items()}
+    if state.get("ema") is not None:
+        out.update({f"ema.{k}": v for k, v in state["ema"].items()})
+    for i, slot in state["opt"]["state"].items():
+        out.update({f"opt.{i}.{k}": torch.as_tensor(v) for k, v in slot.items()})
+    if state.get("buffer") is not None:
+        out["buffer.x"] = state["buffer"]
+    out["step"] = torch.tensor(int(state["step"]))
+    return {k: v.detach().cpu().contiguous().clone() for k, v in out.items()}
+
+
+def trainer_tensors(trainer) -> dict[str, torch.Tensor]:
+    """A Trainer's full state as named CPU tensors (what TRAINER_FILE holds): its state() plus the
+    chains' ages and the random generators' states, so that training goes on bit for bit."""
+    buffer = trainer.buffer
+    out = state_tensors({"model": trainer.model.state_dict(),
+                         "ema": trainer.ema.state_dict() if trainer.ema is not None else None,
+                         "opt": trainer.opt.state_dict(), "buffer": buffer.x if buffer is not None else None,
+                         "step": trainer.step_count})
+    if trainer.buffer is not None:
+        out["buffer.age"] = trainer.buffer.age.detach().cpu().clone()
+    out["rng"], out["data_rng"] = trainer.generator.get_state(), trainer.data_generator.get_state()
+    return out
+
+
+def has_trainer(path: str | Path) -> bool:
+    return (Path(path) / TRAINER_FILE).is_file()
+
+
+OPTIONAL = ("buffer.age", "rng", "data_rng")  # without them training goes on, though not bit for bit
+
+
+def _template(cfg: AnyConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """{name: (shape, dtype)} of the tensors a trainer of cfg saves, Adam's moments included."""
+    model = build_model(cfg)
+    want = {f"model.{k}": (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    if cfg.train.ema > 0:
+        want.update({f"ema.{k[6:]}": v for k, v in want.items()})
+    for i, p in enumerate(model.parameters()):
+        want.update({f"opt.{i}.exp_avg": (tuple(p.shape), p.dtype), f"opt.{i}.exp_avg_sq": (tuple(p.shape), p.dtype),
+                     f"opt.{i}.step": ((), torch.float32)})
+    if cfg.train.method == "pcd":
+        sample = ((1, IMAGE_SIZES[cfg.data.dataset], IMAGE_SIZES[cfg.data.dataset])
+                  if isinstance(cfg, config_mod.ImageRunConfig) else (2,))
+        want["buffer.x"] = ((cfg.train.buffer_size, *sample), torch.float32)
+        want["buffer.age"] = ((cfg.train.buffer_size,), torch.int64)
+    want["step"] = ((), torch.int64)
+    return want
+
+
+def check_trainer(path: str | Path, cfg: AnyConfig) -> dict[str, torch.Tensor]:
+    """The tensors of a run folder's TRAINER_FILE once checked against what a trainer of cfg holds;
+    NotARunError saying what is wrong when the file is not ours or does not fit."""
+    f = Path(path) / TRAINER_FILE
+    try:
+        t = load_file(str(f))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise NotARunError(f"{f} is not a safetensors file of a trainer's state ({e}); pickled checkpoints "
+                           "are never loaded") from None
+    want = _template(cfg)
+    if not any(k.startswith("opt.") for k in t):  # saved before Adam's first step: no moments yet
+        want = {k: v for k, v in want.items() if not k.startswith("opt.")}
+    missing = sorted(k for k in set(want) - set(t) if k not in OPTIONAL)
+    extra = sorted(set(t) - set(want) - set(OPTIONAL))
+    if missing or extra:
+        raise NotARunError(f"{f} does not fit the network and settings in {CONFIG_FILE} (missing: "
+                           f"{', '.join(missing[:3]) or '-'}; unexpected: {', '.join(extra[:3]) or '-'})")
+    wrong = sorted(k for k, (shape, dtype) in want.items()
+                   if k in t and (tuple(t[k].shape) != shape or t[k].dtype != dtype))
+    if wrong:
+        raise NotARunError(f"{f} holds tensors of other shapes than its config says ({', '.join(wrong[:3])})")
+    bad = sorted(k for k, v in t.items() if v.is_floating_point() and not bool(v.isfinite().all()))
+    if bad:
+        raise NotARunError(f"{f} holds values that are not finite numbers ({', '.join(bad[:3])})")
+    if int(t["step"]) < 0 or ("buffer.age" in t and bool((t["buffer.age"] < 0).any())):
+        raise NotARunError(f"{f} holds a negative step count or chain age")
+    return t
+
+
+def load_trainer(path: str | Path, trainer, cfg: AnyConfig) -> None:
+    """Put a run folder's TRAINER_FILE back into `trainer`, built from config `cfg`; NotARunError
+    (and the trainer unchanged) when the file is missing, not ours, or does not fit."""
+    t = check_trainer(path, cfg)
+    device = trainer.device
+    with torch.no_grad():
+        trainer.model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        if trainer.ema is not None:
+            trainer.ema.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("ema.")})
+        slots: dict[int, dict] = {}
+        for k, v in t.items():
+            if k.startswith("opt."):
+                _, i, name = k.split(".", 2)
+                slots.setdefault(int(i), {})[name] = v.to(device) if name != "step" else v
+        trainer.opt.load_state_dict({"state": slots, "param_groups": trainer.opt.state_dict()["param_groups"]})
+        if trainer.buffer is not None:
+            trainer.buffer.x.copy_(t["buffer.x"])
+            if "buffer.age" in t:
+                trainer.buffer.age.copy_(t["buffer.age"])
+            else:
+                trainer.buffer.age.zero_()
+        trainer.step_count = int(t["step"])
+        for name, gen in (("rng", trainer.generator), ("data_rng", trainer.data_generator)):
+            template = gen.get_state()
+            if name in t and t[name].shape == template.shape and t[name].dtype == template.dtype:
+                gen.set_state(t[name])  # another device's generator state does not fit: fresh draws then
+
+
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, TRAINER_FILE)
+MAX_ZIP_BYTES = 32 * 2**20  # a run zip is about 1 MB (digits) to a few MB (MNIST's replay buffer)
+MAX_UNZIPPED_BYTES = 128 * 2**20  # what its files may hold unpacked, told or not by the zip's own header
+
+
+def zip_run(folder: str | Path) -> bytes:
+    """A run folder as a zip (its files in a folder of its name), stored uncompressed: weights do not
+    compress, and this is fast enough to make at the click."""
+    folder = Path(folder)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for name in RUN_FILES:
+            if (folder / name).is_file():
+                z.write(folder / name, arcname=f"{folder.name}/{name}")
+    return out.getvalue()
+
+
+def unzip_run(data: bytes, dest: str | Path) -> tuple[Path, AnyConfig]:
+    """Unpack a run zip (`zip_run`) into the empty folder dest and check all of it (load_run, and the
+    trainer's state against the config); returns the folder and its config. NotARunError saying what
+    is wrong when it is not one of ours: not a zip, other or missing files, too large once unpacked
+    (a zip bomb), damaged, or holding a config or tensors that `load_run`/`check_trainer` refuse."""
+    if len(data) > MAX_ZIP_BYTES:
+        raise NotARunError(f"the file is {len(data) / 2**20:.0f} MB; a run zip is at most {MAX_ZIP_BYTES // 2**20} MB")
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise NotARunError(f"it is not a zip file ({e}); download a run with the page's Save button") from None
+    with z:
+        found: dict[str, zipfile.ZipInfo] = {}
+        for info in z.infolist():
+            if info.is_dir():
+                continue
+            parts = info.filename.split("/")
+            if len(parts) > 2 or parts[-1] not in RUN_FILES or parts[-1] in found:
+                raise NotARunError(f"it holds {info.filename!r}; a run zip holds only {', '.join(RUN_FILES)}")
+            found[parts[-1]] = info
+        for name in (MODEL_FILE, CONFIG_FILE):
+            if name not in found:
+                raise NotARunError(f"it has no {name}: it is not a run saved by this tool")
+        if sum(i.file_size for i in found.values()) > MAX_UNZIPPED_BYTES:
+            raise NotARunError(f"it would unpack to more than {MAX_UNZIPPED_BYTES // 2**20} MB")
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        budget = MAX_UNZIPPED_BYTES
+        for name, info in found.items():
+            try:
+                with z.open(info) as src, open(dest / name, "wb") as out:
+                    while chunk := src.read(1 << 20):  # the header's sizes may lie: count what comes out
+                        budget -= len(chunk)
+                        if budget < 0:
+                            raise NotARunError(f"it unpacks to more than {MAX_UNZIPPED_BYTES // 2**20} MB")
+                        out.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
+                raise NotARunError(f"it is damaged or truncated ({name}: {e})") from None
+    _, cfg = load_run(dest)
+    if (dest / TRAINER_FILE).is_file():
+        check_trainer(dest, cfg)
+    return dest, cfg

@@ -17,7 +17,18 @@ with head.container():
 with st.spinner("Loading PyTorch…"):
     from ebm_core import live, toy2d  # noqa: E402
     from ebm_core.figures import playground as figures  # noqa: E402
-    from ui import awaiting, classroom, controls, frame_route, live_numbers, live_view, own_data, run_controls, session  # noqa: E402
+    from ui import (  # noqa: E402
+        awaiting,
+        classroom,
+        controls,
+        frame_route,
+        live_numbers,
+        live_view,
+        own_data,
+        run_controls,
+        run_files,
+        session,
+    )
     from ui.components import canvas, live_panel  # noqa: E402
 
 session.init_from_url()
@@ -88,6 +99,9 @@ if not classroom.hidden("share"):
         st.code(session.share_url(query), language=None)
         classroom.classroom_link_builder(query)
         classroom.preset_links(cfg)
+if not classroom.hidden("files"):
+    with top[5].popover("Save / load", icon=":material/save:", key="files", disabled=classroom.locked("files")):
+        run_files.save_and_load(run, session.PLAYGROUND, cfg.data.dataset, "pg_files")
 run_controls.queue_notice(run)
 preset = session.active_preset(cfg)
 if preset is not None and not classroom.hidden("preset"):

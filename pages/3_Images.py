@@ -15,11 +15,11 @@ with st.spinner("Loading PyTorch…"):
     import numpy as np  # noqa: E402
     import torch  # noqa: E402
 
-    from ebm_core import image_sampling, images, jobs, live, quality  # noqa: E402
-    from ebm_core.config import SamplerConfig  # noqa: E402
+    from ebm_core import checkpoint, image_sampling, images, jobs, live, quality  # noqa: E402
+    from ebm_core.config import ImageRunConfig, SamplerConfig  # noqa: E402
     from ebm_core.figures import images as figs  # noqa: E402
     from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
-    from ui import awaiting, frame_route, image_controls, job_progress, run_controls, session  # noqa: E402
+    from ui import awaiting, frame_route, image_controls, job_progress, run_controls, run_files, session  # noqa: E402
     from ui.components import live_panel  # noqa: E402
 
 P = session.IMAGES
@@ -57,6 +57,15 @@ session.resume_note(P)
 size = IMAGE_SIZES[cfg.data.dataset]
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def ready_run(name: str) -> ImageRunConfig | None:
+    """The settings of the ready model of a dataset, or None when its run folder is missing or damaged."""
+    try:
+        return checkpoint.load_run(checkpoint.READY[name])[1]
+    except checkpoint.NotARunError:
+        return None
+
+
 @st.cache_resource(max_entries=3, show_spinner=False)
 def test_images(name: str) -> images.ImageDataset:
     return images.load_images(name, split="test")
@@ -69,7 +78,7 @@ def reference_classifier(name: str) -> quality.Classifier:
 
 playing = run.running  # what the worker does, or will once it has read the last click (LiveRun.running)
 state = frame_route.state_key(run)  # what this run of the page shows
-top = st.columns([1, 1, 1, 1.3, 4])
+top = st.columns([1, 1, 1, 1.3, 1.6, 1.6, 0.8])
 with top[0]:
     run_controls.train_button(run, "img_train")
 with top[1]:
@@ -79,6 +88,17 @@ with top[2]:
 with top[3].popover("Share", icon=":material/link:", width="stretch", key="img_share"):
     st.caption("This link opens the Images page with exactly these settings and seed:")
     st.code(session.share_url(query), language=None)
+if cfg.data.dataset in checkpoint.READY:
+    ready = ready_run(cfg.data.dataset)
+    top[4].button("Ready model", key="img_ready", icon=":material/bolt:", width="stretch", disabled=ready is None,
+                  on_click=session.start_from_folder,
+                  args=(P, str(checkpoint.READY[cfg.data.dataset]), "the ready digits model", ready),
+                  help="Load a digits model trained ahead of time (about two minutes on two CPU cores, made with "
+                       "the project's own command line; see the README): Generate, the chain from noise, inpaint "
+                       "and denoise work with it at once, and Train goes on training it. Reset starts again from "
+                       "scratch." if ready is not None else "The ready model's files are missing on this server.")
+with top[5].popover("Save / load", icon=":material/save:", width="stretch", key="img_files"):
+    run_files.save_and_load(run, P, cfg.data.dataset, "img_files")
 run_controls.queue_notice(run)
 
 SECTIONS = {"train": "Live training", "chain": "One chain from noise", "generate": "Generate",

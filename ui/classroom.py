@@ -14,7 +14,8 @@ from ui import session
 LABELS = {
     **{name: config.field_info(name)["label"] for name in config.field_names()},  # the settings (ebm_core/config.py)
     "step": "Step button", "phase": "Step by phase button",
-    "reset": "Reset button", "share": "Share button", "view": "View choice", "layers": "Layer boxes",
+    "reset": "Reset button", "share": "Share button", "files": "Save / load button", "view": "View choice",
+    "layers": "Layer boxes",
     "numbers": "Live numbers", "curves": "Curves", "preset": "Lesson picker",
     "intro": "Title and introduction", "explainer": "“What am I looking at?”",
 }

@@ -28,7 +28,7 @@ CONTROL_GROUPS = {
     "sampler": ("sampler", "step_size", "noise_scale", "n_steps", "grad_clip"),
     "training": ("method", "lr", "alpha", "batch_size", "reinit_frac", "restart"),
     "network": ("width", "depth", "activation", "spectral_norm", "confine", "buffer_size", "beta1", "ema", "seed"),
-    "buttons": ("step", "phase", "reset", "share"),
+    "buttons": ("step", "phase", "reset", "share", "files"),
     "views": ("view", "layers"),
     "panels": ("numbers", "curves"),  # the live numbers beside the picture, the curves below it
     "lesson": ("preset",),  # the lesson picker and the lesson's banner
@@ -304,14 +304,15 @@ def _new_run(task: str, cfg, resume_from: str | None, **kw) -> LiveRun:
 # when the tab closes (the watcher below catches the runs it misses).
 @st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
 def _playground_run(structure: str, run_id: int, generation: int, _cfg: config.RunConfig, _points=None,
-                    _resume_from: str | None = None) -> LiveRun:
-    return _new_run("toy2d", _cfg, _resume_from, run_id=run_id, points=_points)
+                    _resume_from: str | None = None, _start_from: dict | None = None) -> LiveRun:
+    return _new_run("toy2d", _cfg, _resume_from, run_id=run_id, points=_points, start_from=_start_from)
 
 
 @st.cache_resource(scope="session", max_entries=1, show_spinner=False, on_release=_release)
 def _images_run(structure: str, run_id: int, generation: int, _cfg: config.ImageRunConfig, _points=None,
-                _resume_from: str | None = None) -> LiveRun:
-    return _new_run("images", _cfg, _resume_from, run_id=run_id, max_fps=4.0, diag_every_s=2.0)
+                _resume_from: str | None = None, _start_from: dict | None = None) -> LiveRun:
+    return _new_run("images", _cfg, _resume_from, run_id=run_id, max_fps=4.0, diag_every_s=2.0,
+                    start_from=_start_from)
 
 
 _STARTERS = {"toy2d": _playground_run, "images": _images_run}
@@ -330,7 +331,8 @@ def live_run(cfg, page: RunPage = PLAYGROUND, points=None) -> LiveRun:
         structure += f"&points={hashlib.sha1(points.tobytes()).hexdigest()}"
     start = _STARTERS[page.task]
     gen = ss.setdefault(page.key("_generation"), 0)
-    run = start(structure, ss[page.key("run_id")], gen, cfg, points, ss.pop(page.key("_resume_from"), None))
+    run = start(structure, ss[page.key("run_id")], gen, cfg, points, ss.pop(page.key("_resume_from"), None),
+                ss.pop(page.key("_start_from"), None))
     if run.ended and not _may_resume(page):
         ss[page.key("_resume_note")] = (
             f"The training process of this run stopped again right after each restart ({MAX_AUTO_RESUMES} times in "
@@ -379,6 +381,16 @@ def current_run(page: RunPage = PLAYGROUND) -> LiveRun | None:
     """A page's run of this session, if one is alive (for other pages, e.g. the Langevin Lab)."""
     run = st.session_state.get(page.key("_run"))
     return run if run is not None and run.thread.is_alive() else None
+
+
+def start_from_folder(page: RunPage, path: str, name: str, cfg) -> None:
+    """Callback: a new run that starts from a run folder (ebm_core/checkpoint.py): the page takes the
+    folder's settings, its worker the folder's trainer state (live/worker.py)."""
+    ss = st.session_state
+    for k, v in config.flat(cfg).items():
+        ss[page.key(k)] = v
+    ss[page.key("_start_from")] = {"path": str(path), "name": name}
+    reset_run(page)
 
 
 def reset_run(page: RunPage = PLAYGROUND) -> None:

@@ -130,14 +130,15 @@ class LiveRun:
                  display_n: int = 64,
                  max_fps: float = 12.0, diag_every_s: float = 2.0, good_every: int = 50, n_trails: int = 8,
                  max_train_seconds: float = 20 * 60, name: str = "ebm-trainer", points: np.ndarray | None = None,
-                 save_path: str | None = None, resume_from: str | None = None):
+                 save_path: str | None = None, resume_from: str | None = None, start_from: dict | None = None):
         if task not in task_classes():
             raise ValueError(f"unknown task {task!r}; valid: {', '.join(task_classes())}")
         self.cfg, self.task, self.run_id = cfg, task, run_id
         self._opts = dict(device=device, display_n=display_n, max_fps=max_fps, diag_every_s=diag_every_s,
                           good_every=good_every, n_trails=n_trails, max_train_seconds=max_train_seconds,
                           points=points,  # the 2D task's own data when cfg.data.dataset is "custom"
-                          save_path=save_path, resume_from=resume_from)  # saved.py: where its state goes, from where
+                          save_path=save_path, resume_from=resume_from,  # saved.py: where its state goes, from where
+                          start_from=start_from)  # {"path": a run folder, "name": its name for messages}
         self.save_path = save_path
         self.owner: str | None = None  # the session the run belongs to, for whoever watches over runs
         self.watched_at = time.monotonic()  # when a page last asked for a snapshot

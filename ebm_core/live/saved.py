@@ -69,10 +69,24 @@ def read(path: Path | str, task: str) -> dict | None:
     return data
 
 
+def folders_dir() -> Path:
+    """Where run folders uploaded to the pages are unpacked (ui/run_files.py)."""
+    return state_dir() / "folders"
+
+
 def remove_old(now: float | None = None) -> int:
-    """Delete saved runs (and stray temporary files) older than KEEP_S; returns how many."""
+    """Delete saved runs, stray temporary files and unpacked uploads older than KEEP_S; returns how many."""
+    import shutil
+
     now = time.time() if now is None else now
     removed = 0
+    try:
+        for p in folders_dir().iterdir():
+            if now - p.stat().st_mtime > KEEP_S:
+                shutil.rmtree(p, ignore_errors=True)
+                removed += 1
+    except OSError:
+        pass
     try:
         entries = list(state_dir().iterdir())
     except OSError:
@@ -85,3 +99,22 @@ def remove_old(now: float | None = None) -> int:
         except OSError:
             pass
     return removed
+
+
+def to_run_folder(data: dict, root: type, dest: Path | str) -> Path:
+    """A saved run (`read`) as a run folder (ebm_core/checkpoint.py) at dest: the evaluated weights,
+    the settings, the curves as metrics.csv and the trainer's state (weights, EMA, optimiser, replay
+    buffer, step), so that a download of a live run goes on where it was once uploaded again."""
+    from .. import checkpoint
+
+    cfg = root().replace(**data["config"])
+    state = data["state"]
+    model = checkpoint.build_model(cfg)
+    model.load_state_dict(state["ema"] if state.get("ema") is not None else state["model"])
+    history = data["history"]
+    keys = list(history)
+    rows = [dict(zip(keys, values)) for values in zip(*(history[k] for k in keys))]
+    out = checkpoint.save_run(dest, model, cfg, rows, extra={"final": {"steps": int(state["step"])}})
+    checkpoint.save_file(checkpoint.state_tensors(state), str(out / checkpoint.TRAINER_FILE),
+                         metadata={"format": checkpoint.FORMAT})
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import heap
+from .. import checkpoint, heap
 from ..config import flat, restart_settings
 from ..training import StepLog, Trainer, default_device
 from . import saved
@@ -76,6 +76,7 @@ class _Worker:
         self.device = default_device(opts["device"])
         self.task_name, self.task = task, task_classes()[task](cfg, self.device, opts)
         self.save_path, self.resume_from = opts.get("save_path"), opts.get("resume_from")
+        self.start_from = opts.get("start_from")  # a run folder to start from (checkpoint.py)
         self.points = opts.get("points")
         self._saved_key = None
         self._saves = CpuShare(saved.SAVE_EVERY_S, 1 / saved.COST_FACTOR)
@@ -122,6 +123,8 @@ class _Worker:
         self._status, self._message = "paused", ""
         if self.resume_from:
             self._resume()
+        elif self.start_from:
+            self._start_from_folder()
         self._publish()  # the landscape first: a new run (Reset, another dataset) shows at once
         self._refresh_diagnostics()
         self._publish()
@@ -150,6 +153,41 @@ class _Worker:
         ago = max(0.0, time.time() - float(data["saved_at"]))
         self._message = (f"Resumed at step {self.trainer.step_count:,}, from the state saved {ago:.0f} s earlier. "
                          "Press Train to go on.")
+
+    def _start_from_folder(self) -> None:
+        """Start from a run folder (a ready model, a run folder the user uploaded): its trainer state
+        when it has one (training goes on exactly where it stopped), else its weights; its metrics
+        become the curves' history. A folder that does not fit this run changes nothing and says why."""
+        path, name = self.start_from["path"], self.start_from.get("name", "the run folder")
+        try:
+            _, cfg = checkpoint.load_run(path)
+            differ = [k for k in restart_settings(type(self.cfg)) if flat(cfg)[k] != flat(self.cfg)[k]]
+            if differ:
+                raise checkpoint.NotARunError(f"it was trained with other settings ({', '.join(differ)})")
+            if checkpoint.has_trainer(path):
+                checkpoint.load_trainer(path, self.trainer, cfg)
+            else:
+                model, _ = checkpoint.load_run(path)
+                for net in (self.trainer.model, self.trainer.ema):
+                    if net is not None:
+                        net.load_state_dict(model.state_dict())
+            rows = checkpoint.read_metrics(path)
+        except (checkpoint.NotARunError, OSError, ValueError, RuntimeError) as e:
+            self._message = f"{name} could not be loaded ({e}), so this run starts from step 0."
+            return
+        history = {k: [] for k in HISTORY_KEYS}
+        for row in rows:
+            try:
+                values = {k: float(row[k]) for k in HISTORY_KEYS}
+            except (KeyError, TypeError, ValueError):
+                continue
+            if values["step"] <= self.trainer.step_count:
+                for k in HISTORY_KEYS:
+                    history[k].append(int(values[k]) if k == "step" else values[k])
+        self.history.rows = history
+        self._train_seconds = history["time"][-1] if history["time"] else 0.0
+        self._good, self._good_step = self.trainer.state(), self.trainer.step_count
+        self._message = (f"Loaded {name} at step {self.trainer.step_count:,}. Press Train to go on training it.")
 
     def _save(self, force: bool = False) -> None:
         """Write the run's state when it changed: at once when force (training stopped), else at most

@@ -96,3 +96,105 @@ def test_an_image_run_round_trips_and_its_kind_is_checked(tmp_path):
     (path / "config.json").write_text(json.dumps(doc))
     with pytest.raises(checkpoint.NotARunError, match="step_size"):
         checkpoint.load_run(path)
+
+
+def test_a_trainer_saved_with_its_run_goes_on_bit_for_bit_and_foreign_states_are_refused(tmp_path):
+    from ebm_core import image_train, images, nets
+
+    cfg = config.ImageRunConfig().replace(n_steps=3, batch_size=16, buffer_size=64, seed=5)
+    ds = images.load_images("digits", split="train")
+
+    def make(c=cfg):
+        return image_train.make_trainer_images(c, device=torch.device("cpu"), dataset=ds)
+
+    a = make()
+    list(a.run(7))
+    path = checkpoint.save_run(tmp_path / "img", a.eval_model, cfg, [], trainer=a)
+    list(a.run(5))
+    b = make(cfg.replace(seed=9))  # other weights, buffer and random draws: all of it comes from the file
+    checkpoint.load_trainer(path, b, cfg)
+    assert b.step_count == 7
+    list(b.run(5))
+    assert nets.weights_digest(b.model) == nets.weights_digest(a.model)
+    assert nets.weights_digest(b.ema) == nets.weights_digest(a.ema)
+    assert torch.equal(b.buffer.x, a.buffer.x) and torch.equal(b.buffer.age, a.buffer.age)
+    narrower = cfg.replace(width=8)
+    wider = make(narrower)
+    before = nets.weights_digest(wider.model)
+    with pytest.raises(checkpoint.NotARunError, match="shapes"):
+        checkpoint.load_trainer(path, wider, narrower)
+    assert nets.weights_digest(wider.model) == before and wider.step_count == 0  # nothing changed
+    (path / checkpoint.TRAINER_FILE).write_bytes(pickle.dumps({"w": 1}))
+    with pytest.raises(checkpoint.NotARunError, match="not a safetensors"):
+        checkpoint.load_trainer(path, make(), cfg)
+
+
+def _zip_of(files: dict[str, bytes], method=None) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", method or zipfile.ZIP_STORED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_run_zip_unpacks_to_the_same_run_and_hostile_zips_are_refused(tmp_path):
+    import zipfile
+
+    path, tr, cfg = trained(tmp_path)
+    checkpoint.save_run(path, tr.eval_model, cfg, [], trainer=tr)
+    data = checkpoint.zip_run(path)
+    folder, cfg2 = checkpoint.unzip_run(data, tmp_path / "in")
+    assert cfg2 == cfg and checkpoint.has_trainer(folder)
+    b = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
+    checkpoint.load_trainer(folder, b, cfg)
+    assert b.step_count == tr.step_count and torch.equal(b.buffer.x, tr.buffer.x)
+
+    files = {f"run/{n}": (path / n).read_bytes() for n in checkpoint.RUN_FILES}
+    config_json = json.loads(files["run/config.json"])
+    config_json["config"]["train"]["lr"] = 50.0
+    narrow = config.RunConfig().replace(width=8, n_steps=3, batch_size=32, buffer_size=128, dataset="rings")
+    other = train2d.make_trainer_2d(narrow, device=torch.device("cpu"))
+    other_path = checkpoint.save_run(tmp_path / "other", other.eval_model, narrow, [], trainer=other)
+    hostile = {
+        "not a zip": (pickle.dumps({"w": Boom()}), "not a zip"),
+        "truncated": (data[: len(data) // 2], "not a zip|damaged"),
+        "another file": (_zip_of({**files, "run/evil.py": b"print(1)"}), "evil.py"),
+        "a path out": (_zip_of({"../../model.safetensors": files["run/model.safetensors"]}), "holds"),
+        "no weights": (_zip_of({"run/config.json": files["run/config.json"]}), "no model.safetensors"),
+        "bad setting": (_zip_of({**files, "run/config.json": json.dumps(config_json).encode()}), "lr"),
+        "wrong shapes": (_zip_of({**files, "run/trainer.safetensors": (other_path / "trainer.safetensors").read_bytes()}),
+                         "does not fit|shapes"),
+        "a zip bomb": (_zip_of({**files, "run/trainer.safetensors": bytes(300 * 2**20)}, zipfile.ZIP_DEFLATED),
+                       "more than 128 MB"),
+    }
+    for name, (blob, words) in hostile.items():
+        dest = tmp_path / name.replace(" ", "_")
+        with pytest.raises(checkpoint.NotARunError, match=words):
+            checkpoint.unzip_run(blob, dest)
+        assert not (tmp_path / "PWNED").exists()
+    assert not (tmp_path / "model.safetensors").exists() and not tmp_path.parent.joinpath("model.safetensors").exists()
+    assert len(hostile["a zip bomb"][0]) < 2 * 2**20  # small on the wire, huge unpacked
+
+
+def test_a_live_runs_saved_state_becomes_a_run_folder_that_goes_on(tmp_path):
+    from ebm_core.live import saved
+
+    cfg = config.RunConfig().replace(width=16, n_steps=3, batch_size=32, buffer_size=128, dataset="rings")
+    tr = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
+    list(tr.run(6))
+    history = {"step": [1.0, 2.0], "time": [0.1, 0.2], "loss": [0.5, 0.4], "e_pos": [0.0, 0.0], "e_neg": [0.0, 0.0],
+               "gap": [0.0, 0.0], "grad_norm": [1.0, 1.0], "acceptance": [1.0, 1.0]}
+    saved.write(tmp_path / "s.pt", "toy2d", config.flat(cfg), tr.state(), history, {}, 1.0)
+    folder = saved.to_run_folder(saved.read(tmp_path / "s.pt", "toy2d"), config.RunConfig, tmp_path / "f")
+    model, cfg2 = checkpoint.load_run(folder)
+    assert cfg2 == cfg
+    x = torch.randn(16, 2)
+    assert torch.equal(model(x), tr.eval_model(x).detach())  # the evaluated (EMA) weights
+    assert [r["loss"] for r in checkpoint.read_metrics(folder)] == ["0.5", "0.4"]
+    b = train2d.make_trainer_2d(cfg.replace(seed=3), device=torch.device("cpu"))
+    checkpoint.load_trainer(folder, b, cfg)
+    assert b.step_count == 6 and torch.equal(b.buffer.x, tr.buffer.x)
+    assert all(torch.equal(p, q) for p, q in zip(b.model.parameters(), tr.model.parameters()))

@@ -322,3 +322,38 @@ def test_the_machine_counts_as_saturated_from_three_runnable_processes_per_core(
     assert worker.machine_saturated(2) is False
     monkeypatch.setattr(worker, "LOADAVG", str(tmp_path / "missing"))
     assert worker.machine_saturated(2) is False  # not Linux: never spaced
+
+
+def test_a_run_started_from_a_run_folder_has_its_weights_step_and_curves(tmp_path):
+    """A run folder written with its trainer (the CLI's, a ready model) starts a live run at its step,
+    with its weights and curves, and training goes on from there (test_checkpoint.py checks that the
+    trainer's state comes back bit for bit)."""
+    import torch
+
+    from ebm_core import checkpoint, nets
+    from ebm_core.train2d import make_trainer_2d
+
+    cfg = config.RunConfig().replace(**SMALL, seed=4)
+    a = make_trainer_2d(cfg, device=torch.device("cpu"))
+    rows = [{"step": log.step, "time": 0.01 * log.step, "loss": log.loss, "e_pos": log.e_pos, "e_neg": log.e_neg,
+             "gap": log.gap, "grad_norm": log.grad_norm, "acceptance": log.acceptance} for log in a.run(15)]
+    checkpoint.save_run(tmp_path / "r", a.eval_model, cfg, rows, trainer=a)
+    run = LiveRun(cfg, max_fps=50, diag_every_s=0.2, start_from={"path": str(tmp_path / "r"), "name": "my run"}).start()
+    try:
+        s = run.wait_for(lambda s: s.status == "paused" and "Loaded my run at step 15" in s.message)
+        assert s.step == 15 and list(s.history["step"]) == list(range(1, 16))
+        assert nets.weights_digest(run.copy_model()) == nets.weights_digest(a.eval_model)
+        run.step_once(2)
+        s = run.wait_for(lambda s: s.step == 17)
+        assert nets.weights_digest(run.copy_model()) != nets.weights_digest(a.eval_model)
+    finally:
+        run.request_stop()
+        run.thread.join(10)
+    other = LiveRun(cfg.replace(width=16), max_fps=50, diag_every_s=0.2,
+                    start_from={"path": str(tmp_path / "r"), "name": "my run"}).start()
+    try:  # a folder of another network: nothing loaded, and the message says why
+        s = other.wait_for(lambda s: s.status == "paused" and "could not be loaded" in s.message)
+        assert "width" in s.message and s.step == 0
+    finally:
+        other.request_stop()
+        other.thread.join(10)
