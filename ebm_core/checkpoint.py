@@ -74,6 +74,7 @@ def save_run(path: str | Path, model: nn.Module, cfg: AnyConfig, metrics: Iterab
     doc = {"format": FORMAT, "kind": kind_of(cfg), "config": config_mod.to_dict(cfg), **(extra or {})}
     (out / CONFIG_FILE).write_text(json.dumps(doc, indent=2))
     rows = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in metrics]
+    rows = [{k: f"{v:.7g}" if isinstance(v, float) else v for k, v in r.items()} for r in rows]  # 7 digits: a float32's
     with open(out / METRICS_FILE, "w", newline="") as f:
         if rows:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))

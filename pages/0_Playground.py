@@ -78,7 +78,7 @@ def _phase_answer() -> None:
         ss.phase_error = str(e)
 
 
-top = st.columns([1, 1, 1.45, 1, 1.3, 2.6])
+top = [st.container(horizontal=True)] * 6  # one row that wraps on a narrow screen (1280 px with the sidebar)
 with top[0]:
     run_controls.train_button(run, "train", before=lambda: ss.update(phase_record=None, phase_request=None))
 if not classroom.hidden("step"):

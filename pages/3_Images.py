@@ -78,7 +78,7 @@ def reference_classifier(name: str) -> quality.Classifier:
 
 playing = run.running  # what the worker does, or will once it has read the last click (LiveRun.running)
 state = frame_route.state_key(run)  # what this run of the page shows
-top = st.columns([1, 1, 1, 1.3, 1.6, 1.6, 0.8])
+top = [st.container(horizontal=True)] * 6  # one row that wraps on a narrow screen (1280 px with the sidebar)
 with top[0]:
     run_controls.train_button(run, "img_train")
 with top[1]:
@@ -93,7 +93,7 @@ if cfg.data.dataset in checkpoint.READY:
     top[4].button("Ready model", key="img_ready", icon=":material/bolt:", width="stretch", disabled=ready is None,
                   on_click=session.start_from_folder,
                   args=(P, str(checkpoint.READY[cfg.data.dataset]), "the ready digits model", ready),
-                  help="Load a digits model trained ahead of time (about two minutes on two CPU cores, made with "
+                  help="Load a digits model trained ahead of time (about two minutes on one CPU core, made with "
                        "the project's own command line; see the README): Generate, the chain from noise, inpaint "
                        "and denoise work with it at once, and Train goes on training it. Reset starts again from "
                        "scratch." if ready is not None else "The ready model's files are missing on this server.")

@@ -152,7 +152,7 @@ def explainer(label: str, extent: float) -> None:
             f"**{label}** is drawn in the box [−{extent:g}, {extent:g}]². The colours show the energy "
             "(dark = low = likely) or the normalised density exp(−E)/Z. **Data** are white dots, **negatives** "
             "orange: the samples Langevin dynamics draws from the current model. Training lowers the energy under "
-            "the white dots and raises it under the orange ones, until they are spread alike. **Chain trails** "
+            "the white dots and raises it under the orange ones, until they are spread alike. **Chain trails** (blue) "
             "follow a few chains through the K Langevin steps of the last update; the **gradient field** shows "
             "−∇E, the way each chain is pulled.\n\n"
             "Why can we show Z? It is the integral of exp(−E) over the whole plane. In 2D that is a sum over a "

@@ -27,6 +27,11 @@ def words(page: session.RunPage, name: str) -> dict[str, str]:
     return {"label": info["label"], "help": info["help"]}
 
 
+# Keys for a lecture hall: Space trains and pauses, S steps, N starts a new network. Streamlit keeps R
+# (rerun) and C for itself, so Reset cannot be R.
+SHORTCUTS = {"train": "Space", "step": "S", "reset": "N"}
+
+
 def toggle_play(run: LiveRun, before: Callable[[], None] | None = None) -> None:
     """Train if paused, pause if training or waiting for a training slot (as the worker will be once
     it has read the last click)."""
@@ -45,8 +50,9 @@ def train_button(run: LiveRun, key: str, *, before: Callable[[], None] | None = 
     label, icon = ("Pause", ":material/pause:") if playing else (
         ("Cancel", ":material/hourglass_top:") if waiting else ("Train", ":material/play_arrow:"))
     st.button(label, key=key, on_click=toggle_play, args=(run, before), type="primary", icon=icon, width="stretch",
-              help="Stop waiting for a training slot" if waiting and not playing else
-              "Start or pause training in the background")
+              shortcut=SHORTCUTS["train"],
+              help="Stop waiting for a training slot (key: Space)" if waiting and not playing else
+              "Start or pause training in the background (key: Space)")
 
 
 def queue_notice(run: LiveRun) -> None:
@@ -63,12 +69,14 @@ def queue_notice(run: LiveRun) -> None:
 
 def step_button(run: LiveRun, key: str, *, disabled: bool = False) -> None:
     st.button("Step", key=key, on_click=run.step_once, icon=":material/skip_next:", width="stretch",
-              help="One training update, then pause", disabled=disabled)
+              shortcut=None if disabled else SHORTCUTS["step"], help="One training update, then pause (key: S)",
+              disabled=disabled)
 
 
 def reset_button(page: session.RunPage, key: str, *, disabled: bool = False) -> None:
     st.button("Reset", key=key, on_click=session.reset_run, args=(page,), icon=":material/restart_alt:",
-              width="stretch", help="New network with the current settings and seed", disabled=disabled)
+              width="stretch", shortcut=None if disabled else SHORTCUTS["reset"], disabled=disabled,
+              help="New network with the current settings and seed (key: N, for new)")
 
 
 def status_messages(snap, run: LiveRun, rollback_key: str) -> None:

@@ -120,7 +120,7 @@ def surface_figure(snap: Snapshot, layers: set[str] | frozenset[str] = frozenset
                                contours=dict(z=dict(show=True, usecolormap=True, project_z=True)), name="energy",
                                hoverinfo="skip"))
     lift = 0.03 * ENERGY_SPAN
-    for key, name, colour, size in [("data", "data", "white", 3.5), ("negatives", "negatives", "#ff7a1a", 4)]:
+    for key, name, colour, size in [("data", "data", "white", 3.5), ("negatives", "negatives", "#ff8c1a", 4)]:
         if key in layers:
             pts = _on_surface(snap, snap.x_data if key == "data" else snap.x_neg, z, lift).astype(np.float32)
             fig.add_trace(go.Scatter3d(x=pts[:, 0], y=pts[:, 1], z=pts[:, 2], mode="markers", name=name,
@@ -132,7 +132,7 @@ def surface_figure(snap: Snapshot, layers: set[str] | frozenset[str] = frozenset
             xyz += [p, np.full((1, 3), np.nan)]
         p = np.concatenate(xyz).astype(np.float32)
         fig.add_trace(go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode="lines", name="chains",
-                                   line=dict(color="#ff2d95", width=4), connectgaps=False))
+                                   line=dict(color="#38bdf8", width=4), connectgaps=False))
     fig.update_layout(height=520, margin=dict(l=0, r=0, t=10, b=0), uirevision="surface",
                       legend=dict(orientation="h", y=0.02, x=0.02, bgcolor="rgba(255,255,255,0.8)"),
                       scene=dict(xaxis_title="x", yaxis_title="y", zaxis_title="E(x) - min E",

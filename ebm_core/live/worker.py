@@ -150,6 +150,7 @@ class _Worker:
         self._train_seconds = float(data["train_seconds"])
         self._good, self._good_step = self.trainer.state(), self.trainer.step_count
         self._saved_key = (self.trainer.step_count, hash(self.cfg))
+        self._buffer_as_negatives()
         ago = max(0.0, time.time() - float(data["saved_at"]))
         self._message = (f"Resumed at step {self.trainer.step_count:,}, from the state saved {ago:.0f} s earlier. "
                          "Press Train to go on.")
@@ -186,8 +187,15 @@ class _Worker:
                     history[k].append(int(values[k]) if k == "step" else values[k])
         self.history.rows = history
         self._train_seconds = history["time"][-1] if history["time"] else 0.0
+        self._buffer_as_negatives()
         self._good, self._good_step = self.trainer.state(), self.trainer.step_count
         self._message = (f"Loaded {name} at step {self.trainer.step_count:,}. Press Train to go on training it.")
+
+    def _buffer_as_negatives(self) -> None:
+        """After loading a state, until the next update: the replay buffer's chains stand for the last
+        negatives (else the page would show noise, as for an untrained run)."""
+        if self.trainer.buffer is not None:
+            self.trainer.last_x_neg = self.trainer.buffer.x[: self.trainer.cfg.batch_size].clone()
 
     def _save(self, force: bool = False) -> None:
         """Write the run's state when it changed: at once when force (training stopped), else at most

@@ -65,3 +65,34 @@ def test_training_changes_the_sample_grid_and_a_chain_animates(page, app_url):
     chart.get_by_text("Play").first.wait_for(timeout=30_000)  # play / pause / scrub controls
     assert chart.locator(".slider-container").count() == 1
     page.screenshot(path=str(ARTIFACTS / "images_chain.png"), full_page=True)
+
+
+def test_the_ready_model_shows_digits_at_once_generates_and_trains_on(page, app_url):
+    from ebm_core import checkpoint
+
+    steps = int(checkpoint.read_metrics(checkpoint.READY["digits"])[-1]["step"])
+    page.goto(app_url + "/Images")
+    page.locator(GRID).first.wait_for(timeout=120_000)
+    click(page, "img_ready")
+    page.get_by_text("Loaded the ready digits model").first.wait_for(timeout=60_000)
+    deadline = time.time() + 30
+    while step_count(page) != steps and time.time() < deadline:
+        time.sleep(0.2)
+    assert step_count(page) == steps
+    recognised = page.locator(".ebm-images .card").filter(has_text="Recognised").locator(".value")
+    recognised.filter(has_text=re.compile(r"^\d+%$")).wait_for(timeout=120_000)
+    assert int(recognised.first.inner_text().rstrip("%")) >= 50  # the replay buffer holds digits already
+    page.screenshot(path=str(ARTIFACTS / "images_ready.png"), full_page=True)
+
+    page.get_by_text("Generate", exact=True).first.click()
+    click(page, "img_gen_run")
+    value = page.locator("[data-testid=stMetric]").filter(has_text="Recognised (generated)").locator(
+        "[data-testid=stMetricValue]")
+    value.wait_for(timeout=120_000)
+    assert int(value.inner_text().rstrip("%")) >= 50, value.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "images_ready_generated.png"), full_page=True)
+
+    page.get_by_text("Live training").first.click()
+    page.locator(GRID).first.wait_for(timeout=60_000)
+    click(page, "img_train")
+    wait_for_steps(page, steps + 5, timeout=120)  # training goes on from the ready model's step

@@ -123,3 +123,24 @@ def test_generate_and_fill_in_run_outside_the_web_servers_process(tab, button, m
     answered(at.button(key=button).click().run())
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) >= 1
+
+
+def test_the_ready_model_loads_in_one_click_and_generates_digits_at_once():
+    at = open_page()
+    at = wait_until(at, lambda a: any(m.label == "Step" for m in a.metric), timeout=60)
+    ready = at.button(key="img_ready")
+    assert not ready.disabled and "trained ahead of time" in ready.help
+    ready.click().run()
+    at = wait_until(at, lambda a: any("Loaded the ready digits model" in i.value for i in a.info), timeout=60)
+    from ebm_core import checkpoint
+
+    _, cfg = checkpoint.load_run(checkpoint.READY["digits"])
+    steps = int(checkpoint.read_metrics(checkpoint.READY["digits"])[-1]["step"])
+    assert metric(at, "Step") == f"{steps:,}"
+    assert at.session_state["img_width"] == cfg.model.width and at.session_state["img_seed"] == cfg.train.seed
+    at.segmented_control(key="img_tab").set_value("generate").run()
+    at.button(key="img_gen_run").click().run()
+    at = answered(at)
+    gen = next(m for m in at.metric if m.label == "Recognised (generated)")
+    assert int(gen.value.rstrip("%")) >= 50, gen.value  # digits, not the noise an untrained model makes
+    assert not at.exception and not at.error

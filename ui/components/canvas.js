@@ -1,6 +1,8 @@
 const MAGIC = 0x314c4245, MISS = -32768, LEVELS = 10;
 const VIR = lut('440154472d7b3b528b2c728e21918c28ae805ec962addc30fde725');
-const DEN = lut('ffffffe0ecf4bfd3e69ebcda8c96c68c6bb188419d810f7c4d004b');
+// Density: white to purple, its colour spent mostly on low densities (indexed by the square root of
+// the value), so a spread-out model still shows on a projector; the colour bar draws the same table.
+const DEN = sqrtScale(lut('ffffffe0ecf4bfd3e69ebcda8c96c68c6bb188419d810f7c4d004b'));
 const LINE = VIR.map((x, i) => {  // contour colour: lighter on dark, darker on light
   const c = i - i % 3, y = .3 * VIR[c] + .59 * VIR[c + 1] + .11 * VIR[c + 2];
   return y < 140 ? x + (255 - x) * .55 : x * .5;
@@ -8,7 +10,17 @@ const LINE = VIR.map((x, i) => {  // contour colour: lighter on dark, darker on 
 const pack = a => Uint32Array.from({ length: 256 },  // RGBA bytes as little-endian 0xAABBGGRR
   (_, i) => 0xff000000 | a[3 * i + 2] << 16 | a[3 * i + 1] << 8 | a[3 * i]);
 const VIR32 = pack(VIR), DEN32 = pack(DEN);
-const DATA = ['#ffffff', 'rgba(15,23,42,.8)'], NEG = ['#ff7a1a', 'rgba(60,20,0,.85)'], CHAIN = '#ff2d95';
+// data white, negatives orange, chains sky blue: orange and blue stay apart for every kind of colour vision
+const DATA = ['#ffffff', 'rgba(15,23,42,.8)'], NEG = ['#ff8c1a', 'rgba(60,20,0,.85)'], CHAIN = '#38bdf8';
+const CHAIN_HALO = 'rgba(8,20,40,.75)';
+function sqrtScale(a) {
+  const o = new Uint8Array(768);
+  for (let i = 0; i < 256; i++) {
+    const j = Math.round(255 * Math.sqrt(i / 255));
+    for (let c = 0; c < 3; c++) o[3 * i + c] = a[3 * j + c];
+  }
+  return o;
+}
 function lut(hex) {
   const a = hex.match(/../g).map(h => parseInt(h, 16)), k = a.length / 3 - 1, o = new Uint8Array(768);
   for (let i = 0; i < 256; i++) {
@@ -133,6 +145,7 @@ function draw(s) {
   chains(ctx, f, L);
   ctx.restore();
   axes(ctx, f, L);
+  colourBar(ctx, f, L);
   legend(ctx, f, L);
   const cv = s.cv;
   cv.setAttribute('aria-label', f.title || 'energy landscape');
@@ -149,13 +162,14 @@ function header(d) {  // the frame's fields and its layers' byte offsets (format
   const oD = 36 + TL + n * n, oN = oD + 4 * N, oT = oN + 4 * M, oF = oT + 4 * C * T;
   return {
     mode: v.getUint8(5), n, id: v.getUint32(8, true), ext: v.getFloat32(12, true), N, M, C, T, F, oD, oN, oT, oF,
+    vmin: v.getFloat32(16, true), vmax: v.getFloat32(20, true),
     title: new TextDecoder().decode(d.subarray(36, 36 + TL)), g: d.subarray(36 + TL, 36 + TL + n * n),
     q: o => v.getInt16(o, true),  // a stored coordinate
   };
 }
 function layout(s, title) {  // in CSS pixels: a square plot of side P with room for ticks and title; sizes cv
   const cs = getComputedStyle(s.root), fg = cs.color || '#31333f', ff = cs.fontFamily || 'sans-serif';
-  const dpr = window.devicePixelRatio || 1, ml = 36, mr = 12, mb = 26, mt = title ? 34 : 12;
+  const dpr = window.devicePixelRatio || 1, ml = 36, mr = 92, mb = 26, mt = title ? 34 : 12;  // mr: the colour bar
   const P = Math.max(80, Math.floor(Math.min((s.root.clientWidth || 520) - ml - mr,
     (s.root.clientHeight || 520) - mt - mb, 560 - ml - mr)));
   const cw = P + ml + mr, ch = P + mt + mb, cv = s.cv;
@@ -187,7 +201,7 @@ function arrows(ctx, f, L) {  // -grad E arrows
     ctx.moveTo(ex - h * Math.cos(a - .45), ey - h * Math.sin(a - .45)); ctx.lineTo(ex, ey);
     ctx.lineTo(ex - h * Math.cos(a + .45), ey - h * Math.sin(a + .45));
   }
-  ctx.strokeStyle = f.mode ? 'rgba(30,27,75,.45)' : 'rgba(255,255,255,.5)'; ctx.lineWidth = 1.1; ctx.stroke();
+  ctx.strokeStyle = f.mode ? 'rgba(30,27,75,.7)' : 'rgba(255,255,255,.8)'; ctx.lineWidth = 2; ctx.stroke();
 }
 function dots(ctx, f, L, o, k, r, [fill, edge]) {  // k points from byte o; an edge disc under a fill disc
   // reads on any background
@@ -209,7 +223,7 @@ function chains(ctx, f, L) {  // chains: fading polylines, oldest faint, with a 
       const o = f.oT + 4 * (c * T + t), u = q(o);
       if (u === MISS) { prev = null; continue; }
       const pt = [X(u), Y(q(o + 2))];
-      if (prev) for (const [w, col, al] of [[3.4, '#fff', .35], [1.8, CHAIN, 1]]) {
+      if (prev) for (const [w, col, al] of [[4.2, CHAIN_HALO, .6], [2.2, CHAIN, 1]]) {
         ctx.globalAlpha = al * (.25 + .75 * t / (T - 1));
         ctx.beginPath(); ctx.moveTo(...prev); ctx.lineTo(...pt); ctx.lineWidth = w; ctx.strokeStyle = col; ctx.stroke();
       }
@@ -218,7 +232,7 @@ function chains(ctx, f, L) {  // chains: fading polylines, oldest faint, with a 
     ctx.globalAlpha = 1;
     if (head) {
       ctx.beginPath(); ctx.arc(head[0], head[1], 3.6, 0, 6.2832);
-      ctx.fillStyle = CHAIN; ctx.fill(); ctx.lineWidth = 1.4; ctx.strokeStyle = '#fff'; ctx.stroke();
+      ctx.fillStyle = CHAIN; ctx.fill(); ctx.lineWidth = 1.4; ctx.strokeStyle = CHAIN_HALO; ctx.stroke();
     }
   }
 }
@@ -249,6 +263,28 @@ function axes(ctx, f, L) {  // frame, integer ticks (left and bottom), title
     ctx.font = `600 15px ${ff}`; ctx.textAlign = 'left'; ctx.textBaseline = 'alphabetic';
     ctx.fillText(title, ml, mt - 12, P);
   }
+}
+function colourBar(ctx, f, L) {  // the picture's colour scale right of the plot, with its values
+  const { fg, ff, ml, mt, P } = L, lut = f.mode ? DEN : VIR, x0 = ml + P + 12, w = 12;
+  for (let y = 0; y < P; y++) {  // top = vmax
+    const i = 3 * Math.round(255 * (1 - y / (P - 1)));
+    ctx.fillStyle = `rgb(${lut[i]},${lut[i + 1]},${lut[i + 2]})`;
+    ctx.fillRect(x0, mt + y, w, 1.5);
+  }
+  ctx.strokeStyle = ctx.fillStyle = fg; ctx.globalAlpha = .7; ctx.lineWidth = 1;
+  ctx.strokeRect(x0 - .5, mt - .5, w + 1, P + 1);
+  ctx.globalAlpha = .85; ctx.font = `12px ${ff}`; ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
+  const fmt = x => (Math.abs(x) < 1e-12 ? '0' : Math.abs(x) >= 100 || Math.abs(x) < .01 ? x.toExponential(1)
+    : +x.toPrecision(2) + '').replace('-', '\u2212');
+  for (let k = 0; k <= 4; k++) {
+    const y = mt + (1 - k / 4) * P;
+    ctx.beginPath(); ctx.moveTo(x0 + w, y); ctx.lineTo(x0 + w + 4, y); ctx.stroke();
+    ctx.fillText(fmt(f.vmin + k / 4 * (f.vmax - f.vmin)), x0 + w + 7, Math.min(mt + P - 6, Math.max(mt + 6, y)));
+  }
+  ctx.save(); ctx.translate(x0 + w + 58, mt + P / 2); ctx.rotate(-Math.PI / 2);
+  ctx.textAlign = 'center'; ctx.textBaseline = 'middle';
+  ctx.fillText(f.mode ? 'density exp(\u2212E) / Z' : 'energy E \u2212 min E', 0, 0);
+  ctx.restore(); ctx.globalAlpha = 1;
 }
 function legend(ctx, f, L) {  // only the layers present, top right inside the plot
   const items = [[f.N, 'data'], [f.M, 'negatives'], [f.C, 'chains'], [f.F, '\u2212\u2207E']].filter(e => e[0]);
