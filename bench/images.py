@@ -148,7 +148,8 @@ def markdown(res: dict) -> str:
         "# Image benchmark: default digits recipe",
         "",
         (f"{env['date']} | torch {env['torch']} | {env['torch_threads']} thread(s) per run | "
-         f"{env['machine_cores']} cores ({env['processor']}), {res['parallel']} run(s) at a time | load avg start {env['loadavg_start'][0]:.2f}, "
+         f"{env['machine_cores']} cores ({env['processor']}), {res['parallel']} run(s) at a time | "
+         f"load avg start {env['loadavg_start'][0]:.2f}, "
          f"end {env['loadavg_end'][0]:.2f}"),
         "",
         (f"ImageRunConfig() on digits: EnergyConvNet width {m['width']} {m['activation']}; ULA step {s['step_size']}, "

@@ -158,6 +158,7 @@ def test_a_run_zip_unpacks_to_the_same_run_and_hostile_zips_are_refused(tmp_path
     narrow = config.RunConfig().replace(width=8, n_steps=3, batch_size=32, buffer_size=128, dataset="rings")
     other = train2d.make_trainer_2d(narrow, device=torch.device("cpu"))
     other_path = checkpoint.save_run(tmp_path / "other", other.eval_model, narrow, [], trainer=other)
+    other_trainer = (other_path / checkpoint.TRAINER_FILE).read_bytes()
     hostile = {
         "not a zip": (pickle.dumps({"w": Boom()}), "not a zip"),
         "truncated": (data[: len(data) // 2], "not a zip|damaged"),
@@ -165,8 +166,7 @@ def test_a_run_zip_unpacks_to_the_same_run_and_hostile_zips_are_refused(tmp_path
         "a path out": (_zip_of({"../../model.safetensors": files["run/model.safetensors"]}), "holds"),
         "no weights": (_zip_of({"run/config.json": files["run/config.json"]}), "no model.safetensors"),
         "bad setting": (_zip_of({**files, "run/config.json": json.dumps(config_json).encode()}), "lr"),
-        "wrong shapes": (_zip_of({**files, "run/trainer.safetensors": (other_path / "trainer.safetensors").read_bytes()}),
-                         "does not fit|shapes"),
+        "wrong shapes": (_zip_of({**files, "run/trainer.safetensors": other_trainer}), "does not fit|shapes"),
         "a zip bomb": (_zip_of({**files, "run/trainer.safetensors": bytes(300 * 2**20)}, zipfile.ZIP_DEFLATED),
                        "more than 128 MB"),
     }
