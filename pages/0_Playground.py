@@ -2,7 +2,10 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Energy Landscape Explorer", page_icon="⛰️", layout="wide")
+from ui import presentation  # Streamlit only: the sidebar starts closed in presentation mode
+
+st.set_page_config(page_title="Energy Landscape Explorer", page_icon="⛰️", layout="wide",
+                   initial_sidebar_state="collapsed" if presentation.asked_by_link() else "auto")
 head = st.empty()  # the title and the introduction; a classroom link may hide them (hide=intro)
 with head.container():
     st.title("Energy Landscape Explorer · 2D Playground")
@@ -32,12 +35,14 @@ with st.spinner("Loading PyTorch…"):
     from ui.components import canvas, live_panel  # noqa: E402
 
 session.init_from_url()
-if classroom.hidden("intro"):
+if classroom.hidden("intro") or presentation.on():
     head.empty()
+presentation.style()
 session.show_link_warnings(st.session_state["_url_warnings"])
 if st.session_state.get("_preset_note"):
     st.warning(st.session_state["_preset_note"], icon=":material/school:")
 
+presentation.toggle()
 controls.sidebar()
 cfg = session.affordable(session.current_config())
 query = session.write_url(cfg)
@@ -141,7 +146,8 @@ def streamed_panels(left, right) -> None:
             if snap is not None:
                 st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
         else:
-            canvas.live_canvas_stream(frame_route.source(run, view, layers), key="live_canvas")  # it fetches frames
+            canvas.live_canvas_stream(frame_route.source(run, view, layers), key="live_canvas",  # it fetches frames
+                                      height=presentation.canvas_height())
     with right:
         snap = run.latest()
         if snap is not None:
@@ -206,5 +212,5 @@ def pushed_panels(left, right) -> None:
         curves()
 
 
-(streamed_panels if STREAM else pushed_panels)(*st.columns([1.25, 1]))
+(streamed_panels if STREAM else pushed_panels)(*st.columns([1.9, 1] if presentation.on() else [1.25, 1]))
 controls.explainer(controls.dataset_label(cfg.data.dataset), toy2d.extent(cfg.data.dataset))

@@ -19,7 +19,8 @@ from ebm_core.lessons import presets
 from ebm_core.live import LiveRun, saved
 from ui import run_watch
 
-UI_PARAMS = {"view": tuple(views.VIEWS)}  # page state kept in the URL beside the run config
+# page state kept in the URL beside the run config; present=on is presentation mode (ui/presentation.py)
+UI_PARAMS = {"view": tuple(views.VIEWS), "present": ("off", "on")}
 
 # Classroom links (?hide=network,share&lock=dataset) hide or lock Playground controls, by setting name
 # or by group. Hidden settings keep the link's values; locked ones show them, greyed out.

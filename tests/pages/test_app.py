@@ -313,3 +313,17 @@ def test_no_stray_value_is_written_under_the_picture_while_training():
     at = wait_until(at, lambda a: (shown_step(a) or 0) > 0)
     assert not at.exception
     assert not [m.value for m in at.markdown if m.value.strip("`").strip() == "None"]
+
+
+def test_presentation_mode_from_a_link_and_the_toggle():
+    at = open_app({"present": "on"})
+    assert not at.exception and not at.warning
+    assert not at.title and at.toggle(key="present_toggle").value  # the title and introduction make way
+    assert at.query_params.get("present") in ("on", ["on"])
+    assert any("--ebm-present" in h.proto.body for h in at.get("html"))  # the canvas is told to grow
+    at.toggle(key="present_toggle").set_value(False).run()
+    assert at.title and at.title[0].value.startswith("Energy Landscape Explorer")
+    assert "present" not in at.query_params
+    assert not any("--ebm-present" in h.proto.body for h in at.get("html"))
+    bad = open_app({"present": "loud"})
+    assert any("present" in w.value for w in bad.warning) and bad.title  # a bad value: a warning, normal mode

@@ -63,3 +63,27 @@ def test_space_trains_and_pauses_s_steps_n_resets(page, app_url):
     box.press("Space")  # typing in a box is typing, not a shortcut
     time.sleep(1.5)
     assert step_count(page) == at and "Train" in train_label(page)
+
+
+def test_presentation_mode_puts_the_whole_plot_on_a_1280x720_projector(app_url):
+    from browser import ARTIFACTS
+
+    from test_browser_app import CANVAS
+
+    with checked_page(width=1280, height=720) as pg:
+        pg.goto(app_url + "/?present=on")
+        pg.locator(CANVAS).wait_for(timeout=120_000)
+        time.sleep(1.0)
+        box = pg.locator(CANVAS).bounding_box()
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box  # above the fold, all of it
+        assert box["height"] >= 500, box  # larger than the page's usual plot
+        assert pg.locator("h1").count() == 0  # no title or introduction
+        assert pg.locator("[data-testid=stSidebar]").get_attribute("data-collapsed") == "true"  # starts closed
+        pg.keyboard.press("Space")
+        wait_for_steps(pg, 5)
+        pg.screenshot(path=str(ARTIFACTS / "presentation_1280x720.png"))
+        pg.keyboard.press("Space")
+    with checked_page(width=1280, height=720) as pg:  # the usual page, for comparison: the plot starts low
+        open_app(pg, app_url)
+        normal = pg.locator(CANVAS).bounding_box()
+        assert normal["y"] + normal["height"] > 720 and normal["height"] < box["height"], (normal, box)

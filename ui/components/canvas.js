@@ -140,8 +140,8 @@ function draw(s) {
   ctx.beginPath(); ctx.rect(ml, mt, P, P); ctx.clip();
   ctx.lineCap = ctx.lineJoin = 'round';
   if (f.F) arrows(ctx, f, L);
-  dots(ctx, f, L, f.oD, f.N, 2, DATA);
-  dots(ctx, f, L, f.oN, f.M, 2.4, NEG);
+  dots(ctx, f, L, f.oD, f.N, 2 * L.k, DATA);
+  dots(ctx, f, L, f.oN, f.M, 2.4 * L.k, NEG);
   chains(ctx, f, L);
   ctx.restore();
   axes(ctx, f, L);
@@ -169,9 +169,14 @@ function header(d) {  // the frame's fields and its layers' byte offsets (format
 }
 function layout(s, title) {  // in CSS pixels: a square plot of side P with room for ticks and title; sizes cv
   const cs = getComputedStyle(s.root), fg = cs.color || '#31333f', ff = cs.fontFamily || 'sans-serif';
-  const dpr = window.devicePixelRatio || 1, ml = 36, mr = 92, mb = 26, mt = title ? 34 : 12;  // mr: the colour bar
+  // presentation mode (ui/presentation.py): text half again as large, and the plot as tall as the window
+  const big = cs.getPropertyValue('--ebm-present').trim() === '1', k = big ? 1.5 : 1;
+  const dpr = window.devicePixelRatio || 1, ml = 36 * k, mr = 92 * k, mb = 26 * k, mt = title ? 34 * k : 12;
+  // mr: room for the colour bar. Presentation mode sizes the element to the canvas and the plot to the
+  // window (less the page's header, buttons and view row above it), not to the element's height.
+  const most = big ? Math.max(400, window.innerHeight - 190) : 560;
   const P = Math.max(80, Math.floor(Math.min((s.root.clientWidth || 520) - ml - mr,
-    (s.root.clientHeight || 520) - mt - mb, 560 - ml - mr)));
+    big ? Infinity : (s.root.clientHeight || 520) - mt - mb, most - mt - mb)));
   const cw = P + ml + mr, ch = P + mt + mb, cv = s.cv;
   if (cv.width !== Math.round(cw * dpr) || cv.height !== Math.round(ch * dpr)) {
     cv.width = Math.round(cw * dpr); cv.height = Math.round(ch * dpr);
@@ -179,7 +184,7 @@ function layout(s, title) {  // in CSS pixels: a square plot of side P with room
   }
   // X, Y: a stored coordinate to canvas pixels
   const X = u => ml + (u / 32767 + 1) * P / 2, Y = u => mt + (1 - u / 32767) * P / 2;
-  return { fg, ff, dpr, ml, mt, P, cw, ch, X, Y };
+  return { fg, ff, dpr, ml, mt, P, cw, ch, X, Y, k };
 }
 function background(s, f, L) {  // clear the canvas and draw the picture of the grid into the plot
   const ctx = s.ctx, { dpr, ml, mt, P } = L;
@@ -237,13 +242,13 @@ function chains(ctx, f, L) {  // chains: fading polylines, oldest faint, with a 
   }
 }
 function axes(ctx, f, L) {  // frame, integer ticks (left and bottom), title
-  const { ext, title } = f, { fg, ff, ml, mt, P } = L;
+  const { ext, title } = f, { fg, ff, ml, mt, P, k } = L;
   ctx.strokeStyle = ctx.fillStyle = fg; ctx.lineWidth = 1;
   ctx.globalAlpha = .7;
   ctx.strokeRect(ml - .5, mt - .5, P + 1, P + 1);
   const raw = ext / 4, p10 = 10 ** Math.floor(Math.log10(raw)), m = raw / p10;
   const step = Math.max(ext >= 1 ? 1 : 0, (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p10);
-  ctx.font = `12px ${ff}`;
+  ctx.font = `${12 * k}px ${ff}`;
   ctx.beginPath();
   const ticks = [];
   for (let u = Math.ceil(-ext / step - 1e-9) * step; u <= ext + 1e-9; u += step) ticks.push(u);
@@ -255,17 +260,17 @@ function axes(ctx, f, L) {  // frame, integer ticks (left and bottom), title
   ctx.globalAlpha = .85;
   for (const u of ticks) {
     const lab = (Math.abs(u) < 1e-9 ? '0' : +u.toFixed(2) + '').replace('-', '\u2212');
-    ctx.textAlign = 'center'; ctx.textBaseline = 'top'; ctx.fillText(lab, ml + (u / ext + 1) * P / 2, mt + P + 7);
-    ctx.textAlign = 'right'; ctx.textBaseline = 'middle'; ctx.fillText(lab, ml - 7, mt + (1 - u / ext) * P / 2);
+    ctx.textAlign = 'center'; ctx.textBaseline = 'top'; ctx.fillText(lab, ml + (u / ext + 1) * P / 2, mt + P + 7 * k);
+    ctx.textAlign = 'right'; ctx.textBaseline = 'middle'; ctx.fillText(lab, ml - 7 * k, mt + (1 - u / ext) * P / 2);
   }
   ctx.globalAlpha = 1;
   if (title) {
-    ctx.font = `600 15px ${ff}`; ctx.textAlign = 'left'; ctx.textBaseline = 'alphabetic';
-    ctx.fillText(title, ml, mt - 12, P);
+    ctx.font = `600 ${15 * k}px ${ff}`; ctx.textAlign = 'left'; ctx.textBaseline = 'alphabetic';
+    ctx.fillText(title, ml, mt - 12 * k, P);
   }
 }
 function colourBar(ctx, f, L) {  // the picture's colour scale right of the plot, with its values
-  const { fg, ff, ml, mt, P } = L, lut = f.mode ? DEN : VIR, x0 = ml + P + 12, w = 12;
+  const { fg, ff, ml, mt, P, k } = L, lut = f.mode ? DEN : VIR, x0 = ml + P + 12 * k, w = 12 * k;
   for (let y = 0; y < P; y++) {  // top = vmax
     const i = 3 * Math.round(255 * (1 - y / (P - 1)));
     ctx.fillStyle = `rgb(${lut[i]},${lut[i + 1]},${lut[i + 2]})`;
@@ -273,15 +278,15 @@ function colourBar(ctx, f, L) {  // the picture's colour scale right of the plot
   }
   ctx.strokeStyle = ctx.fillStyle = fg; ctx.globalAlpha = .7; ctx.lineWidth = 1;
   ctx.strokeRect(x0 - .5, mt - .5, w + 1, P + 1);
-  ctx.globalAlpha = .85; ctx.font = `12px ${ff}`; ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
+  ctx.globalAlpha = .85; ctx.font = `${12 * k}px ${ff}`; ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
   const fmt = x => (Math.abs(x) < 1e-12 ? '0' : Math.abs(x) >= 100 || Math.abs(x) < .01 ? x.toExponential(1)
     : +x.toPrecision(2) + '').replace('-', '\u2212');
-  for (let k = 0; k <= 4; k++) {
-    const y = mt + (1 - k / 4) * P;
+  for (let j = 0; j <= 4; j++) {
+    const y = mt + (1 - j / 4) * P;
     ctx.beginPath(); ctx.moveTo(x0 + w, y); ctx.lineTo(x0 + w + 4, y); ctx.stroke();
-    ctx.fillText(fmt(f.vmin + k / 4 * (f.vmax - f.vmin)), x0 + w + 7, Math.min(mt + P - 6, Math.max(mt + 6, y)));
+    ctx.fillText(fmt(f.vmin + j / 4 * (f.vmax - f.vmin)), x0 + w + 7, Math.min(mt + P - 6, Math.max(mt + 6, y)));
   }
-  ctx.save(); ctx.translate(x0 + w + 58, mt + P / 2); ctx.rotate(-Math.PI / 2);
+  ctx.save(); ctx.translate(x0 + w + 58 * k, mt + P / 2); ctx.rotate(-Math.PI / 2);
   ctx.textAlign = 'center'; ctx.textBaseline = 'middle';
   ctx.fillText(f.mode ? 'density exp(\u2212E) / Z' : 'energy E \u2212 min E', 0, 0);
   ctx.restore(); ctx.globalAlpha = 1;
@@ -289,14 +294,14 @@ function colourBar(ctx, f, L) {  // the picture's colour scale right of the plot
 function legend(ctx, f, L) {  // only the layers present, top right inside the plot
   const items = [[f.N, 'data'], [f.M, 'negatives'], [f.C, 'chains'], [f.F, '\u2212\u2207E']].filter(e => e[0]);
   if (!items.length) return;
-  const { ff, ml, mt, P } = L;
-  ctx.font = `12px ${ff}`;
-  const w = 30 + Math.max(...items.map(e => ctx.measureText(e[1]).width)), h = 8 + 18 * items.length;
+  const { ff, ml, mt, P, k } = L;
+  ctx.font = `${12 * k}px ${ff}`;
+  const w = 30 + Math.max(...items.map(e => ctx.measureText(e[1]).width)), h = 8 + 18 * k * items.length;
   const x0 = ml + P - w - 8, y0 = mt + 8;
   ctx.fillStyle = 'rgba(255,255,255,.88)'; ctx.strokeStyle = 'rgba(0,0,0,.2)';
   ctx.beginPath(); ctx.roundRect(x0 + .5, y0 + .5, w, h, 4); ctx.fill(); ctx.stroke();
   items.forEach(([, lab], i) => {
-    const y = y0 + 13 + 18 * i;
+    const y = y0 + 13 * k + 18 * k * i;
     legendKey(ctx, lab, x0 + 13, y);
     ctx.fillStyle = '#1f2937'; ctx.textAlign = 'left'; ctx.textBaseline = 'middle';
     ctx.fillText(lab, x0 + 24, y + .5);

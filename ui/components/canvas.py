@@ -203,7 +203,7 @@ def live_canvas(frame: bytes, *, key: str, height: int = 520) -> None:
     _component()(key=key, data=frame, height=height)
 
 
-def live_canvas_stream(src: str, *, key: str, height: int = 520) -> None:
+def live_canvas_stream(src: str, *, key: str, height: int | str = 520) -> None:
     """Mount the live canvas and let it fetch frames from `src` itself (see ui/frame_route.py): GET
     src + "&after=<X-Frame-Key>" answers a frame, or 204 when nothing is newer."""
     _component()(key=key, data={"src": src}, height=height)
