@@ -67,7 +67,6 @@ def test_space_trains_and_pauses_s_steps_n_resets(page, app_url):
 
 def test_presentation_mode_puts_the_whole_plot_on_a_1280x720_projector(app_url):
     from browser import ARTIFACTS
-
     from test_browser_app import CANVAS
 
     with checked_page(width=1280, height=720) as pg:
