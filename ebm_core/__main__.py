@@ -188,22 +188,16 @@ def train(args: argparse.Namespace) -> int:
     except _Refused as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    steps = args.steps if args.steps is not None or args.seconds is not None else 2000
-    torch.set_num_threads(1)
-    heap.keep_freed_memory()
-    device = default_device(args.device)
+    steps, device = _prepare(args)
     trainer = make_trainer_2d(cfg, device=device, dataset=ds)
     grid = density.make_grid(ds.extent, 128)
     data = density.data_density(ds.log_density, grid)
     x_test = ds.sample(4000, generator=torch.Generator().manual_seed(cfg.train.seed + 12345)).float()
     rows = []
-    bar = tqdm(total=steps, unit="step", disable=args.no_progress, dynamic_ncols=True,
-               bar_format=None if steps else "{desc} {n_fmt} steps [{elapsed}, {rate_fmt}]{postfix}")
+    bar = _progress(args, steps)
     start = time.perf_counter()
     for log in trainer.run(steps, args.seconds):
-        row = {"step": log.step, "time": round(time.perf_counter() - start, 3), "loss": log.loss, "e_pos": log.e_pos,
-               "e_neg": log.e_neg, "gap": log.gap, "grad_norm": log.grad_norm, "acceptance": log.acceptance,
-               "kl": "", "nll": ""}
+        row = {**_log_row(log, start), "kl": "", "nll": ""}
         if not log.finite:
             bar.close()
             print(f"training diverged at step {log.step}: the loss or its gradient is not finite. Try a smaller "
@@ -231,6 +225,20 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> tuple[int | None, torch.device]:
+    """The update budget (2000 unless --steps or --seconds says), and this process set up to train:
+    one thread, the heap's thresholds (heap.py), the device."""
+    steps = args.steps if args.steps is not None or args.seconds is not None else 2000
+    torch.set_num_threads(1)
+    heap.keep_freed_memory()
+    return steps, default_device(args.device)
+
+
+def _progress(args: argparse.Namespace, steps: int | None) -> tqdm:
+    return tqdm(total=steps, unit="step", disable=args.no_progress, dynamic_ncols=True,
+                bar_format=None if steps else "{desc} {n_fmt} steps [{elapsed}, {rate_fmt}]{postfix}")
+
+
 def _log_row(log, start: float) -> dict:
     return {"step": log.step, "time": round(time.perf_counter() - start, 3), "loss": log.loss, "e_pos": log.e_pos,
             "e_neg": log.e_neg, "gap": log.gap, "grad_norm": log.grad_norm, "acceptance": log.acceptance}
@@ -256,14 +264,10 @@ def train_images(args: argparse.Namespace) -> int:
     except DatasetUnavailable as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    steps = args.steps if args.steps is not None or args.seconds is not None else 2000
-    torch.set_num_threads(1)
-    heap.keep_freed_memory()
-    device = default_device(args.device)
+    steps, device = _prepare(args)
     trainer = make_trainer_images(cfg, device=device, dataset=ds)
     rows = []
-    bar = tqdm(total=steps, unit="step", disable=args.no_progress, dynamic_ncols=True,
-               bar_format=None if steps else "{desc} {n_fmt} steps [{elapsed}, {rate_fmt}]{postfix}")
+    bar = _progress(args, steps)
     start = time.perf_counter()
     for log in trainer.run(steps, args.seconds):
         if not log.finite:
