@@ -60,3 +60,25 @@ def test_download_reset_upload_goes_on_where_it_was(page, app_url, tmp_path):
     click(page, "train")
     wait_for_steps(page, paused + 10)  # training goes on from the loaded step
     click(page, "train")
+
+
+def test_the_live_picture_saves_as_a_png_for_a_slide(page, app_url, tmp_path):
+    from PIL import Image
+    from test_browser_app import CANVAS
+
+    open_app(page, app_url)
+    click(page, "train")
+    wait_for_steps(page, 20)
+    click(page, "train")
+    with page.expect_download(timeout=30_000) as download:
+        page.locator(".st-key-live_canvas .png").click()
+    path = tmp_path / "plot.png"
+    download.value.save_as(path)
+    assert download.value.suggested_filename.startswith("energy-landscape-step-")
+    size = page.locator(CANVAS).evaluate("cv => [cv.width, cv.height]")
+    with Image.open(path) as im:
+        assert im.format == "PNG" and list(im.size) == size
+        rgba = im.convert("RGBA")
+        assert rgba.getpixel((0, 0)) == (255, 255, 255, 255)  # on white, not transparent
+        colours = rgba.resize((64, 64)).getcolors(64 * 64)
+        assert colours is not None and len(colours) > 50  # the landscape, not a blank page

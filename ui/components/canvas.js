@@ -85,11 +85,25 @@ function mount(p) {
   cv.dataset.mounts = m[id] = (m[id] || 0) + 1;
   cv.dataset.draws = 0;
   root.appendChild(cv);
+  const png = document.createElement('button');  // the picture as drawn, for a slide
+  png.className = 'png'; png.textContent = '\u2913 PNG'; png.title = 'Save this picture as a PNG';
+  png.onclick = () => savePng(cv);
+  root.appendChild(png);
   p.appendChild(root);
   const s = { root, cv, ctx: cv.getContext('2d'), off: document.createElement('canvas'), draws: 0, raf: 0 };
   s.ro = new ResizeObserver(() => s.frame && draw(s));
   s.ro.observe(root);
   return s;
+}
+function savePng(cv) {  // on white (the canvas is transparent around the plot), named by the step
+  const out = document.createElement('canvas');
+  out.width = cv.width; out.height = cv.height;
+  const c = out.getContext('2d');
+  c.fillStyle = '#fff'; c.fillRect(0, 0, out.width, out.height); c.drawImage(cv, 0, 0);
+  const a = document.createElement('a');
+  a.href = out.toDataURL('image/png');
+  a.download = `energy-landscape-${(cv.getAttribute('aria-label') || 'plot').replace(/\W+/g, '-')}.png`;
+  a.click();
 }
 function paint(s, g, n, mode, R, hw) {  // bilinear upscale of the n x n grid to R x R, LUT, contours
   const off = s.off;

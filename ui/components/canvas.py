@@ -184,9 +184,13 @@ def decode_frame(frame: bytes) -> DecodedFrame:
 # the URL it was fetched from (empty for a pushed frame).
 
 # (more than one line: Streamlit takes a one-line string with "[" in it for a file path)
-_CSS = (".ebm-live-canvas{width:100%;height:100%;display:flex;justify-content:center}canvas{display:block}\n"
+_CSS = (".ebm-live-canvas{width:100%;height:100%;display:flex;justify-content:center;position:relative}"
+        "canvas{display:block}\n"
         ".ebm-live-canvas[data-empty]::before{content:'Building the model and the exact density grid…';"
-        "align-self:center;opacity:.7}")
+        "align-self:center;opacity:.7}\n"
+        ".ebm-live-canvas .png{position:absolute;top:0;right:0;font:12px sans-serif;padding:2px 8px;cursor:pointer;"
+        "border:1px solid rgba(49,51,63,.2);border-radius:6px;background:#fff;color:#31333f;opacity:.75}"
+        ".ebm-live-canvas .png:hover{opacity:1}.ebm-live-canvas[data-empty] .png{display:none}")
 
 _JS = js_source("canvas.js")  # the element's JavaScript, beside this file
 
