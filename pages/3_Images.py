@@ -19,7 +19,16 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core.config import ImageRunConfig, SamplerConfig  # noqa: E402
     from ebm_core.figures import images as figs  # noqa: E402
     from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
-    from ui import awaiting, frame_route, image_controls, job_progress, run_controls, run_files, session  # noqa: E402
+    from ui import (  # noqa: E402
+        awaiting,
+        frame_route,
+        image_controls,
+        job_progress,
+        movie_export,
+        run_controls,
+        run_files,
+        session,
+    )
     from ui.components import live_panel  # noqa: E402
 
 P = session.IMAGES
@@ -248,11 +257,15 @@ def chains_from_noise(key: str, n: int, k: int, eta: float, noise: float) -> Non
                                                                                                at_step=step)}))
 
 
+def tiled(movie: image_sampling.ChainMovie, nrow: int) -> np.ndarray:
+    """The movie's frames as pictures (T, H, W) uint8, its chains tiled nrow to a row."""
+    return np.stack([images.tile(f, nrow, scale=1 if nrow > 1 else 4) for f in movie.frames])
+
+
 def animation(movie: image_sampling.ChainMovie, nrow: int, key: str, height: int) -> None:
-    scale = 1 if nrow > 1 else 4
-    tiled = np.stack([images.tile(f, nrow, scale=scale) for f in movie.frames])
-    st.plotly_chart(figs.animation_figure(tiled, labels=[f"step {s}" for s in movie.steps], energies=movie.energies,
-                                          height=height), key=key, width="stretch" if nrow > 1 else "content")
+    st.plotly_chart(figs.animation_figure(tiled(movie, nrow), labels=[f"step {s}" for s in movie.steps],
+                                          energies=movie.energies, height=height),
+                    key=key, width="stretch" if nrow > 1 else "content")
 
 
 if section == "train":
@@ -272,6 +285,8 @@ elif section == "chain":
         right.plotly_chart(figs.energy_trace_figure(r["movie"].steps, r["movie"].energies), key="img_chain_energy",
                            width="stretch")
         st.caption(f"Model of training step {r['at_step']:,}.")
+        movie_export.export_row(r["movie"], tiled(r["movie"], 1), r["movie"].steps, key="img_chain_export",
+                                name="chain-from-noise", scale=6, title="One Langevin chain from noise")
 elif section == "generate":
     st.markdown("Fresh chains from noise with the K and step size you choose: short chains give rough "
                 "sketches, longer ones sharper digits. The replay buffer cheats by starting from earlier chains.")
@@ -289,6 +304,10 @@ elif section == "generate":
         with right:
             recognised(r["movie"].final, "generated")
             st.caption(f"Model of training step {r['at_step']:,}.")
+        nrow = int(np.ceil(np.sqrt(len(r["movie"].final))))
+        movie_export.export_row(r["movie"], tiled(r["movie"], nrow), r["movie"].steps,
+                                key="img_gen_export", name="generated-digits", scale=4,
+                                title="Fresh chains from noise")
 else:
     st.markdown("Hide part of some held-out digits (or bury them in noise) and let Langevin on the **current** "
                 "model fill them in. For inpainting the known pixels are clamped: after every step they are put "

@@ -96,3 +96,41 @@ def test_the_ready_model_shows_digits_at_once_generates_and_trains_on(page, app_
     page.locator(GRID).first.wait_for(timeout=60_000)
     click(page, "img_train")
     wait_for_steps(page, steps + 5, timeout=120)  # training goes on from the ready model's step
+
+
+def test_a_chain_from_noise_exports_as_gif_and_as_an_offline_html_player(page, app_url, tmp_path):
+    from PIL import Image
+
+    page.goto(app_url + "/Images")
+    page.locator(GRID).first.wait_for(timeout=120_000)
+    page.get_by_text("One chain from noise").click()
+    page.locator(".st-key-img_chain_k input").fill("40")
+    page.locator(".st-key-img_chain_k input").press("Enter")
+    click(page, "img_chain_run")
+    page.locator(".st-key-img_chain_export_go button").first.wait_for(timeout=60_000)
+    files = {}
+    for fmt in ("GIF", "HTML player"):
+        page.locator(".st-key-img_chain_export_fmt").get_by_text(fmt, exact=True).click()
+        click(page, "img_chain_export_go")
+        button = page.locator(".st-key-img_chain_export_download button").filter(
+            has_text=".gif" if fmt == "GIF" else ".html")
+        button.first.wait_for(timeout=60_000)
+        with page.expect_download(timeout=30_000) as download:
+            button.first.click()
+        files[fmt] = tmp_path / download.value.suggested_filename
+        download.value.save_as(files[fmt])
+    with Image.open(files["GIF"]) as im:
+        assert im.format == "GIF" and im.n_frames >= 20  # the chain's frames, from noise to the end
+    page.screenshot(path=str(ARTIFACTS / "images_chain_export.png"), full_page=True)
+
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(files["HTML player"].as_uri())
+    label = page.locator("#label")
+    first = label.inner_text()
+    page.locator("#play").click()
+    deadline = time.time() + 10
+    while label.inner_text() == first and time.time() < deadline:
+        time.sleep(0.1)
+    assert label.inner_text() != first and first == "step 0"  # it plays
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests  # nothing from the network
