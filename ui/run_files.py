@@ -9,6 +9,7 @@ nothing is ever unpickled. A good one starts a new run from it, with its setting
 """
 
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -37,14 +38,16 @@ def _load(page: session.RunPage, key: str) -> None:
     up = ss.get(key)
     if up is None:
         return
+    dest = saved.folders_dir() / secrets.token_urlsafe(9)
     try:
-        folder, cfg = checkpoint.unzip_run(up.getvalue(), saved.folders_dir() / secrets.token_urlsafe(9))
+        folder, cfg = checkpoint.unzip_run(up.getvalue(), dest)
         kind = checkpoint.kind_of(cfg)
         if kind != page.task:
             raise checkpoint.NotARunError(f"it is a run of {KINDS[kind]}; load it there")
         if kind == "toy2d" and cfg.data.dataset == toy2d.CUSTOM:
             raise checkpoint.NotARunError("it was trained on points of its own, which a run zip does not carry")
     except checkpoint.NotARunError as e:
+        shutil.rmtree(dest, ignore_errors=True)  # what was unpacked before the check failed
         ss[key + "_error"] = f"**{up.name}** was not loaded: {e}. Nothing changed."
         return
     ss.pop(key + "_error", None)

@@ -161,14 +161,13 @@ class _Worker:
         become the curves' history. A folder that does not fit this run changes nothing and says why."""
         path, name = self.start_from["path"], self.start_from.get("name", "the run folder")
         try:
-            _, cfg = checkpoint.load_run(path)
+            model, cfg = checkpoint.load_run(path)
             differ = [k for k in restart_settings(type(self.cfg)) if flat(cfg)[k] != flat(self.cfg)[k]]
             if differ:
                 raise checkpoint.NotARunError(f"it was trained with other settings ({', '.join(differ)})")
             if checkpoint.has_trainer(path):
                 checkpoint.load_trainer(path, self.trainer, cfg)
             else:
-                model, _ = checkpoint.load_run(path)
                 for net in (self.trainer.model, self.trainer.ema):
                     if net is not None:
                         net.load_state_dict(model.state_dict())

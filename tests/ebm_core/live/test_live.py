@@ -341,7 +341,8 @@ def test_a_run_started_from_a_run_folder_goes_on_bit_for_bit(tmp_path):
     try:
         s = run.wait_for(lambda s: s.status == "paused" and "Loaded my run at step 15" in s.message)
         assert s.step == 15 and list(s.history["step"]) == list(range(1, 16))
-        assert nets.weights_digest(run.copy_model()) == nets.weights_digest(a.eval_model)
+        digest = nets.weights_digest(a.eval_model)
+        assert nets.weights_digest(run.copy_model()) == digest
         run.step_once(2)
         s = run.wait_for(lambda s: s.step == 17)
         list(a.run(2))
@@ -349,6 +350,14 @@ def test_a_run_started_from_a_run_folder_goes_on_bit_for_bit(tmp_path):
     finally:
         run.request_stop()
         run.thread.join(10)
+    (tmp_path / "r" / checkpoint.TRAINER_FILE).unlink()  # a folder of weights only: they are taken, at step 0
+    weights_only = LiveRun(cfg, max_fps=50, diag_every_s=0.2, start_from={"path": str(tmp_path / "r")}).start()
+    try:
+        s = weights_only.wait_for(lambda s: s.status == "paused" and "Loaded the run folder" in s.message)
+        assert s.step == 0 and nets.weights_digest(weights_only.copy_model()) == digest
+    finally:
+        weights_only.request_stop()
+        weights_only.thread.join(10)
     other = LiveRun(cfg.replace(width=16), max_fps=50, diag_every_s=0.2,
                     start_from={"path": str(tmp_path / "r"), "name": "my run"}).start()
     try:  # a folder of another network: nothing loaded, and the message says why
