@@ -4,7 +4,8 @@ A run folder holds a 2D run (kind "toy2d", a RunConfig) or an image run (kind "i
 ImageRunConfig); config.json says which, and `load_run` builds the matching network. With a Trainer,
 `save_run` also writes trainer.safetensors: everything training needs to go on exactly where it
 stopped (live weights, EMA, Adam's moments, the replay buffer and its ages, the step, the random
-generators' states), which `load_trainer` puts back into a Trainer of the same config.
+generators' states), which `load_trainer` puts back into a Trainer of the same config. `zip_run` and
+`unzip_run` carry a run folder to and from a page (ui/run_files.py), checking an upload in full.
 
 Weights are stored with safetensors, which holds raw tensors only: loading one never runs code,
 unlike unpickling a torch checkpoint. Anything that is not one of our run folders is rejected with
@@ -33,8 +34,8 @@ from .train2d import build_model_2d
 FORMAT = "ebm-explorer-run/1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.csv"
 TRAINER_FILE = "trainer.safetensors"
-# Ready-made runs the Images page loads in one click, each made by the command in the README
-# ("A ready digits model") and kept in the repository.
+# Ready-made runs the Images page loads in one click, each made by the command the README gives
+# (Images, "Ready model") and kept in the repository.
 READY = {"digits": Path(__file__).resolve().parent / "assets" / "ready_digits"}
 
 
