@@ -28,6 +28,7 @@ with st.spinner("Loading PyTorch…"):
         live_numbers,
         live_view,
         own_data,
+        rewind,
         run_controls,
         run_files,
         session,
@@ -146,8 +147,13 @@ def streamed_panels(left, right) -> None:
             if snap is not None:
                 st.plotly_chart(figures.inspect_figure(snap, view), key="inspect")
         else:
-            canvas.live_canvas_stream(frame_route.source(run, view, layers), key="live_canvas",  # it fetches frames
-                                      height=presentation.canvas_height())
+            then = rewind.shown_frame(run, playing, view, layers)  # a recorded step, while paused
+            if then is None:
+                canvas.live_canvas_stream(frame_route.source(run, view, layers), key="live_canvas",  # it fetches
+                                          height=presentation.canvas_height())
+            else:
+                canvas.live_canvas(then, key="live_canvas", height=presentation.canvas_height())
+            rewind.controls(run, playing)
     with right:
         snap = run.latest()
         if snap is not None:

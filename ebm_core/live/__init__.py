@@ -286,6 +286,16 @@ class LiveRun:
         (step, state_dict) once done (see Request)."""
         return self._ask(timeout_s, "model")
 
+    def request_frame(self, step: int, timeout_s: float = 30.0) -> "Request":
+        """Ask for the recorded frame of `step` (live/recording.py) without waiting: the request's
+        result() is (step, frame), or None when the recording no longer holds it."""
+        return self._ask(timeout_s, "frame", int(step))
+
+    def rewind_to(self, step: int) -> None:
+        """Roll training back to a recorded step whose state is kept (Snapshot.kept), and pause."""
+        self._send("rewind", int(step), running=False)
+        slots().leave(self)
+
     def request_call(self, name: str, *args: Any, timeout_s: float = 60.0) -> "Request":
         """Ask the worker to run the task's `call_<name>(*args)` between two updates (training pauses
         first), without waiting: the request's result() is its value once done."""

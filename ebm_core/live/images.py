@@ -60,6 +60,8 @@ class ImageSnapshot:
     diagnostics: ImageDiagnostics | None
     history_start: int = 0  # index of the first history row carried
     ack: int = 0  # number of the last command the worker had handled (LiveRun.running)
+    recorded: tuple[int, ...] = ()  # the image task keeps no recording yet (live/recording.py)
+    kept: tuple[int, ...] = ()
 
 
 def explain_divergence(log: StepLog, x_neg: torch.Tensor, cfg: ImageRunConfig) -> str | None:

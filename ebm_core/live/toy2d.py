@@ -71,6 +71,8 @@ class Snapshot:
     rollback_step: int
     history_start: int = 0  # index of the first history row carried
     ack: int = 0  # number of the last command the worker had handled (LiveRun.running)
+    recorded: tuple[int, ...] = ()  # steps of the recording's frames (live/recording.py)
+    kept: tuple[int, ...] = ()  # steps where training can roll back to (their state is kept)
 
 
 DENSITY_GRID_N = 128  # side of the grid of the exact diagnostics (log Z, KL, NLL)
@@ -177,13 +179,26 @@ class Toy2DTask:
         key = (self.trainer.step_count, self.diag.step if self.diag else -1)
         if self._grid is None or (key != self._grid_key and (not running or self._grid_share.due(time.perf_counter()))):
             cpu = self._grid_share.start()
-            e = density.evaluate(self.trainer.eval_model, self.display_grid.points).view(self.display_n, self.display_n)
-            outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
-            log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
-            self._grid = (e.float().numpy(), log_inner - math.log(max(1e-12, 1 - outside)))
+            self._grid = self._energy_now()
             self._grid_share.done(cpu)
             self._grid_key = key
         return self._grid
+
+    def _energy_now(self) -> tuple[np.ndarray, float]:
+        """The evaluated weights' energy on the display grid (float32), and the log Z it implies."""
+        e = density.evaluate(self.trainer.eval_model, self.display_grid.points).view(self.display_n, self.display_n)
+        outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
+        log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
+        return e.float().numpy(), log_inner - math.log(max(1e-12, 1 - outside))
+
+    def frame_record(self) -> dict:
+        """The run now as one frame of its recording (live/recording.py): the landscape and up to 256
+        negatives, in float16 (about 9.5 KB)."""
+        tr = self.trainer
+        energy, log_z = self._energy_now()
+        x_neg = tr.last_x_neg if tr.last_x_neg is not None else torch.zeros(0, 2)
+        return {"energy": energy.astype(np.float16), "log_z_display": log_z,
+                "x_neg": to_numpy(x_neg[:256]).astype(np.float16)}
 
     def snapshot(self, needs: tuple[str, ...], **common) -> Snapshot:
         """The page's view of the run now; `common` holds the fields every task's snapshot has.

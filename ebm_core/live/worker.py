@@ -16,6 +16,7 @@ from .. import checkpoint, heap
 from ..config import flat, restart_settings
 from ..training import StepLog, Trainer, default_device
 from . import saved
+from .recording import Recording
 from .share import CpuShare
 
 DIAG_SHARE = 0.05  # the exact diagnostics take at most this share of a worker's CPU time (live/share.py)
@@ -125,6 +126,8 @@ class _Worker:
             self._resume()
         elif self.start_from:
             self._start_from_folder()
+        self.recording = Recording()
+        self._record_frame()
         self._publish()  # the landscape first: a new run (Reset, another dataset) shows at once
         self._refresh_diagnostics()
         self._publish()
@@ -266,6 +269,8 @@ class _Worker:
         self._pending = max(0, self._pending - 1)
         self._record(log)
         reason = self.task.explain_divergence(log)
+        if not reason and self.recording.due(log.step):
+            self._record_frame()
         if reason:
             self._running, self._pending = False, 0
             self._status = "diverged"
@@ -281,6 +286,22 @@ class _Worker:
         if self._pending == 0 and not self._running:
             changed = True  # a Step finished: show its result
         return changed
+
+    def _record_frame(self) -> None:
+        """Keep the run now in its recording (tasks without frames keep none)."""
+        frame = getattr(self.task, "frame_record", None)
+        step = self.trainer.step_count
+        if frame is not None:
+            self.recording.add(step, frame(), self.trainer.state() if self.recording.keeps_state(step) else None)
+
+    def _cut_history(self, step: int) -> None:
+        """Forget the curves and the recording after `step` (training goes on from there)."""
+        h = self.history.rows
+        keep = sum(1 for s in h["step"] if s <= step)
+        for k in h:
+            del h[k][keep:]
+        self.recording.truncate(step)
+        self._sent = min(self._sent, keep)
 
     def _drain_commands(self) -> bool:
         changed = False
@@ -320,14 +341,21 @@ class _Worker:
                 self.cfg = self.task.apply_settings(cmd[1])
             elif kind == "rollback":
                 self.trainer.restore(self._good)
-                h = self.history.rows
-                keep = sum(1 for s in h["step"] if s <= self._good_step)
-                for k in h:
-                    del h[k][keep:]
+                self._cut_history(self._good_step)
                 self._running, self._pending, self._status = False, 0, "paused"
                 self._message = (f"Rolled back to step {self._good_step}. Change the setting named above before "
                                  "training again, or it will likely diverge the same way.")
-                self._sent = min(self._sent, keep)
+            elif kind == "frame":  # a recorded frame, for rewinding: (step, frame), or None when not kept
+                step = cmd[1]
+                frame = self.recording.frames.get(step)
+                self.conn.send(("reply", (self._ack, (True, None if frame is None else (step, frame)))))
+            elif kind == "rewind" and cmd[1] in self.recording.states:  # roll back to a recorded step
+                step = cmd[1]
+                self.trainer.restore(self.recording.states[step])
+                self._cut_history(step)
+                self._good, self._good_step = self.trainer.state(), step
+                self._running, self._pending, self._status = False, 0, "paused"
+                self._message = f"Rolled back to step {step:,} of the recording. Press Train to go on from there."
         return changed
 
     def _record(self, log: StepLog) -> None:
@@ -360,6 +388,6 @@ class _Worker:
             seq=self._seq, ack=self._ack, config=self.cfg, status=self._status, message=self._message,
             step=step, steps_per_s=self._rate, device=str(self.device), history=hist, history_start=start,
             diag_history=diag_hist, can_rollback=self._status == "diverged" or step > self._good_step,
-            rollback_step=self._good_step,
+            rollback_step=self._good_step, recorded=self.recording.steps, kept=self.recording.kept,
         )
         self.conn.send(("snap", snap))

@@ -202,7 +202,7 @@ def _component():
     return st.components.v2.component("ebm_live_canvas", css=_CSS, js=minify(_JS))
 
 
-def live_canvas(frame: bytes, *, key: str, height: int = 520) -> None:
+def live_canvas(frame: bytes, *, key: str, height: int | str = 520) -> None:
     """Mount the live canvas on the first call for `key`; later calls with new frames only redraw it."""
     _component()(key=key, data=frame, height=height)
 

@@ -1,0 +1,53 @@
+"""The recording of a live run stays within its budget however long the run, keeps frames spread
+over the whole run and states where training can roll back to, and a live run rewinds through it."""
+
+import numpy as np
+import torch
+
+from ebm_core import config
+from ebm_core.live import LiveRun
+from ebm_core.live.recording import Recording, _nbytes
+from ebm_core.train2d import make_trainer_2d
+
+
+def test_a_20_minute_run_stays_within_its_memory_budget_and_spans_the_whole_run():
+    trainer = make_trainer_2d(config.RunConfig(), device=torch.device("cpu"))
+    list(trainer.run(2))
+    state = trainer.state()  # the default 2D run's: weights, EMA, Adam's moments, an 8192-chain buffer
+    frame = {"energy": np.zeros((64, 64), np.float16), "log_z_display": 0.0, "x_neg": np.zeros((256, 2), np.float16)}
+    rec = Recording()
+    last = 20 * 60 * 100  # 20 minutes at 100 updates a second
+    for step in range(last + 1):
+        if rec.due(step):
+            rec.add(step, dict(frame), state if rec.keeps_state(step) else None)
+    assert len(rec.frames) <= rec.max_frames and rec.steps[0] == 0 and rec.steps[-1] > last - rec.spacing
+    gaps = np.diff(rec.steps)
+    assert gaps.max() == gaps.min() == rec.spacing  # evenly spread over the run
+    assert set(rec.kept) <= set(rec.steps) and 5 <= len(rec.kept) <= rec.max_frames // rec.state_every + 1
+    assert rec.nbytes < 6 * 2**20, rec.nbytes  # the budget the module states
+    assert rec.nbytes == len(rec.frames) * _nbytes(frame) + len(rec.kept) * _nbytes(state)
+    rec.truncate(rec.kept[2])
+    assert rec.steps[-1] == rec.kept[-1] == rec.kept[2]
+
+
+def test_a_paused_run_shows_a_recorded_step_and_rolls_back_to_a_kept_one():
+    cfg = config.RunConfig().replace(width=32, n_steps=5, batch_size=64, buffer_size=512)
+    run = LiveRun(cfg, max_fps=50, diag_every_s=0.2).start()
+    try:
+        first = run.wait_for(lambda s: s.status == "paused" and s.recorded == (0,))
+        run.step_once(420)
+        s = run.wait_for(lambda s: s.step == 420 and s.status == "paused")
+        assert s.recorded[:3] == (0, 10, 20) and s.recorded[-1] == 420 and s.kept == (0, 200, 400)
+        step, frame = run.request_frame(0).wait()
+        assert step == 0 and frame["energy"].shape == first.energy.shape
+        shown = frame["energy"].astype(np.float32)
+        np.testing.assert_allclose(shown, first.energy, rtol=2e-3, atol=2e-3)  # the landscape as shown then
+        assert run.request_frame(15).wait() is None  # not a recorded step
+        run.rewind_to(200)
+        s = run.wait_for(lambda s: s.step == 200 and "Rolled back to step 200" in s.message)
+        assert s.recorded[-1] == 200 and s.kept == (0, 200) and s.history["step"][-1] == 200
+        run.step_once(5)
+        assert run.wait_for(lambda s: s.step == 205).status == "paused"  # and training goes on from there
+    finally:
+        run.request_stop()
+        run.thread.join(10)
