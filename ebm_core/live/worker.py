@@ -356,6 +356,8 @@ class _Worker:
                 self._good, self._good_step = self.trainer.state(), step
                 self._running, self._pending, self._status = False, 0, "paused"
                 self._message = f"Rolled back to step {step:,} of the recording. Press Train to go on from there."
+            elif kind == "rewind":  # its state was thinned out of the recording since the page drew the button
+                self._message = f"Step {cmd[1]:,} is no longer kept in the recording; pick another step."
         return changed
 
     def _record(self, log: StepLog) -> None:
