@@ -131,12 +131,11 @@ def view_options() -> tuple[str, dict[str, bool]]:
     defaults = {"data": True, "negatives": True, "trails": True, "field": False, "inspect": False}
     if hidden("layers"):
         return view, {k: ss.get(f"layer_{k}", v) for k, v in defaults.items()}
-    with cols[1]:
-        boxes = st.columns(len(LAYERS))
+    # one row that wraps: in equal columns the labels were cut ("Negati…") on a 1280 px screen
+    with cols[1], st.container(horizontal=True, gap="medium"):
         for k, v in defaults.items():
             ss.setdefault(f"layer_{k}", v)  # the value lives in the session state (see session.keep)
-        layers = {k: boxes[i].checkbox(label, key=f"layer_{k}", disabled=locked("layers"))
-                  for i, (k, label) in enumerate(LAYERS.items())}
+        layers = {k: st.checkbox(label, key=f"layer_{k}", disabled=locked("layers")) for k, label in LAYERS.items()}
     return view, layers
 
 
