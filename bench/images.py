@@ -39,9 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import environment  # noqa: E402  (the same machine description as bench/train.py)
 
 from ebm_core import heap
-from ebm_core.__main__ import generate_steps
 from ebm_core.config import ImageRunConfig, to_dict
-from ebm_core.image_sampling import generate
+from ebm_core.image_sampling import generate, generate_steps
 from ebm_core.image_train import energy_of, make_trainer_images
 from ebm_core.images import load_images, tile, to_pixels
 

@@ -244,11 +244,6 @@ def _log_row(log, start: float) -> dict:
             "e_neg": log.e_neg, "gap": log.gap, "grad_norm": log.grad_norm, "acceptance": log.acceptance}
 
 
-def generate_steps(cfg: config_mod.ImageRunConfig) -> int:
-    """The chain length of the Images page's Generate button for a run's sampler."""
-    return max(200, 4 * cfg.sampler.n_steps)
-
-
 def train_images(args: argparse.Namespace) -> int:
     """Train the Images page's recipe headless and write a run folder (kind "images")."""
     from . import image_sampling, quality
@@ -285,7 +280,7 @@ def train_images(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     final: dict = {"steps": trainer.step_count, "seconds": round(seconds, 1), "device": str(device)}
     if not args.no_score:
-        k = generate_steps(cfg)
+        k = image_sampling.generate_steps(cfg)
         sampler = dataclasses.replace(cfg.sampler, n_steps=k)
         shape = tuple(ds.images.shape[1:])
         fresh = image_sampling.generate(trainer.eval_model, 256, sampler, shape=shape,
@@ -324,6 +319,7 @@ def sample(args: argparse.Namespace) -> int:
     model = model.to(device)
     g = torch.Generator(device).manual_seed(args.seed)
     if isinstance(cfg, IMAGES):
+        from .image_sampling import generate_steps
         from .image_train import BOUNDS
 
         steps = args.steps or generate_steps(cfg)

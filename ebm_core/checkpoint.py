@@ -63,15 +63,17 @@ def build_model(cfg: AnyConfig) -> nn.Module:
 
 
 def save_run(path: str | Path, model: nn.Module, cfg: AnyConfig, metrics: Iterable[dict] = (),
-             *, extra: dict | None = None, trainer=None) -> Path:
+             *, extra: dict | None = None, trainer=None, state: dict | None = None) -> Path:
     """Write a run folder; returns its path. `metrics` is a sequence of flat dicts (CSV rows). With
-    `trainer` (a training.Trainer of cfg), also its full state (TRAINER_FILE)."""
+    `trainer` (a training.Trainer of cfg), also its full state (TRAINER_FILE); with `state` (a
+    Trainer.state() dict, as a live run saves it) that state, without the generators' states."""
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / MODEL_FILE), metadata={"format": FORMAT})
-    if trainer is not None:
-        save_file(trainer_tensors(trainer), str(out / TRAINER_FILE), metadata={"format": FORMAT})
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(out / MODEL_FILE), metadata={"format": FORMAT})
+    tensors = trainer_tensors(trainer) if trainer is not None else state_tensors(state) if state is not None else None
+    if tensors is not None:
+        save_file(tensors, str(out / TRAINER_FILE), metadata={"format": FORMAT})
     doc = {"format": FORMAT, "kind": kind_of(cfg), "config": config_mod.to_dict(cfg), **(extra or {})}
     (out / CONFIG_FILE).write_text(json.dumps(doc, indent=2))
     rows = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in metrics]
@@ -300,6 +302,6 @@ def unzip_run(data: bytes, dest: str | Path) -> tuple[Path, AnyConfig]:
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
                 raise NotARunError(f"it is damaged or truncated ({name}: {e})") from None
     _, cfg = load_run(dest)
-    if (dest / TRAINER_FILE).is_file():
+    if has_trainer(dest):
         check_trainer(dest, cfg)
     return dest, cfg

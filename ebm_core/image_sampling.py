@@ -34,6 +34,12 @@ def _sample(model: nn.Module, x0: Tensor, cfg: SamplerConfig, *, fixed: tuple[Te
     return sample_chains(model, x0, cfg, bounds=BOUNDS, fixed=fixed, record_every=record_every, generator=generator)
 
 
+def generate_steps(cfg: ImageRunConfig) -> int:
+    """How many Langevin steps fresh chains from noise run by default (the Images page's Generate and
+    chain from noise, the CLI's sample and score): four training chains' worth, at least 200."""
+    return max(200, 4 * cfg.sampler.n_steps)
+
+
 def generate(model: nn.Module, n: int, sampler: SamplerConfig, *, shape: tuple[int, int, int],
              generator: torch.Generator | None = None, record_every: int = 0) -> SampleResult:
     """n fresh chains from uniform noise, run with `sampler` on `model`; x in [-1, 1].

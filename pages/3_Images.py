@@ -273,7 +273,7 @@ if section == "train":
 elif section == "chain":
     st.markdown("One Langevin chain on the **current** model, started from uniform noise. Press ▶ or drag the "
                 "slider to watch noise become a digit (once the model has trained for a while).")
-    k, eta, noise = sampler_ui("chain", max(200, 4 * cfg.sampler.n_steps))
+    k, eta, noise = sampler_ui("chain", image_sampling.generate_steps(cfg))
     if st.button("Run a chain from noise", key="img_chain_run", type="primary", icon=":material/play_circle:"):
         chains_from_noise("chain", 1, k, eta, noise)
     finish_pending()
@@ -292,7 +292,7 @@ elif section == "generate":
                 "sketches, longer ones sharper digits. The replay buffer cheats by starting from earlier chains.")
     ss.setdefault("img_gen_n", 36)
     n = st.select_slider("Chains", [16, 36, 64], key="img_gen_n")
-    k, eta, noise = sampler_ui("gen", max(200, 4 * cfg.sampler.n_steps))
+    k, eta, noise = sampler_ui("gen", image_sampling.generate_steps(cfg))
     if st.button("Generate", key="img_gen_run", type="primary", icon=":material/auto_awesome:"):
         chains_from_noise("gen", n, k, eta, noise)
     finish_pending()

@@ -114,7 +114,4 @@ def to_run_folder(data: dict, root: type, dest: Path | str) -> Path:
     history = data["history"]
     keys = list(history)
     rows = [dict(zip(keys, values)) for values in zip(*(history[k] for k in keys))]
-    out = checkpoint.save_run(dest, model, cfg, rows, extra={"final": {"steps": int(state["step"])}})
-    checkpoint.save_file(checkpoint.state_tensors(state), str(out / checkpoint.TRAINER_FILE),
-                         metadata={"format": checkpoint.FORMAT})
-    return out
+    return checkpoint.save_run(dest, model, cfg, rows, state=state, extra={"final": {"steps": int(state["step"])}})
