@@ -4,6 +4,7 @@
     python -m ebm_core train --dataset rings --seconds 60 --step_size 0.02 --out runs/rings
     python -m ebm_core train --dataset digits --seconds 120 --out runs/digits    # the Images recipe
     python -m ebm_core sample runs/digits --n 256 --steps 200 --out digits.npy
+    python -m ebm_core export runs/demo --format gif --view density --out demo.gif   # the recorded training
 """
 
 import argparse
@@ -16,11 +17,13 @@ import torch
 from tqdm import tqdm
 
 from . import config as config_mod
-from . import density, heap, toy2d
-from .checkpoint import NotARunError, load_run, save_run
+from . import density, export, heap, movie2d, render2d, toy2d
+from .checkpoint import NotARunError, load_run, read_recording, save_run
 from .images import DatasetUnavailable
 from .train2d import make_trainer_2d
+from .live.toy2d import frame_of
 from .training import default_device
+from .views import LAYERS
 
 IMAGES = config_mod.ImageRunConfig
 
@@ -94,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="the .npy file to write")
     s.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"],
                    help="sampling device (default: cuda, then mps, then cpu)")
+    e = sub.add_parser("export", help="a 2D run's recorded training as a GIF, MP4, HTML player or PNG",
+                       description="Draw the training that `train` recorded into a 2D run folder (the landscape, "
+                                   "the data, the negatives and chain trails every few updates) as the Playground "
+                                   "draws it, each frame labelled with its step, and write it as an animated GIF, "
+                                   "an MP4, a standalone HTML page that replays it with a slider (no network "
+                                   "needed), or a PNG of the last frame.")
+    e.add_argument("run_dir", help="a 2D run folder written by `train` (or downloaded from the Playground)")
+    e.add_argument("--format", required=True, choices=list(export.FORMATS), help="the file to write")
+    e.add_argument("--out", required=True, help="the file to write")
+    e.add_argument("--view", default="energy", choices=list(render2d.VIEWS),
+                   help="energy (colours and iso-lines) or density exp(-E)/Z (default energy)")
+    e.add_argument("--layers", default="data,negatives,trails",
+                   help=f"comma-separated layers to draw, of {', '.join(LAYERS)} (default data,negatives,trails)")
+    e.add_argument("--fps", type=float, default=10, help="frames a second of the GIF, MP4 or HTML (default 10)")
+    e.add_argument("--frames", type=int, default=movie2d.MAX_FRAMES,
+                   help=f"at most this many frames, spread over the recording (default {movie2d.MAX_FRAMES})")
+    e.add_argument("--size", type=int, default=movie2d.SIZE, help=f"pixels a side of the plot (default {movie2d.SIZE})")
     return p
 
 
@@ -193,16 +213,20 @@ def train(args: argparse.Namespace) -> int:
     grid = density.make_grid(ds.extent, 128)
     data = density.data_density(ds.log_density, grid)
     x_test = ds.sample(4000, generator=torch.Generator().manual_seed(cfg.train.seed + 12345)).float()
+    rec, display = _recorder(ds, x_test, float(data.prob.max() / grid.cell_area))
+    rec.add(0, frame_of(trainer, display))
     rows = []
     bar = _progress(args, steps)
     start = time.perf_counter()
-    for log in trainer.run(steps, args.seconds):
+    for log in trainer.run(steps, args.seconds, record=rec.due):
+        if log.finite and rec.due(log.step):
+            rec.add(log.step, frame_of(trainer, display))
         row = {**_log_row(log, start), "kl": "", "nll": ""}
         if not log.finite:
             bar.close()
             print(f"training diverged at step {log.step}: the loss or its gradient is not finite. Try a smaller "
                   f"step size (now {cfg.sampler.step_size}) or learning rate (now {cfg.train.lr}).", file=sys.stderr)
-            save_run(args.out, trainer.eval_model, cfg, rows)
+            save_run(args.out, trainer.eval_model, cfg, rows, recording=rec.stacked())
             return 1
         if log.step % args.eval_every == 0:
             ev = _evaluate(trainer.eval_model, grid, data, x_test)
@@ -214,7 +238,9 @@ def train(args: argparse.Namespace) -> int:
     ev = _evaluate(trainer.eval_model, grid, data, x_test)
     if rows:
         rows[-1].update(kl=ev["kl"], nll=ev["nll"])
-    out = save_run(args.out, trainer.eval_model, cfg, rows, trainer=trainer,
+    if trainer.step_count not in rec.frames:
+        rec.add(trainer.step_count, frame_of(trainer, display))  # the last frame is always the end
+    out = save_run(args.out, trainer.eval_model, cfg, rows, trainer=trainer, recording=rec.stacked(),
                    extra={"final": {**ev, "steps": trainer.step_count, "data_entropy": data.entropy,
                                     "device": str(device)}})
     print(f"steps {trainer.step_count} in {time.perf_counter() - start:.1f} s on {device}")
@@ -223,6 +249,16 @@ def train(args: argparse.Namespace) -> int:
           f"mass outside the box {ev['mass_outside']:.2%})")
     print(f"run folder: {out}")
     return 0
+
+
+def _recorder(ds: toy2d.Dataset, x_data: torch.Tensor, density_max: float):
+    """A recording of the training as the live Playground keeps it (live/recording.py), and its display grid."""
+    from .live.recording import Recording
+    from .live.toy2d import recording_meta
+
+    rec = Recording()
+    rec.meta = recording_meta(ds.extent, x_data[:256].numpy(), density_max)
+    return rec, density.make_grid(ds.extent, 64)
 
 
 def _prepare(args: argparse.Namespace) -> tuple[int | None, torch.device]:
@@ -341,12 +377,49 @@ def sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_run(args: argparse.Namespace) -> int:
+    """A 2D run folder's recorded training as a GIF, MP4, HTML player, or a PNG of its last frame."""
+    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    bad = [x for x in layers if x not in LAYERS]
+    if bad:
+        print(f"error: unknown layer {bad[0]!r}; valid: {', '.join(LAYERS)}", file=sys.stderr)
+        return 2
+    if not 0.5 <= args.fps <= 60 or not 1 <= args.frames <= 1000 or not 64 <= args.size <= 2048:
+        print("error: --fps must be in [0.5, 60], --frames in [1, 1000] and --size in [64, 2048]", file=sys.stderr)
+        return 2
+    try:
+        _, cfg = load_run(args.run_dir)
+        rec = read_recording(args.run_dir)
+    except NotARunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if isinstance(cfg, IMAGES):
+        print("error: this is an image run; its training is not recorded as pictures. Draw samples from it with "
+              "`python -m ebm_core sample`.", file=sys.stderr)
+        return 2
+    if rec is None:
+        print(f"error: {args.run_dir} holds no recorded training (recording.safetensors): it was written before "
+              "runs were recorded. Train it again with `python -m ebm_core train` to record one.", file=sys.stderr)
+        return 1
+    start = time.perf_counter()
+    data = movie2d.encode_recording(rec, args.format, view=args.view, layers=layers, size=args.size, fps=args.fps,
+                                    max_frames=args.frames)
+    with open(args.out, "wb") as f:
+        f.write(data)
+    shown = 1 if args.format == "png" else len(movie2d.chosen(rec["step"], args.frames))
+    print(f"{shown} frame(s) of steps {int(rec['step'][0]):,} to {int(rec['step'][-1]):,}: {len(data) / 1024:,.0f} kB "
+          f"written to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "train":
         return train(args)
     if args.command == "sample":
         return sample(args)
+    if args.command == "export":
+        return export_run(args)
     return 2
 
 

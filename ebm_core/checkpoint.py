@@ -4,7 +4,9 @@ A run folder holds a 2D run (kind "toy2d", a RunConfig) or an image run (kind "i
 ImageRunConfig); config.json says which, and `load_run` builds the matching network. With a Trainer,
 `save_run` also writes trainer.safetensors: everything training needs to go on exactly where it
 stopped (live weights, EMA, Adam's moments, the replay buffer and its ages, the step, the random
-generators' states), which `load_trainer` puts back into a Trainer of the same config. `zip_run` and
+generators' states), which `load_trainer` puts back into a Trainer of the same config. A 2D run's
+recorded training (live/recording.py: the landscape, negatives and chain trails every few updates)
+is recording.safetensors, which `python -m ebm_core export` turns into a GIF, MP4 or HTML. `zip_run` and
 `unzip_run` carry a run folder to and from a page (ui/run_files.py), checking an upload in full.
 
 Weights are stored with safetensors, which holds raw tensors only: loading one never runs code,
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -34,6 +37,11 @@ from .train2d import build_model_2d
 FORMAT = "ebm-explorer-run/1"
 MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.csv"
 TRAINER_FILE = "trainer.safetensors"
+RECORDING_FILE = "recording.safetensors"
+# what a recording file may hold: frame arrays with a leading frame axis, and "meta_" entries
+RECORDING_KEYS = {"step": 1, "energy": 3, "log_z_display": 1, "x_neg": 3, "trails": 4}
+RECORDING_META = {"meta_extent": 0, "meta_x_data": 2, "meta_density_max": 0}
+MAX_RECORDING_FRAMES = 1000
 # Ready-made runs the Images page loads in one click, each made by the command the README gives
 # (Images, "Ready model") and kept in the repository.
 READY = {"digits": Path(__file__).resolve().parent / "assets" / "ready_digits"}
@@ -63,10 +71,12 @@ def build_model(cfg: AnyConfig) -> nn.Module:
 
 
 def save_run(path: str | Path, model: nn.Module, cfg: AnyConfig, metrics: Iterable[dict] = (),
-             *, extra: dict | None = None, trainer=None, state: dict | None = None) -> Path:
+             *, extra: dict | None = None, trainer=None, state: dict | None = None,
+             recording: dict | None = None) -> Path:
     """Write a run folder; returns its path. `metrics` is a sequence of flat dicts (CSV rows). With
     `trainer` (a training.Trainer of cfg), also its full state (TRAINER_FILE); with `state` (a
-    Trainer.state() dict, as a live run saves it) that state, without the generators' states."""
+    Trainer.state() dict, as a live run saves it) that state, without the generators' states; with
+    `recording` (a Recording.stacked() dict) the recorded training (RECORDING_FILE)."""
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -74,6 +84,8 @@ def save_run(path: str | Path, model: nn.Module, cfg: AnyConfig, metrics: Iterab
     tensors = trainer_tensors(trainer) if trainer is not None else state_tensors(state) if state is not None else None
     if tensors is not None:
         save_file(tensors, str(out / TRAINER_FILE), metadata={"format": FORMAT})
+    if recording:
+        save_recording(out, recording)
     doc = {"format": FORMAT, "kind": kind_of(cfg), "config": config_mod.to_dict(cfg), **(extra or {})}
     (out / CONFIG_FILE).write_text(json.dumps(doc, indent=2))
     rows = [asdict(r) if hasattr(r, "__dataclass_fields__") else dict(r) for r in metrics]
@@ -164,6 +176,46 @@ def trainer_tensors(trainer) -> dict[str, torch.Tensor]:
     return out
 
 
+def save_recording(folder: str | Path, arrays: dict) -> None:
+    """Write a recording's arrays (Recording.stacked()) as RECORDING_FILE in folder."""
+    tensors = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}  # np.array keeps 0-d arrays 0-d
+    save_file(tensors, str(Path(folder) / RECORDING_FILE), metadata={"format": FORMAT})
+
+
+def read_recording(path: str | Path) -> dict[str, np.ndarray] | None:
+    """A run folder's recorded training as numpy arrays (Recording.stacked()'s keys), None when it has
+    none; NotARunError when the file is not ours: other names, ranks or dtypes, frame counts that
+    disagree, more than MAX_RECORDING_FRAMES frames, steps that are not increasing, or a landscape or
+    box that is not finite."""
+    f = Path(path) / RECORDING_FILE
+    if not f.is_file():
+        return None
+    try:
+        t = load_file(str(f))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise NotARunError(f"{f.name} is not a safetensors file of a recording ({e})") from None
+    ranks = {**RECORDING_KEYS, **RECORDING_META}
+    odd = sorted(k for k in t if k not in ranks)
+    if odd or "step" not in t or "energy" not in t:
+        raise NotARunError(f"{f.name} is not a recording of this tool (unexpected: {', '.join(odd[:3]) or '-'}; "
+                           "it needs step and energy)")
+    for k, v in t.items():
+        if v.dim() != ranks[k] or (k != "step" and not v.is_floating_point()) or (k == "step" and v.dtype != torch.int64):
+            raise NotARunError(f"{f.name}: {k} has the wrong rank or type ({v.dtype}, {tuple(v.shape)})")
+    n = len(t["step"])
+    if not 0 < n <= MAX_RECORDING_FRAMES or any(len(t[k]) != n for k in RECORDING_KEYS if k in t):
+        raise NotARunError(f"{f.name}: its frames disagree in number, or are more than {MAX_RECORDING_FRAMES}")
+    if bool((t["step"] < 0).any()) or bool((t["step"][1:] <= t["step"][:-1]).any()):
+        raise NotARunError(f"{f.name}: its steps are not increasing")
+    e = t["energy"]
+    if e.shape[1] != e.shape[2] or not 2 <= e.shape[1] <= 256 or not bool(e.isfinite().all()):
+        raise NotARunError(f"{f.name}: its landscapes are not finite square grids of at most 256 x 256")
+    extent = t.get("meta_extent")
+    if extent is not None and not (bool(extent.isfinite()) and 0 < float(extent) <= 100):
+        raise NotARunError(f"{f.name}: its box is not a finite size")
+    return {k: v.numpy() for k, v in t.items()}
+
+
 def has_trainer(path: str | Path) -> bool:
     return (Path(path) / TRAINER_FILE).is_file()
 
@@ -246,7 +298,7 @@ def load_trainer(path: str | Path, trainer, cfg: AnyConfig) -> None:
                 gen.set_state(t[name])  # another device's generator state does not fit: fresh draws then
 
 
-RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, TRAINER_FILE)
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, TRAINER_FILE, RECORDING_FILE)
 MAX_ZIP_BYTES = 32 * 2**20  # a run zip is about 1 MB (digits) to a few MB (MNIST's replay buffer)
 MAX_UNZIPPED_BYTES = 128 * 2**20  # what its files may hold unpacked, told or not by the zip's own header
 
@@ -304,4 +356,5 @@ def unzip_run(data: bytes, dest: str | Path) -> tuple[Path, AnyConfig]:
     _, cfg = load_run(dest)
     if has_trainer(dest):
         check_trainer(dest, cfg)
+    read_recording(dest)
     return dest, cfg

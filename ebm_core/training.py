@@ -255,12 +255,14 @@ class Trainer:
         return StepLog(self.step_count, stats[0], stats[1], stats[2], stats[2] - stats[1], stats[3],
                        stats[4] if metropolis else 1.0, time.perf_counter() - t0, finite)
 
-    def run(self, n_steps: int | None = None, seconds: float | None = None) -> Iterator[StepLog]:
-        """Yield logs until n_steps updates or `seconds` of wall-clock time (whichever is given)."""
+    def run(self, n_steps: int | None = None, seconds: float | None = None, *,
+            record: Callable[[int], bool] | None = None) -> Iterator[StepLog]:
+        """Yield logs until n_steps updates or `seconds` of wall-clock time (whichever is given);
+        the updates whose step number `record` accepts keep their chains' trajectory."""
         start = time.perf_counter()
         done = 0
         while (n_steps is None or done < n_steps) and (seconds is None or time.perf_counter() - start < seconds):
-            yield self.step()
+            yield self.step(record_every=1 if record is not None and record(self.step_count + 1) else 0)
             done += 1
 
     def state(self) -> dict:

@@ -27,6 +27,7 @@ with st.spinner("Loading PyTorch…"):
         frame_route,
         live_numbers,
         live_view,
+        movie_export,
         own_data,
         rewind,
         run_controls,
@@ -219,4 +220,10 @@ def pushed_panels(left, right) -> None:
 
 
 (streamed_panels if STREAM else pushed_panels)(*st.columns([1.9, 1] if presentation.on() else [1.25, 1]))
+if not classroom.hidden("files") and not presentation.on():
+    with st.expander("Export the training for slides", icon=":material/movie:"):
+        st.caption("The training is recorded as it goes (the landscape, the negatives and chain trails every few "
+                   "updates). Export draws it in the view and layers shown above, each frame labelled with its "
+                   "step. The ⤓ PNG button on the picture saves the picture as it is now.")
+        movie_export.training_export(run, view, layers)
 controls.explainer(controls.dataset_label(cfg.data.dataset), toy2d.extent(cfg.data.dataset))

@@ -10,12 +10,13 @@ from ebm_core import jobs
 
 
 def run(text: str, fn: Callable, *args: Any, timeout_s: float, memo: jobs.Memo | None = None, key: Any = None,
-        **kwargs: Any) -> Any:
-    """jobs.run(fn, *args, **kwargs), or memo.get(key, ...) when a memo is given, with a progress line."""
+        expect_s: float = 10.0, **kwargs: Any) -> Any:
+    """jobs.run(fn, *args, **kwargs), or memo.get(key, ...) when a memo is given, with a progress line
+    that fills over about expect_s seconds."""
     bar = st.empty()
 
     def on_wait(elapsed: float) -> None:
-        bar.progress(min(0.95, elapsed / 10), text=f"{text} ({elapsed:.0f} s)")
+        bar.progress(min(0.95, elapsed / expect_s), text=f"{text} ({elapsed:.0f} s)")
 
     try:
         if memo is None:

@@ -291,6 +291,11 @@ class LiveRun:
         result() is (step, frame), or None when the recording no longer holds it."""
         return self._ask(timeout_s, "frame", int(step))
 
+    def request_recording(self, timeout_s: float = 30.0) -> "Request":
+        """Ask for the whole recording without waiting: the request's result() is its frames as arrays
+        (Recording.stacked(); {} when nothing is recorded), for an export (ebm_core/movie2d.py)."""
+        return self._ask(timeout_s, "recording")
+
     def rewind_to(self, step: int) -> None:
         """Roll training back to a recorded step whose state is kept (Snapshot.kept), and pause."""
         self._send("rewind", int(step), running=False)

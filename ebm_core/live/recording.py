@@ -8,6 +8,10 @@ new spacing are dropped. A frame is about 9.5 KB (a 64x64 float16 grid and 256 p
 default 2D run about 340 KB (weights, EMA, Adam's moments, an 8192-chain buffer), so a run keeps at
 most 200 frames and 11 states: about 1.9 MB + 3.7 MB, measured by `nbytes`. A 20-minute run at 100
 updates a second (120,000 updates) ends with a spacing of 640 updates.
+
+The frames (not the states) travel as plain arrays (`stacked`, `add_stacked`): into a run folder's
+recording file (checkpoint.save_recording), the live run's saved state, and back. `meta` holds what
+every frame shares (for the 2D task the box, the data and the density scale), for exports.
 """
 
 from dataclasses import dataclass, field
@@ -38,6 +42,7 @@ class Recording:
     state_every: int = STATE_EVERY
     frames: dict[int, dict] = field(default_factory=dict)  # step -> the task's frame record
     states: dict[int, dict] = field(default_factory=dict)  # step -> Trainer.state()
+    meta: dict[str, np.ndarray] = field(default_factory=dict)  # shared by all frames (for exports)
 
     def due(self, step: int) -> bool:
         """Whether the frame of this step is to be kept."""
@@ -74,3 +79,50 @@ class Recording:
     @property
     def nbytes(self) -> int:
         return _nbytes(list(self.frames.values())) + _nbytes(list(self.states.values()))
+
+    def stacked(self) -> dict[str, np.ndarray]:
+        """The frames as arrays with a leading frame axis: "step" (T,) int64, each frame key (T, ...)
+        padded with NaN where the frames' sizes differ (a batch size or chain length changed while
+        training), and each meta entry as "meta_<name>"; empty without frames."""
+        steps = self.steps
+        if not steps:
+            return {}
+        out: dict[str, np.ndarray] = {"step": np.asarray(steps, np.int64)}
+        for key in self.frames[steps[0]]:
+            out[key] = _padded([np.asarray(self.frames[s].get(key, np.nan)) for s in steps])
+        out.update({f"meta_{k}": np.asarray(v) for k, v in self.meta.items()})
+        return out
+
+    def add_stacked(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take back the frames (and meta) of `stacked` (no states: training cannot roll back to them),
+        keeping the frames at steps up to the current spacing's budget."""
+        steps = [int(s) for s in np.asarray(arrays.get("step", []))]
+        keys = [k for k in arrays if k != "step" and not k.startswith("meta_")]
+        self.meta.update({k[5:]: np.asarray(v) for k, v in arrays.items() if k.startswith("meta_")})
+        for i, step in enumerate(steps):
+            self.frames[step] = {k: _unpadded(np.asarray(arrays[k][i])) for k in keys}
+        gaps = np.diff(sorted(self.frames))
+        if len(gaps) and gaps.min() > self.spacing and all(s % int(gaps.min()) == 0 for s in self.frames):
+            self.spacing = int(gaps.min())  # recorded more sparsely than this run records: go on so
+        while len(self.frames) > self.max_frames:
+            self.spacing *= 2
+            self.frames = {s: f for s, f in self.frames.items() if s % self.spacing == 0}
+
+def _padded(items: list[np.ndarray]) -> np.ndarray:
+    """Stack arrays of one rank, NaN-padded to the largest size on each axis (floats stay floats)."""
+    shape = tuple(max(a.shape[d] for a in items) for d in range(items[0].ndim))
+    if all(a.shape == shape for a in items):
+        return np.stack(items)
+    dtype = np.result_type(*items, np.float16)
+    out = np.full((len(items), *shape), np.nan, dtype=dtype)
+    for i, a in enumerate(items):
+        out[(i, *(slice(0, n) for n in a.shape))] = a
+    return out
+
+
+def _unpadded(a: np.ndarray) -> np.ndarray:
+    """A frame entry without the NaN padding of `_padded` (rows that are NaN throughout)."""
+    if a.ndim == 0 or not np.issubdtype(a.dtype, np.floating) or a.ndim < 2:
+        return a
+    rows = ~np.isnan(a.reshape(a.shape[0], -1)).all(axis=1)
+    return a[rows]

@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 VERSION = 1
@@ -41,14 +42,15 @@ def path_for(name: str) -> Path:
 
 
 def write(path: Path | str, task: str, flat_cfg: dict[str, Any], trainer_state: dict, history: dict,
-          diag: dict, train_seconds: float, points: Any = None) -> None:
-    """Save one run's state atomically."""
+          diag: dict, train_seconds: float, points: Any = None, recording: dict | None = None) -> None:
+    """Save one run's state atomically; `recording` is its Recording.stacked() (frames as arrays)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"version": VERSION, "task": task, "config": dict(flat_cfg), "state": trainer_state,
             "history": {k: list(v) for k, v in history.items()}, "diag": {k: list(v) for k, v in diag.items()},
             "train_seconds": float(train_seconds), "saved_at": time.time(),
-            "points": None if points is None else torch.as_tensor(points)}
+            "points": None if points is None else torch.as_tensor(points),
+            "recording": {k: torch.from_numpy(np.array(v)) for k, v in (recording or {}).items()}}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save(data, tmp)
     os.replace(tmp, path)
@@ -114,4 +116,6 @@ def to_run_folder(data: dict, root: type, dest: Path | str) -> Path:
     history = data["history"]
     keys = list(history)
     rows = [dict(zip(keys, values)) for values in zip(*(history[k] for k in keys))]
-    return checkpoint.save_run(dest, model, cfg, rows, state=state, extra={"final": {"steps": int(state["step"])}})
+    recording = {k: v.numpy() for k, v in (data.get("recording") or {}).items()}
+    return checkpoint.save_run(dest, model, cfg, rows, state=state, extra={"final": {"steps": int(state["step"])}},
+                               recording=recording)

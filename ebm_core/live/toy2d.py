@@ -117,6 +117,31 @@ def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: Ru
     return explain_energies(log, cfg.train)
 
 
+def display_energy(model: torch.nn.Module, grid: density.Grid, mass_outside: float = 0.0) -> tuple[np.ndarray, float]:
+    """The energy on a display grid (n, n) float32 (row 0 the lowest y), and the log Z it implies
+    (the grid's sum, corrected by the mass outside the box when known)."""
+    e = density.evaluate(model, grid.points).view(grid.n, grid.n)
+    log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(grid.cell_area)
+    return e.float().numpy(), log_inner - math.log(max(1e-12, 1 - mass_outside))
+
+
+def frame_of(trainer: Trainer, display_grid: density.Grid, mass_outside: float = 0.0, n_trails: int = 8) -> dict:
+    """One frame of a 2D recording, in float16 (about 10 KB): the landscape on the display grid, up
+    to 256 negatives of the last update and, when that update recorded its chains, n_trails of them
+    (chains, T, 2). The live worker and the command line's `train` record the same frames."""
+    energy, log_z = display_energy(trainer.eval_model, display_grid, mass_outside)
+    x_neg = trainer.last_x_neg if trainer.last_x_neg is not None else torch.zeros(0, 2)
+    traj = trainer.last_trajectory
+    trails = (traj[:, :n_trails].transpose(0, 1) if traj is not None and len(traj) else torch.zeros(0, 0, 2))
+    return {"energy": energy.astype(np.float16), "log_z_display": np.float64(log_z),
+            "x_neg": to_numpy(x_neg[:256]).astype(np.float16), "trails": to_numpy(trails).astype(np.float16)}
+
+
+def recording_meta(extent: float, x_data: np.ndarray, density_max: float) -> dict[str, np.ndarray]:
+    return {"extent": np.float64(extent), "x_data": np.asarray(x_data, np.float16),
+            "density_max": np.float64(density_max)}
+
+
 class Toy2DTask:
     """Train an MLP energy on a 2D toy dataset; publish the landscape, chains and exact numbers."""
 
@@ -186,19 +211,18 @@ class Toy2DTask:
 
     def _energy_now(self) -> tuple[np.ndarray, float]:
         """The evaluated weights' energy on the display grid (float32), and the log Z it implies."""
-        e = density.evaluate(self.trainer.eval_model, self.display_grid.points).view(self.display_n, self.display_n)
         outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
-        log_inner = float(torch.logsumexp(-e.flatten(), 0)) + math.log(self.display_grid.cell_area)
-        return e.float().numpy(), log_inner - math.log(max(1e-12, 1 - outside))
+        return display_energy(self.trainer.eval_model, self.display_grid, outside)
 
     def frame_record(self) -> dict:
-        """The run now as one frame of its recording (live/recording.py): the landscape and up to 256
-        negatives, in float16 (about 9.5 KB)."""
-        tr = self.trainer
-        energy, log_z = self._energy_now()
-        x_neg = tr.last_x_neg if tr.last_x_neg is not None else torch.zeros(0, 2)
-        return {"energy": energy.astype(np.float16), "log_z_display": log_z,
-                "x_neg": to_numpy(x_neg[:256]).astype(np.float16)}
+        """The run now as one frame of its recording (live/recording.py): see frame_of."""
+        outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
+        return frame_of(self.trainer, self.display_grid, outside, self.n_trails)
+
+    def recording_meta(self) -> dict[str, np.ndarray]:
+        """What all frames of the recording share: the box, some data points, the density's scale."""
+        return recording_meta(self.extent, self.x_data[:256].numpy(),
+                              float(self.data.prob.max() / self.grid.cell_area))
 
     def snapshot(self, needs: tuple[str, ...], **common) -> Snapshot:
         """The page's view of the run now; `common` holds the fields every task's snapshot has.

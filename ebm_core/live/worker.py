@@ -122,11 +122,14 @@ class _Worker:
         self._rate = 0.0
         self._train_seconds = 0.0
         self._status, self._message = "paused", ""
+        self.recording = Recording()
         if self.resume_from:
             self._resume()
         elif self.start_from:
             self._start_from_folder()
-        self.recording = Recording()
+        meta = getattr(self.task, "recording_meta", None)
+        if meta is not None:
+            self.recording.meta = meta()
         self._record_frame()
         self._publish()  # the landscape first: a new run (Reset, another dataset) shows at once
         self._refresh_diagnostics()
@@ -151,6 +154,7 @@ class _Worker:
         self.history.rows = {k: list(data["history"].get(k, [])) for k in HISTORY_KEYS}
         self.history.diag = {k: list(v) for k, v in data["diag"].items()}
         self._train_seconds = float(data["train_seconds"])
+        self._take_recording(data.get("recording"))
         self._good, self._good_step = self.trainer.state(), self.trainer.step_count
         self._saved_key = (self.trainer.step_count, hash(self.cfg))
         self._buffer_as_negatives()
@@ -175,6 +179,7 @@ class _Worker:
                     if net is not None:
                         net.load_state_dict(model.state_dict())
             rows = checkpoint.read_metrics(path)
+            recorded = checkpoint.read_recording(path)
         except (checkpoint.NotARunError, OSError, ValueError, RuntimeError) as e:
             self._message = f"{name} could not be loaded ({e}), so this run starts from step 0."
             return
@@ -188,10 +193,19 @@ class _Worker:
                 for k in HISTORY_KEYS:
                     history[k].append(int(values[k]) if k == "step" else values[k])
         self.history.rows = history
+        self._take_recording(recorded)
         self._train_seconds = history["time"][-1] if history["time"] else 0.0
         self._buffer_as_negatives()
         self._good, self._good_step = self.trainer.state(), self.trainer.step_count
         self._message = (f"Loaded {name} at step {self.trainer.step_count:,}. Press Train to go on training it.")
+
+    def _take_recording(self, arrays: dict | None) -> None:
+        """The frames recorded before this run was saved (its saved state, a run folder), up to its step."""
+        if not arrays or "step" not in arrays:
+            return
+        keep = np.asarray(arrays["step"]) <= self.trainer.step_count
+        self.recording.add_stacked({k: (np.asarray(v)[keep] if not k.startswith("meta_") else np.asarray(v))
+                                    for k, v in arrays.items()})
 
     def _buffer_as_negatives(self) -> None:
         """After loading a state, until the next update: the replay buffer's chains stand for the last
@@ -210,7 +224,7 @@ class _Worker:
         cpu = self._saves.start()
         try:
             saved.write(self.save_path, self.task_name, flat(self.cfg), self.trainer.state(), self.history.rows,
-                        self.history.diag, self._train_seconds, self.points)
+                        self.history.diag, self._train_seconds, self.points, recording=self.recording.stacked())
         except (OSError, RuntimeError) as e:  # a full disk must not stop training; try again later
             print(f"ebm worker: could not save the run to {self.save_path}: {e!r}", file=sys.stderr)
         self._saves.done(cpu)
@@ -264,7 +278,8 @@ class _Worker:
         changed = False
         t0 = time.perf_counter()
         last_of_steps = not self._running and self._pending == 1
-        log = self.trainer.step(record_every=1 if record or last_of_steps else 0)
+        recorded = self.recording.due(self.trainer.step_count + 1)  # its frame shows the chains' trails
+        log = self.trainer.step(record_every=1 if record or last_of_steps or recorded else 0)
         self._train_seconds += time.perf_counter() - t0
         self._pending = max(0, self._pending - 1)
         self._record(log)
@@ -349,6 +364,8 @@ class _Worker:
                 step = cmd[1]
                 frame = self.recording.frames.get(step)
                 self.conn.send(("reply", (self._ack, (True, None if frame is None else (step, frame)))))
+            elif kind == "recording":  # all frames, as arrays (recording.stacked), for an export
+                self.conn.send(("reply", (self._ack, (True, self.recording.stacked()))))
             elif kind == "rewind" and cmd[1] in self.recording.states:  # roll back to a recorded step
                 step = cmd[1]
                 self.trainer.restore(self.recording.states[step])

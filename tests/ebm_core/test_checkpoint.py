@@ -3,6 +3,7 @@
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -129,6 +130,14 @@ def test_a_trainer_saved_with_its_run_goes_on_bit_for_bit_and_foreign_states_are
         checkpoint.load_trainer(path, make(), cfg)
 
 
+def recorded() -> dict:
+    """A small recording's arrays (live/recording.py's Recording.stacked())."""
+    return {"step": np.array([0, 10, 20]), "energy": np.random.default_rng(0).random((3, 8, 8)).astype(np.float16),
+            "log_z_display": np.zeros(3), "x_neg": np.full((3, 5, 2), np.nan, np.float16),
+            "trails": np.zeros((3, 2, 4, 2), np.float16), "meta_extent": np.float64(4.0),
+            "meta_x_data": np.zeros((7, 2), np.float16), "meta_density_max": np.float64(0.3)}
+
+
 def _zip_of(files: dict[str, bytes], method=None) -> bytes:
     import io
     import zipfile
@@ -144,10 +153,14 @@ def test_a_run_zip_unpacks_to_the_same_run_and_hostile_zips_are_refused(tmp_path
     import zipfile
 
     path, tr, cfg = trained(tmp_path)
-    checkpoint.save_run(path, tr.eval_model, cfg, [], trainer=tr)
+    recording = recorded()
+    checkpoint.save_run(path, tr.eval_model, cfg, [], trainer=tr, recording=recording)
     data = checkpoint.zip_run(path)
     folder, cfg2 = checkpoint.unzip_run(data, tmp_path / "in")
     assert cfg2 == cfg and checkpoint.has_trainer(folder)
+    back = checkpoint.read_recording(folder)
+    assert back.keys() == recording.keys() and all(np.array_equal(back[k], v, equal_nan=True)
+                                                   for k, v in recording.items())
     b = train2d.make_trainer_2d(cfg, device=torch.device("cpu"))
     checkpoint.load_trainer(folder, b, cfg)
     assert b.step_count == tr.step_count and torch.equal(b.buffer.x, tr.buffer.x)
@@ -159,6 +172,11 @@ def test_a_run_zip_unpacks_to_the_same_run_and_hostile_zips_are_refused(tmp_path
     other = train2d.make_trainer_2d(narrow, device=torch.device("cpu"))
     other_path = checkpoint.save_run(tmp_path / "other", other.eval_model, narrow, [], trainer=other)
     other_trainer = (other_path / checkpoint.TRAINER_FILE).read_bytes()
+
+    def bad_recording(**change) -> bytes:
+        checkpoint.save_recording(tmp_path, {**recording, **change})
+        return (tmp_path / checkpoint.RECORDING_FILE).read_bytes()
+
     hostile = {
         "not a zip": (pickle.dumps({"w": Boom()}), "not a zip"),
         "truncated": (data[: len(data) // 2], "not a zip|damaged"),
@@ -167,6 +185,14 @@ def test_a_run_zip_unpacks_to_the_same_run_and_hostile_zips_are_refused(tmp_path
         "no weights": (_zip_of({"run/config.json": files["run/config.json"]}), "no model.safetensors"),
         "bad setting": (_zip_of({**files, "run/config.json": json.dumps(config_json).encode()}), "lr"),
         "wrong shapes": (_zip_of({**files, "run/trainer.safetensors": other_trainer}), "does not fit|shapes"),
+        "a pickled recording": (_zip_of({**files, "run/recording.safetensors": pickle.dumps({"w": Boom()})}),
+                                "not a safetensors file of a recording"),
+        "steps back": (_zip_of({**files, "run/recording.safetensors": bad_recording(step=np.array([0, 20, 10]))}),
+                       "not increasing"),
+        "an infinite landscape": (_zip_of({**files, "run/recording.safetensors": bad_recording(
+            energy=np.full((3, 8, 8), np.inf, np.float16))}), "not finite"),
+        "an odd entry": (_zip_of({**files, "run/recording.safetensors": bad_recording(script=np.zeros(3))}),
+                         "unexpected: script"),
         "a zip bomb": (_zip_of({**files, "run/trainer.safetensors": bytes(300 * 2**20)}, zipfile.ZIP_DEFLATED),
                        "more than 128 MB"),
     }
@@ -187,8 +213,9 @@ def test_a_live_runs_saved_state_becomes_a_run_folder_that_goes_on(tmp_path):
     list(tr.run(6))
     history = {"step": [1.0, 2.0], "time": [0.1, 0.2], "loss": [0.5, 0.4], "e_pos": [0.0, 0.0], "e_neg": [0.0, 0.0],
                "gap": [0.0, 0.0], "grad_norm": [1.0, 1.0], "acceptance": [1.0, 1.0]}
-    saved.write(tmp_path / "s.pt", "toy2d", config.flat(cfg), tr.state(), history, {}, 1.0)
+    saved.write(tmp_path / "s.pt", "toy2d", config.flat(cfg), tr.state(), history, {}, 1.0, recording=recorded())
     folder = saved.to_run_folder(saved.read(tmp_path / "s.pt", "toy2d"), config.RunConfig, tmp_path / "f")
+    assert checkpoint.read_recording(folder)["step"].tolist() == [0, 10, 20]  # the download carries the recording
     model, cfg2 = checkpoint.load_run(folder)
     assert cfg2 == cfg
     x = torch.randn(16, 2)

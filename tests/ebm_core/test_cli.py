@@ -140,3 +140,46 @@ def test_2d_sample_draws_from_the_trained_model_and_bad_runs_are_refused(tmp_pat
         r = run_cli("sample", str(out), *flags, "--out", str(tmp_path / "x.npy"))
         assert r.returncode == 2 and flags[0] in r.stderr
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_train_records_its_history_and_export_draws_it_in_every_format(tmp_path):
+    """A run of 1000 updates records 101 frames; its GIF (10 s at 10 frames a second, the Playground's
+    size and layers) stays under 5 MB, the HTML player loads nothing, and odd requests get a message."""
+    import io
+    import re
+
+    import numpy as np
+    from PIL import Image
+
+    out = tmp_path / "run"
+    r = run_cli("train", "--dataset", "eight_gaussians", "--steps", "1000", "--out", str(out), "--no_progress",
+                "--eval_every", "1000", "--width", "64")
+    assert r.returncode == 0, r.stderr
+    rec = checkpoint.read_recording(out)
+    assert rec["step"].tolist() == list(range(0, 1001, 10)) and rec["energy"].shape == (101, 64, 64)
+    assert np.isfinite(rec["trails"][1:].astype(np.float32)).all()  # each recorded update kept its chains
+    # the landscape learnt: the last frame's energy is lower at the data than around it
+    assert rec["energy"][-1][32, 32] > rec["energy"][-1].min() + 2  # the empty centre of the eight modes
+    files = {}
+    for fmt, flags in (("gif", ("--layers", "data,negatives,trails,field")), ("mp4", ("--frames", "20")),
+                       ("html", ("--frames", "20", "--view", "density")), ("png", ("--layers", "data"))):
+        files[fmt] = tmp_path / f"train.{fmt}"
+        r = run_cli("export", str(out), "--format", fmt, "--out", str(files[fmt]), *flags)
+        assert r.returncode == 0, r.stderr
+        assert "written to" in r.stdout
+    with Image.open(files["gif"]) as im:
+        assert im.n_frames == 100 and im.info["duration"] == 100
+    assert files["gif"].stat().st_size < 5 * 2**20, files["gif"].stat().st_size
+    assert files["mp4"].read_bytes()[4:8] == b"ftyp"
+    page = files["html"].read_text()
+    assert page.count("data:image/png;base64,") == 20 and "step 1,000" in page
+    assert not re.search(r"(src|href)\s*=\s*[\"'](https?:)?//", page)
+    with Image.open(io.BytesIO(files["png"].read_bytes())) as im:
+        assert im.size[0] == 480
+    for flags, code, words in ((("--layers", "data,bogus"), 2, "unknown layer"), (("--fps", "0"), 2, "--fps")):
+        r = run_cli("export", str(out), "--format", "gif", "--out", str(tmp_path / "x.gif"), *flags)
+        assert r.returncode == code and words in r.stderr and "Traceback" not in r.stderr
+    (out / checkpoint.RECORDING_FILE).unlink()
+    r = run_cli("export", str(out), "--format", "gif", "--out", str(tmp_path / "x.gif"))
+    assert r.returncode == 1 and "no recorded training" in r.stderr
+    assert not (tmp_path / "x.gif").exists()

@@ -51,3 +51,55 @@ def test_a_paused_run_shows_a_recorded_step_and_rolls_back_to_a_kept_one():
     finally:
         run.request_stop()
         run.thread.join(10)
+
+
+def test_frames_with_other_sizes_travel_as_padded_arrays_and_come_back_whole():
+    rec = Recording()
+    rec.meta = {"extent": np.float64(4.0), "x_data": np.ones((3, 2), np.float16)}
+    for step, n, k in ((0, 256, 21), (10, 64, 21), (20, 128, 6)):  # batch size and chain length changed live
+        rec.add(step, {"energy": np.full((4, 4), step, np.float16), "log_z_display": np.float64(step / 10),
+                       "x_neg": np.arange(2 * n, dtype=np.float16).reshape(n, 2),
+                       "trails": np.ones((8, k, 2), np.float16)})
+    arrays = rec.stacked()
+    assert arrays["step"].tolist() == [0, 10, 20] and arrays["x_neg"].shape == (3, 256, 2)
+    assert np.isnan(arrays["x_neg"][1, 64:]).all() and arrays["trails"].shape == (3, 8, 21, 2)
+    back = Recording()
+    back.add_stacked(arrays)
+    assert back.steps == rec.steps and back.meta["extent"] == 4.0
+    for step in rec.steps:
+        for key in ("energy", "x_neg"):
+            assert np.array_equal(back.frames[step][key], rec.frames[step][key])
+    assert back.frames[20]["trails"].shape == (8, 21, 2)  # chains keep their padding: drawing skips NaN points
+    assert np.isfinite(back.frames[20]["trails"][:, :6]).all() and np.isnan(back.frames[20]["trails"][:, 6:]).all()
+    sparse = Recording()
+    sparse.add_stacked({"step": np.arange(0, 4000, 40), "energy": np.zeros((100, 4, 4), np.float16)})
+    assert sparse.spacing == 40 and not sparse.due(50) and sparse.due(4000)  # goes on at the spacing it had
+
+
+def test_a_run_records_its_chains_and_a_resumed_run_keeps_its_recording(tmp_path):
+    cfg = config.RunConfig().replace(width=32, n_steps=5, batch_size=64, buffer_size=512)
+    path = tmp_path / "run.pt"
+    run = LiveRun(cfg, max_fps=50, diag_every_s=0.2, save_path=str(path)).start()
+    try:
+        run.wait_for(lambda s: s.status == "paused")
+        run.step_once(50)
+        run.wait_for(lambda s: s.step == 50 and s.status == "paused")
+        arrays = run.request_recording().wait()
+    finally:
+        run.request_stop()
+        run.thread.join(10)
+    assert arrays["step"].tolist() == [0, 10, 20, 30, 40, 50]
+    assert arrays["trails"].shape[1:] == (8, 6, 2)  # every recorded update kept 8 chains' 5 steps and start
+    assert np.isfinite(arrays["trails"][1:]).all() and float(arrays["meta_extent"]) > 0
+    # each trail ends where one of that update's negatives is
+    ends, x_neg = arrays["trails"][3][:, -1].astype(np.float32), arrays["x_neg"][3].astype(np.float32)
+    assert all(np.abs(x_neg - e).sum(axis=1).min() < 1e-2 for e in ends)
+    again = LiveRun(cfg, max_fps=50, diag_every_s=0.2, save_path=str(path), resume_from=str(path)).start()
+    try:
+        s = again.wait_for(lambda s: s.step == 50 and s.status == "paused")
+        assert s.recorded == (0, 10, 20, 30, 40, 50)  # rewinding reaches back before the restart
+        step, frame = again.request_frame(20).wait()
+        assert np.array_equal(frame["energy"], arrays["energy"][2])
+    finally:
+        again.request_stop()
+        again.thread.join(10)

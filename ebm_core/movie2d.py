@@ -1,0 +1,77 @@
+"""A 2D run's recorded training as a movie for slides: the recording's frames (live/recording.py, or a
+run folder's recording file) drawn as the Playground draws them (render2d.py), each labelled with its
+step, then encoded as a GIF, an MP4, a standalone HTML player, or a PNG of the last frame (export.py).
+The page runs `encode_recording` in a job process; `python -m ebm_core export` calls it too.
+
+    rec = checkpoint.read_recording("runs/demo")
+    data = encode_recording(rec, "gif", view="density", layers=("data", "negatives", "trails"))
+"""
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from . import export, render2d
+from .views import LAYERS
+
+MAX_FRAMES = 100  # 10 s at 10 frames a second
+SIZE = 480  # pixels a side of the plot (plus the label band)
+GIF_BUDGET = 5 * 2**20  # a GIF for a slide: over this, it is made again on fewer colours (export.encode)
+
+
+def chosen(steps: np.ndarray, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Indices of at most max_frames frames spread evenly over the recording, the first and last included."""
+    n = len(steps)
+    if n <= max_frames:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max_frames)).astype(int))
+
+
+def _points(a: np.ndarray | None) -> np.ndarray | None:
+    """Points (N, 2) without the NaN padding of a recording."""
+    if a is None:
+        return None
+    a = np.asarray(a, np.float64).reshape(-1, 2)
+    return a[np.isfinite(a).all(axis=1)]
+
+
+def _trails(a: np.ndarray | None) -> list[np.ndarray]:
+    if a is None or np.asarray(a).size == 0:
+        return []
+    return [c for c in (_points(chain) for chain in np.asarray(a)) if len(c)]
+
+
+def pictures(rec: dict, *, view: str = "energy", layers: Iterable[str] = ("data", "negatives", "trails"),
+             size: int = SIZE, max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, list[str]]:
+    """(frames (T, size, size, 3) uint8, labels "step N") of the recording's frames, at most max_frames."""
+    layers = set(layers)
+    unknown = layers - set(LAYERS)
+    if unknown:
+        raise ValueError(f"unknown layers {', '.join(sorted(unknown))}; valid: {', '.join(LAYERS)}")
+    steps = np.asarray(rec["step"])
+    if len(steps) == 0:
+        raise ValueError("the recording holds no frames")
+    extent = float(rec.get("meta_extent", 4.0))
+    density_max = float(rec.get("meta_density_max", 1.0))
+    x_data = _points(rec.get("meta_x_data")) if "data" in layers else None
+    out, labels = [], []
+    for i in chosen(steps, max_frames):
+        out.append(render2d.picture(
+            rec["energy"][i], float(rec["log_z_display"][i]), extent, view=view, density_max=density_max,
+            x_data=x_data, x_neg=_points(rec["x_neg"][i]) if "negatives" in layers and "x_neg" in rec else None,
+            trails=_trails(rec["trails"][i]) if "trails" in layers and "trails" in rec else None,
+            arrows="field" in layers, size=size))
+        labels.append(f"step {int(steps[i]):,}")
+    return np.stack(out), labels
+
+
+def encode_recording(rec: dict, fmt: str, *, view: str = "energy",
+                     layers: Iterable[str] = ("data", "negatives", "trails"), size: int = SIZE, fps: float = 10,
+                     max_frames: int = MAX_FRAMES, title: str = "Energy Landscape Explorer: training") -> bytes:
+    """The recording as one file of format `fmt` (export.FORMATS; "png" is its last frame)."""
+    if fmt not in export.FORMATS:
+        raise ValueError(f"format must be one of {', '.join(export.FORMATS)}, got {fmt!r}")
+    if fmt == "png":
+        rec = {k: (v if k.startswith("meta_") else v[-1:]) for k, v in rec.items()}
+    frames, labels = pictures(rec, view=view, layers=layers, size=size, max_frames=max_frames)
+    return export.encode(frames, labels, fmt, fps=fps, title=title, gif_budget=GIF_BUDGET)
