@@ -1,7 +1,8 @@
 """A 2D run's recorded training as a movie for slides: the recording's frames (live/recording.py, or a
 run folder's recording file) drawn as the Playground draws them (render2d.py), each labelled with its
 step, then encoded as a GIF, an MP4, a standalone HTML player, or a PNG of the last frame (export.py).
-The page runs `encode_recording` in a job process; `python -m ebm_core export` calls it too.
+The page runs `encode_recording` in a job process; `python -m ebm_core export` calls it too. The Langevin
+Lab's chain animation exports the same way (`encode_chains`): the exact density under the chains.
 
     rec = checkpoint.read_recording("runs/demo")
     data = encode_recording(rec, "gif", view="density", layers=("data", "negatives", "trails"))
@@ -74,4 +75,46 @@ def encode_recording(rec: dict, fmt: str, *, view: str = "energy",
     if fmt == "png":
         rec = {k: (v if k.startswith("meta_") else v[-1:]) for k, v in rec.items()}
     frames, labels = pictures(rec, view=view, layers=layers, size=size, max_frames=max_frames)
+    return export.encode(frames, labels, fmt, fps=fps, title=title, gif_budget=GIF_BUDGET)
+
+
+def chains_pictures(log_density: np.ndarray, extent: float, trajectories: list[np.ndarray], titles: list[str], *,
+                    size: int = 360, max_frames: int = MAX_FRAMES, max_chains: int = 256, n_trails: int = 3,
+                    trail_length: int = 6) -> tuple[np.ndarray, list[str]]:
+    """The Langevin Lab's chain animation as pictures: one panel per run side by side (its title above
+    it), each the exact density (log_density, (n, n), row 0 the lowest x2) with the chains at that step
+    as dots and n_trails of them with their last trail_length frames; labels "step N"."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if not trajectories or len(trajectories) != len(titles):
+        raise ValueError("need one title per run, and at least one run")
+    n_steps = min(len(t) for t in trajectories) - 1
+    every = max(1, -(-n_steps // max_frames))  # the frames of the Lab's animation (figures/lab.py)
+    shown = np.unique(np.append(np.arange(0, n_steps + 1, every), n_steps))
+    energy = -np.asarray(log_density, np.float64)
+    peak = float(np.exp(-energy.min()))
+    band, gap = 26, 8
+    font = ImageFont.load_default(size=15)
+    width = len(trajectories) * size + (len(trajectories) - 1) * gap
+    out = np.full((len(shown), band + size, width, 3), 255, np.uint8)
+    heads = Image.new("RGB", (width, band), "white")
+    for c, title in enumerate(titles):  # Pillow's own font has no Greek
+        ImageDraw.Draw(heads).text((c * (size + gap) + 4, 5), title.replace("η=", "step size "), fill=(30, 30, 30),
+                                   font=font)
+    out[:, :band] = np.asarray(heads)
+    for f, i in enumerate(shown):
+        for c, traj in enumerate(trajectories):
+            tail = traj[shown[max(0, f - trail_length):f + 1], :n_trails]  # (L, C, 2)
+            out[f, band:, c * (size + gap):c * (size + gap) + size] = render2d.picture(
+                energy, 0.0, extent, view="density", density_max=peak / 1.15, x_neg=traj[i, :max_chains],
+                trails=list(np.transpose(tail, (1, 0, 2))), size=size)
+    return out, [f"step {int(i)}" for i in shown]
+
+
+def encode_chains(log_density: np.ndarray, extent: float, trajectories: list[np.ndarray], titles: list[str],
+                  fmt: str, *, fps: float = 10, title: str = "Energy Landscape Explorer: Langevin chains") -> bytes:
+    """The Lab's chains (chains_pictures) as one file of format `fmt` (export.FORMATS)."""
+    frames, labels = chains_pictures(log_density, extent, trajectories, titles)
+    if fmt == "png":
+        frames, labels = frames[-1:], labels[-1:]
     return export.encode(frames, labels, fmt, fps=fps, title=title, gif_budget=GIF_BUDGET)

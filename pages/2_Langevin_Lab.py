@@ -27,11 +27,11 @@ st.markdown(
 with st.spinner("Loading PyTorch…"):
     import plotly.graph_objects as go  # noqa: E402
 
-    from ebm_core import config, jobs, nets, samplers, toy2d  # noqa: E402
+    from ebm_core import config, jobs, movie2d, nets, samplers, toy2d  # noqa: E402
     from ebm_core.config import LabConfig  # noqa: E402
     from ebm_core.figures import lab as lab_figures  # noqa: E402
     from ebm_core.lessons import lab  # noqa: E402
-    from ui import awaiting, lab_compute, lab_link, session  # noqa: E402
+    from ui import awaiting, lab_compute, lab_link, movie_export, session  # noqa: E402
     from ui.lab_link import MAX_COMPARE, SLOTS, STEP_KEYS, choices, limits  # noqa: E402
 
 TARGET_LABELS = config.choice_labels("target", LabConfig)
@@ -299,6 +299,15 @@ st.plotly_chart(chains_figure_cached(target_key, keys, target, runs), key="lab_c
 st.caption("Press **▶ Play** (or a speed) and drag the slider to scrub. Grey shading: the exact density "
            "exp(−E)/Z (darker = more likely). Dark lines: a few chains' recent path. Strip under each panel: "
            "histogram of the chains' x₁ against the exact x₁ marginal (black).")
+with st.expander("Export the chains for slides", icon=":material/movie:"):
+    st.caption("The animation above as a file: one panel per step size over the exact density, the chains as "
+               "orange dots and three of them with their recent path, each frame labelled with its step.")
+    movie_export.job_export_row(
+        keys, key="lab_export", name=f"langevin-chains-{target_key}",
+        encode=lambda fmt: (movie2d.encode_chains, (target.exact.log_density.numpy(), target.extent,
+                                                    [r.trajectory for r in runs], [lab_figures.run_label(r) for r in runs],
+                                                    fmt), {}),
+        help="Draw and encode the chains, each frame labelled with its Langevin step, for a slide")
 
 st.subheader("Diagnostics per step")
 colours = list(lab_figures.RUN_COLOURS[: len(runs)]) * (1 + bool(refs))

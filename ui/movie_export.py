@@ -4,6 +4,8 @@ recorded training the same way (ebm_core/movie2d.py). Encoding runs in a job pro
 (ebm_core/jobs.py) behind a progress line, never in the web server's process; then a Download button
 hands over the file."""
 
+from collections.abc import Callable, Hashable
+
 import numpy as np
 import streamlit as st
 
@@ -19,29 +21,38 @@ def export_row(source: object, frames: np.ndarray, steps: list[int], *, key: str
                title: str) -> None:
     """Format picker, Export, and once encoded, Download. frames: (T, H, W) uint8 pictures at `steps`,
     made from `source` (the movie: a file encoded from another one is not offered)."""
+    labels = [f"step {s}" for s in steps]
+    job_export_row(id(source), key=key, name=name,
+                   encode=lambda fmt: (export.encode, (frames, labels, fmt), dict(scale=scale, title=title)),
+                   help="Encode the animation, each frame labelled with its Langevin step, for a slide")
+
+
+def job_export_row(source: Hashable, *, key: str, name: str, encode: Callable[[str], tuple], help: str,
+                   expect_s: float = 10.0) -> None:
+    """Format picker, Export, and once encoded, Download. encode(fmt) gives (fn, args, kwargs) of the job
+    that makes the file (in a job process); `source` names what it is made from: a file made from
+    another one is not offered."""
     ss = st.session_state
     left, mid, right = st.columns([2.2, 1, 2])
     fmt = left.segmented_control("Export as", list(LABELS), format_func=LABELS.get, key=f"{key}_fmt",
                                  default="gif", label_visibility="collapsed") or "gif"
-    if mid.button("Export", key=f"{key}_go", icon=":material/movie:", width="stretch",
-                  help="Encode the animation, each frame labelled with its Langevin step, for a slide"):
-        labels = [f"step {s}" for s in steps]
+    if mid.button("Export", key=f"{key}_go", icon=":material/movie:", width="stretch", help=help):
+        fn, args, kwargs = encode(fmt)
         try:
-            data = job_progress.run(f"Encoding the {LABELS[fmt]}…", export.encode, frames, labels, fmt,
-                                    scale=scale, title=title, timeout_s=TIMEOUT_S)
+            data = job_progress.run(f"Encoding the {LABELS[fmt]}…", fn, *args, timeout_s=TIMEOUT_S,
+                                    expect_s=expect_s, **kwargs)
         except jobs.JobTimeout:
             st.error(f"Encoding took more than {TIMEOUT_S:.0f} s on this server and was stopped.")
             return
         except jobs.JobFailed as err:
             st.error(f"It could not be encoded: {err}")
             return
-        ss[f"{key}_file"] = (fmt, data, id(source))
+        ss[f"{key}_file"] = (fmt, data, source)
     done = ss.get(f"{key}_file")
-    if done and done[2] == id(source):
+    if done and done[2] == source:
         fmt, data, _ = done
-        ext = "html" if fmt == "html" else fmt
-        right.download_button(f"Download {name}.{ext} ({len(data) / 1024:,.0f} kB)", data=data,
-                              file_name=f"{name}.{ext}", mime=export.FORMATS[fmt], key=f"{key}_download",
+        right.download_button(f"Download {name}.{fmt} ({len(data) / 1024:,.0f} kB)", data=data,
+                              file_name=f"{name}.{fmt}", mime=export.FORMATS[fmt], key=f"{key}_download",
                               on_click="ignore", icon=":material/download:", width="stretch")
 
 

@@ -47,11 +47,14 @@ def shown_frame(run: LiveRun, playing: bool, view: str, layers: dict[str, bool])
             return None
         held = ss["rewind_frame"] = {"run": id(run), "step": answer[0], "frame": answer[1]}
     frame = held["frame"]
+    trails = np.asarray(frame.get("trails", np.zeros((0, 0, 2))), np.float32)
+    if not np.isfinite(trails).all():  # padded in a saved recording (a batch or chain length changed): left out
+        trails = np.zeros((0, 0, 2), np.float32)
     then = dataclasses.replace(snap, step=held["step"], energy=frame["energy"].astype(np.float32),
                                log_z_display=float(frame["log_z_display"]),
-                               x_neg=frame["x_neg"].astype(np.float32), trails=np.zeros((0, 0, 2), np.float32),
+                               x_neg=frame["x_neg"].astype(np.float32), trails=trails,
                                field=np.zeros((0, 4), np.float32))
-    return live_view.frame_bytes(then, view, {**layers, "trails": False, "field": False})
+    return live_view.frame_bytes(then, view, {**layers, "field": False})
 
 
 def _roll_back(run: LiveRun, step: int) -> None:

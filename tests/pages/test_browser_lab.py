@@ -164,3 +164,23 @@ def test_a_bad_link_warns_about_each_parameter_and_falls_back(page, app_url):
     assert values["lab_target"] == "Mixture of 4 Gaussians" and values["lab_steps"] == "200", values
     assert values["lab_chains"] == "256", values
     expect(page).to_have_url(app_url + "/Langevin_Lab")  # the bad parameters leave the address bar
+
+
+def test_the_chains_export_as_a_gif_with_one_panel_per_step_size(page, app_url, tmp_path):
+    from PIL import Image
+
+    page.goto(app_url + "/Langevin_Lab")
+    page.locator(CHART + " .updatemenu-button").first.wait_for(timeout=120_000)
+    page.get_by_text("Export the chains for slides").first.click()
+    page.locator(".st-key-lab_export_go button").first.click()
+    button = page.locator(".st-key-lab_export_download button").filter(has_text=".gif")
+    button.first.wait_for(timeout=90_000)
+    with page.expect_download(timeout=30_000) as download:
+        button.first.click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    with Image.open(path) as im:
+        assert im.n_frames == 101 and im.size[0] > 3 * 360  # as the animation: 101 frames, three panels side by side
+        im.seek(50)
+        im.convert("RGB").save(ARTIFACTS / "langevin_lab_export_frame.png")
+    assert path.stat().st_size < 5 * 2**20
