@@ -5,6 +5,7 @@
     python -m ebm_core train --dataset digits --seconds 120 --out runs/digits    # the Images recipe
     python -m ebm_core sample runs/digits --n 256 --steps 200 --out digits.npy
     python -m ebm_core export runs/demo --format gif --view density --out demo.gif   # the recorded training
+    python -m ebm_core export runs/digits --format mp4 --out digits.mp4
 """
 
 import argparse
@@ -97,13 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="the .npy file to write")
     s.add_argument("--device", default=None, choices=["cpu", "cuda", "mps"],
                    help="sampling device (default: cuda, then mps, then cpu)")
-    e = sub.add_parser("export", help="a 2D run's recorded training as a GIF, MP4, HTML player or PNG",
-                       description="Draw the training that `train` recorded into a 2D run folder (the landscape, "
-                                   "the data, the negatives and chain trails every few updates) as the Playground "
-                                   "draws it, each frame labelled with its step, and write it as an animated GIF, "
-                                   "an MP4, a standalone HTML page that replays it with a slider (no network "
-                                   "needed), or a PNG of the last frame.")
-    e.add_argument("run_dir", help="a 2D run folder written by `train` (or downloaded from the Playground)")
+    e = sub.add_parser("export", help="a run's recorded training as a GIF, MP4, HTML player or PNG",
+                       description="Draw the training that `train` recorded into a run folder (2D: the landscape, "
+                                   "the data, the negatives and chain trails every few updates, as the Playground "
+                                   "draws them; images: the negatives), each frame labelled with its step, and "
+                                   "write it as an animated GIF, an MP4, a standalone HTML page that replays it "
+                                   "with a slider (no network needed), or a PNG of the last frame. --view and "
+                                   "--layers apply to 2D runs.")
+    e.add_argument("run_dir", help="a run folder written by `train` (or downloaded from a page)")
     e.add_argument("--format", required=True, choices=list(export.FORMATS), help="the file to write")
     e.add_argument("--out", required=True, help="the file to write")
     e.add_argument("--view", default="energy", choices=list(render2d.VIEWS),
@@ -284,7 +286,7 @@ def train_images(args: argparse.Namespace) -> int:
     """Train the Images page's recipe headless and write a run folder (kind "images")."""
     from . import image_sampling, quality
     from .image_train import make_trainer_images
-    from .images import load_images
+    from .images import load_images, to_pixels
 
     try:
         cfg = _image_settings(args)
@@ -297,10 +299,16 @@ def train_images(args: argparse.Namespace) -> int:
         return 1
     steps, device = _prepare(args)
     trainer = make_trainer_images(cfg, device=device, dataset=ds)
+    from .live.images import RECORDED_LARGE, RECORDED_SMALL
+    from .live.recording import Recording
+
+    rec, shown = Recording(state_every=0), RECORDED_SMALL if ds.images.shape[-1] <= 16 else RECORDED_LARGE
     rows = []
     bar = _progress(args, steps)
     start = time.perf_counter()
     for log in trainer.run(steps, args.seconds):
+        if log.finite and rec.due(log.step):  # the negatives as the Images page records them
+            rec.add(log.step, {"negatives": to_pixels(trainer.last_x_neg[:shown])})
         if not log.finite:
             bar.close()
             print(f"training diverged at step {log.step}: the loss or its gradient is not finite. Try a smaller "
@@ -323,7 +331,8 @@ def train_images(args: argparse.Namespace) -> int:
                                         generator=torch.Generator(device).manual_seed(cfg.train.seed + 1)).x
         q = quality.score_samples(quality.get_classifier(cfg.data.dataset), fresh)
         final.update(fresh_steps=k, fresh_recognised=q.confident_share, fresh_spread=q.spread)
-    out = save_run(args.out, trainer.eval_model, cfg, rows, extra={"final": final}, trainer=trainer)
+    out = save_run(args.out, trainer.eval_model, cfg, rows, extra={"final": final}, trainer=trainer,
+                   recording=rec.stacked())
     print(f"steps {trainer.step_count} in {seconds:.1f} s on {device}")
     if "fresh_recognised" in final:
         print(f"fresh chains from noise ({final['fresh_steps']} Langevin steps): {final['fresh_recognised']:.0%} "
@@ -378,7 +387,7 @@ def sample(args: argparse.Namespace) -> int:
 
 
 def export_run(args: argparse.Namespace) -> int:
-    """A 2D run folder's recorded training as a GIF, MP4, HTML player, or a PNG of its last frame."""
+    """A run folder's recorded training as a GIF, MP4, HTML player, or a PNG of its last frame."""
     layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
     bad = [x for x in layers if x not in LAYERS]
     if bad:
@@ -388,14 +397,10 @@ def export_run(args: argparse.Namespace) -> int:
         print("error: --fps must be in [0.5, 60], --frames in [1, 1000] and --size in [64, 2048]", file=sys.stderr)
         return 2
     try:
-        _, cfg = load_run(args.run_dir)
+        load_run(args.run_dir)  # one of our run folders, or a message
         rec = read_recording(args.run_dir)
     except NotARunError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    if isinstance(cfg, IMAGES):
-        print("error: this is an image run; its training is not recorded as pictures. Draw samples from it with "
-              "`python -m ebm_core sample`.", file=sys.stderr)
         return 2
     if rec is None:
         print(f"error: {args.run_dir} holds no recorded training (recording.safetensors): it was written before "

@@ -39,7 +39,8 @@ MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "met
 TRAINER_FILE = "trainer.safetensors"
 RECORDING_FILE = "recording.safetensors"
 # what a recording file may hold: frame arrays with a leading frame axis, and "meta_" entries
-RECORDING_KEYS = {"step": 1, "energy": 3, "log_z_display": 1, "x_neg": 3, "trails": 4}
+RECORDING_KEYS = {"step": 1, "energy": 3, "log_z_display": 1, "x_neg": 3, "trails": 4,
+                  "negatives": 4}  # an image run records its negatives' pixels (uint8)
 RECORDING_META = {"meta_extent": 0, "meta_x_data": 2, "meta_density_max": 0}
 MAX_RECORDING_FRAMES = 1000
 # Ready-made runs the Images page loads in one click, each made by the command the README gives
@@ -196,20 +197,21 @@ def read_recording(path: str | Path) -> dict[str, np.ndarray] | None:
         raise NotARunError(f"{f.name} is not a safetensors file of a recording ({e})") from None
     ranks = {**RECORDING_KEYS, **RECORDING_META}
     odd = sorted(k for k in t if k not in ranks)
-    if odd or "step" not in t or "energy" not in t:
+    if odd or "step" not in t or ("energy" in t) == ("negatives" in t):
         raise NotARunError(f"{f.name} is not a recording of this tool (unexpected: {', '.join(odd[:3]) or '-'}; "
-                           "it needs step and energy)")
+                           "it needs step, and energy (2D) or negatives (images))")
+    dtypes = {"step": torch.int64, "negatives": torch.uint8}
     for k, v in t.items():
-        if v.dim() != ranks[k] or (k != "step" and not v.is_floating_point()) or (k == "step" and v.dtype != torch.int64):
+        if v.dim() != ranks[k] or (v.dtype != dtypes[k] if k in dtypes else not v.is_floating_point()):
             raise NotARunError(f"{f.name}: {k} has the wrong rank or type ({v.dtype}, {tuple(v.shape)})")
     n = len(t["step"])
     if not 0 < n <= MAX_RECORDING_FRAMES or any(len(t[k]) != n for k in RECORDING_KEYS if k in t):
         raise NotARunError(f"{f.name}: its frames disagree in number, or are more than {MAX_RECORDING_FRAMES}")
     if bool((t["step"] < 0).any()) or bool((t["step"][1:] <= t["step"][:-1]).any()):
         raise NotARunError(f"{f.name}: its steps are not increasing")
-    e = t["energy"]
-    if e.shape[1] != e.shape[2] or not 2 <= e.shape[1] <= 256 or not bool(e.isfinite().all()):
-        raise NotARunError(f"{f.name}: its landscapes are not finite square grids of at most 256 x 256")
+    e = t.get("energy", t.get("negatives"))
+    if "energy" in t and not bool(e.isfinite().all()) or e.shape[-1] != e.shape[-2] or not 2 <= e.shape[-1] <= 256:
+        raise NotARunError(f"{f.name}: its pictures are not finite square grids of at most 256 x 256")
     extent = t.get("meta_extent")
     if extent is not None and not (bool(extent.isfinite()) and 0 < float(extent) <= 100):
         raise NotARunError(f"{f.name}: its box is not a finite size")

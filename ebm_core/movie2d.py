@@ -74,8 +74,23 @@ def encode_recording(rec: dict, fmt: str, *, view: str = "energy",
         raise ValueError(f"format must be one of {', '.join(export.FORMATS)}, got {fmt!r}")
     if fmt == "png":
         rec = {k: (v if k.startswith("meta_") else v[-1:]) for k, v in rec.items()}
+    if "negatives" in rec:  # an image run: its negatives at each recorded step, tiled as the page shows them
+        frames, labels = image_pictures(rec, max_frames=max_frames)
+        scale = max(1, size // frames.shape[2])
+        return export.encode(frames, labels, fmt, fps=fps, title=title, scale=scale, gif_budget=GIF_BUDGET)
     frames, labels = pictures(rec, view=view, layers=layers, size=size, max_frames=max_frames)
     return export.encode(frames, labels, fmt, fps=fps, title=title, gif_budget=GIF_BUDGET)
+
+
+def image_pictures(rec: dict, *, max_frames: int = MAX_FRAMES) -> tuple[np.ndarray, list[str]]:
+    """(grey frames (T, H', W') uint8, labels) of an image run's recording: each frame's negatives tiled
+    in rows of 8 (64 images) or 6 (36), as the Images page shows them."""
+    from .images import tile
+
+    steps, neg = np.asarray(rec["step"]), np.asarray(rec["negatives"])
+    nrow = 8 if neg.shape[1] > 36 else 6
+    idx = chosen(steps, max_frames)
+    return np.stack([tile(neg[i], nrow) for i in idx]), [f"step {int(steps[i]):,}" for i in idx]
 
 
 def chains_pictures(log_density: np.ndarray, extent: float, trajectories: list[np.ndarray], titles: list[str], *,

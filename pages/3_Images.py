@@ -3,13 +3,18 @@ inpaint and denoise with the trained energy."""
 
 import streamlit as st
 
-st.set_page_config(page_title="Images · Energy Landscape Explorer", page_icon="⛰️", layout="wide")
-st.title("Images: an energy model learns to dream digits")
-st.markdown(
-    "The same recipe as the 2D Playground, on pictures: a small conv net gives every image an energy; "
-    "**Train** lowers it on real digits and raises it on *negatives*, images that Langevin chains carve out of "
-    "noise by sliding downhill on the current energy. As training goes on, the negatives turn into digits."
-)
+from ui import presentation  # Streamlit only: the sidebar starts closed in presentation mode
+
+st.set_page_config(page_title="Images · Energy Landscape Explorer", page_icon="⛰️", layout="wide",
+                   initial_sidebar_state="collapsed" if presentation.asked_by_link() else "auto")
+head = st.empty()  # the title and the introduction; presentation mode hides them
+with head.container():
+    st.title("Images: an energy model learns to dream digits")
+    st.markdown(
+        "The same recipe as the 2D Playground, on pictures: a small conv net gives every image an energy; "
+        "**Train** lowers it on real digits and raises it on *negatives*, images that Langevin chains carve out "
+        "of noise by sliding downhill on the current energy. As training goes on, the negatives turn into digits."
+    )
 
 with st.spinner("Loading PyTorch…"):
     import numpy as np  # noqa: E402
@@ -25,6 +30,7 @@ with st.spinner("Loading PyTorch…"):
         image_controls,
         job_progress,
         movie_export,
+        rewind,
         run_controls,
         run_files,
         session,
@@ -35,7 +41,12 @@ P = session.IMAGES
 ss = st.session_state
 JOB_TIMEOUT_S = 120.0  # a Generate or Fill-in past this is stopped, with a message
 session.init_from_url(P)
+PRESENT = P.key("present")
+if presentation.on(PRESENT):
+    head.empty()
+presentation.style(PRESENT)
 session.show_link_warnings(ss[P.key("_url_warnings")])
+presentation.toggle(PRESENT, "the live digits as tall as the screen")
 
 image_controls.sidebar()
 cfg = session.current_config(P)
@@ -138,9 +149,11 @@ def streamed_panels() -> None:
     snap = run.latest()
     if snap is not None:
         run_controls.status_messages(snap, run, "img_rollback")
-    live_panel.live_panel(frame_route.panel_source(run, "images"), kind="html", every_s=MEDIUM, rendered=state,
-                          key="img_live_panel", placeholder="Building the network and loading the images…",
-                          resume=run.save_name)
+    if not recorded_negatives(snap):
+        live_panel.live_panel(frame_route.panel_source(run, "images"), kind="html", every_s=MEDIUM, rendered=state,
+                              key="img_live_panel", placeholder="Building the network and loading the images…",
+                              resume=run.save_name)
+    rewind.controls(run, playing, what="the negatives", key="img_rewind")
     left, right = st.columns([2.2, 1])
     with left:
         live_panel.live_panel(frame_route.panel_source(run, "image_curves"), kind="plotly", every_s=SLOW or 2.0,
@@ -188,8 +201,25 @@ def pushed_panels() -> None:
         left.plotly_chart(figs.curves_figure(snap), key="img_curves", width="stretch")
         right.plotly_chart(figs.histogram_figure(snap), key="img_hist", width="stretch")
 
-    live()
+    if not recorded_negatives(run.latest()):
+        live()
+    rewind.controls(run, playing, what="the negatives", key="img_rewind")
     curves()
+
+
+def recorded_negatives(snap) -> bool:
+    """While paused on a recorded step (the rewind slider): that step's negatives in place of the live
+    grids; False when the live grids show."""
+    held = rewind.recorded(run, playing, key="img_rewind")
+    if held is None or snap is None:
+        return False
+    step, frame = held
+    neg = frame["negatives"]
+    nrow = 8 if len(neg) > 36 else 6
+    st.image(images.tile(neg, nrow, scale=figs.scale_for(snap.image_size, nrow, 320)),
+             caption=f"Negatives of step {step:,}, as recorded then (now: step {snap.step:,}). Drag the slider to "
+                     "“now” for the live grids.")
+    return True
 
 
 def sampler_ui(key: str, default_steps: int) -> tuple[int, float, float]:
@@ -270,6 +300,11 @@ def animation(movie: image_sampling.ChainMovie, nrow: int, key: str, height: int
 
 if section == "train":
     (streamed_panels if frame_route.served() else pushed_panels)()
+    if not presentation.on(PRESENT):
+        with st.expander("Export the training for slides", icon=":material/movie:"):
+            st.caption("The training is recorded as it goes (the negatives every few updates). Export shows how "
+                       "they turned from noise into digits, each frame labelled with its step.")
+            movie_export.training_export(run, "energy", {}, key="img_train_export", name=f"ebm-{cfg.data.dataset}")
 elif section == "chain":
     st.markdown("One Langevin chain on the **current** model, started from uniform noise. Press ▶ or drag the "
                 "slider to watch noise become a digit (once the model has trained for a while).")

@@ -63,18 +63,20 @@ def sidebar() -> None:
 # drawn as blocks (images.tile) and kept crisp when the browser scales them.
 _LIVE_CSS = """<style>
 .ebm-images { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr) minmax(12rem, 0.8fr); gap: 1rem;
-  font-size: 0.95rem; }
+  font-size: calc(0.95rem * (1 + 0.35 * var(--ebm-present, 0))); }
 .ebm-images figure { margin: 0; }
-.ebm-images img { width: 100%; max-width: 420px; image-rendering: pixelated; display: block; }
-.ebm-images figcaption { font-size: 0.85rem; color: #6b7280; margin-top: 0.3rem; }
+/* presentation mode (--ebm-present: 1, ui/presentation.py): the grids as tall as the screen allows */
+.ebm-images img { width: 100%; image-rendering: pixelated; display: block;
+  max-width: calc(420px * (1 - var(--ebm-present, 0)) + (100vh - 15rem) * var(--ebm-present, 0)); }
+.ebm-images figcaption { font-size: 0.9em; color: #6b7280; margin-top: 0.3rem; }
 .ebm-images .cards { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.6rem; }
 .ebm-images .card { border: 1px solid rgba(49, 51, 63, 0.2); border-radius: 0.5rem; padding: 0.5rem 0.75rem;
   min-width: 0; }
 .ebm-images .card.wide { grid-column: span 2; }
-.ebm-images .card .label { font-size: 0.85rem; color: #4b5563; }
-.ebm-images .card .value { font-size: 1.7rem; line-height: 1.25; white-space: nowrap; overflow: hidden;
+.ebm-images .card .label { font-size: 0.9em; color: #4b5563; }
+.ebm-images .card .value { font-size: 1.8em; line-height: 1.25; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }
-.ebm-images .note { font-size: 0.85rem; color: #6b7280; margin-top: 0.5rem; }
+.ebm-images .note { font-size: 0.9em; color: #6b7280; margin-top: 0.5rem; }
 </style>"""
 
 

@@ -65,7 +65,8 @@ def _encode_training(rec: dict, fmt: str, view: str, layers: tuple[str, ...]) ->
     return movie2d.encode_recording(rec, fmt, view=view, layers=layers)
 
 
-def training_export(run: LiveRun, view: str, layers: dict[str, bool], *, key: str = "train_export") -> None:
+def training_export(run: LiveRun, view: str, layers: dict[str, bool], *, key: str = "train_export",
+                    name: str = "ebm-training") -> None:
     """Format picker, Export, and once encoded, Download: the run's recorded training (live/recording.py)
     drawn in the view and layers shown now (the 3D surface exports as the energy view), each frame
     labelled with its step. The recording is asked of the worker without waiting (the page reruns when
@@ -102,7 +103,8 @@ def training_export(run: LiveRun, view: str, layers: dict[str, bool], *, key: st
                 st.error(f"The training could not be exported: {err}")
             return
         step = int(rec["step"][-1])
-        ss[f"{key}_file"] = (id(run), fmt_asked, data, f"ebm-training-{view_asked}-step{step}")
+        ss[f"{key}_file"] = (id(run), fmt_asked, data, f"{name}-{view_asked}-step{step}" if layers_asked
+                             else f"{name}-step{step}")
     done = ss.get(f"{key}_file")
     if done and done[0] == id(run):
         _, fmt_done, data, name = done

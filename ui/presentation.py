@@ -19,33 +19,43 @@ STYLE = """<style>
 </style>"""
 
 
+# The Images page: its live grids as tall as the screen allows, larger numbers (ui/image_controls.py's
+# panel reads the variable).
+IMAGES_STYLE = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 4rem; }
+[data-testid="stMain"] { font-size: 1.2rem; }
+.st-key-img_live_panel { --ebm-present: 1; }
+</style>"""
+
+
 def asked_by_link() -> bool:
     """Whether the page's link asks for presentation mode (read before the page is set up, so that the
     sidebar can start closed)."""
     return st.query_params.get(PARAM) == "on"
 
 
-def on() -> bool:
-    return st.session_state.get(PARAM) == "on"
+def on(key: str = PARAM) -> bool:
+    """Whether the mode is on; `key` is where the page keeps it (the Images page: "img_present")."""
+    return st.session_state.get(key) == "on"
 
 
-def _switch() -> None:
-    st.session_state[PARAM] = "on" if st.session_state.get("present_toggle") else "off"
+def _switch(key: str) -> None:
+    st.session_state[key] = "on" if st.session_state.get(f"{key}_toggle") else "off"
 
 
-def toggle() -> None:
+def toggle(key: str = PARAM, what: str = "the plot as tall as the screen") -> None:
     """The sidebar's switch (its state follows the URL's `present`)."""
-    st.session_state["present_toggle"] = on()
-    st.sidebar.toggle("Presentation mode", key="present_toggle", on_change=_switch,
-                      help="For a projector: the plot as tall as the screen, large fonts, no title or introduction. "
+    st.session_state[f"{key}_toggle"] = on(key)
+    st.sidebar.toggle("Presentation mode", key=f"{key}_toggle", on_change=_switch, args=(key,),
+                      help=f"For a projector: {what}, large fonts, no title or introduction. "
                            "Keys: Space trains and pauses, S steps, N starts a new network. A link with "
                            "?present=on opens the page this way.")
 
 
-def style() -> None:
+def style(key: str = PARAM) -> None:
     """The presentation styles, when the mode is on."""
-    if on():
-        st.html(STYLE)
+    if on(key):
+        st.html(STYLE if key == PARAM else IMAGES_STYLE)
 
 
 def canvas_height() -> int | str:

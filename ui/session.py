@@ -126,7 +126,8 @@ class RunPage:
 PLAYGROUND = RunPage(config.RunConfig, "toy2d", "", UI_PARAMS,
                      ("preset_pick", *(f"layer_{k}" for k in ("data", "negatives", "trails", "field", "inspect")),
                       "cls_hide", "cls_lock", "own_brush", "own_per_dab", "own_image_n"), lessons=True)
-IMAGES = RunPage(config.ImageRunConfig, "images", "img_", {"tab": ("train", "chain", "generate", "inpaint")},
+IMAGES = RunPage(config.ImageRunConfig, "images", "img_", {"tab": ("train", "chain", "generate", "inpaint"),
+                                                         "present": ("off", "on")},
                  tuple(f"img_{s}_{k}" for s in ("chain", "gen", "inp") for k in ("k", "eta", "noise"))
                  + ("img_gen_n", "img_inp_mode", "img_inp_mask", "img_inp_std", "img_inp_first"))
 

@@ -22,6 +22,7 @@ GAP_LIMIT = 1.0  # |E(neg) - E(data)| beyond this: the chains can no longer reac
 # and never came back, showing noise while every number stayed finite)
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 N_SHOW = 64  # images in each published grid
+RECORDED_SMALL, RECORDED_LARGE = 64, 36  # negatives kept per recorded frame: 8x8 digits, 28x28 images
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,14 @@ class ImagesTask:
             tuple(torch.quantile(e_neg.float().cpu(), q).tolist()),
         )
         return self.diag
+
+    def frame_record(self) -> dict:
+        """The run now as one frame of its recording (live/recording.py): the last update's first
+        negatives as pixels, 64 of 8x8 digits (4 KB) or 36 of 28x28 images (28 KB)."""
+        tr = self.trainer
+        x_neg = tr.last_x_neg if tr.last_x_neg is not None else self.x_noise
+        n = RECORDED_SMALL if IMAGE_SIZES[self.cfg.data.dataset] <= 16 else RECORDED_LARGE
+        return {"negatives": images.to_pixels(x_neg[:n])}
 
     def snapshot(self, needs: tuple[str, ...], **common) -> ImageSnapshot:
         """The page's view of the run now; `common` holds the fields every task's snapshot has."""

@@ -23,6 +23,18 @@ import torch
 MAX_FRAMES = 200
 SPACING = 10  # updates between frames at the start
 STATE_EVERY = 20  # every this-many-th frame (by step) also keeps the trainer's state
+STATE_BUDGET = 8 * 2**20  # kept states take at most about this much (state_every_for)
+
+
+def state_every_for(state_bytes: int) -> int:
+    """The state spacing (in frames) that keeps a run's states within STATE_BUDGET: STATE_EVERY for the
+    2D task (a state of 340 KB: 11 states, 3.7 MB); sparser for larger states (the Images page's digits,
+    about 1.3 MB: 5 states); 0, no state kept, when a single one is over the budget (MNIST's buffer),
+    so such a run rewinds its pictures but cannot roll back to them."""
+    if state_bytes > STATE_BUDGET:
+        return 0
+    keep = max(1, STATE_BUDGET // max(1, state_bytes))
+    return max(STATE_EVERY, -(-MAX_FRAMES // keep))
 
 
 def _nbytes(x: Any) -> int:
@@ -49,7 +61,7 @@ class Recording:
         return step % self.spacing == 0 and step not in self.frames
 
     def keeps_state(self, step: int) -> bool:
-        return step % (self.spacing * self.state_every) == 0
+        return self.state_every > 0 and step % (self.spacing * self.state_every) == 0
 
     def add(self, step: int, frame: dict, state: dict | None = None) -> None:
         """Keep the frame of `step` (and the trainer's state, when keeps_state(step)), then thin the
@@ -109,12 +121,16 @@ class Recording:
             self.frames = {s: f for s, f in self.frames.items() if s % self.spacing == 0}
 
 def _padded(items: list[np.ndarray]) -> np.ndarray:
-    """Stack arrays of one rank, NaN-padded to the largest size on each axis (floats stay floats)."""
+    """Stack arrays of one rank, padded to the largest size on each axis: floats with NaN, integers
+    (an image run's pixels) with 0, keeping their type."""
     shape = tuple(max(a.shape[d] for a in items) for d in range(items[0].ndim))
     if all(a.shape == shape for a in items):
         return np.stack(items)
-    dtype = np.result_type(*items, np.float16)
-    out = np.full((len(items), *shape), np.nan, dtype=dtype)
+    dtype = np.result_type(*items)
+    fill = 0 if np.issubdtype(dtype, np.integer) else np.nan
+    if fill != 0:
+        dtype = np.result_type(dtype, np.float16)
+    out = np.full((len(items), *shape), fill, dtype=dtype)
     for i, a in enumerate(items):
         out[(i, *(slice(0, n) for n in a.shape))] = a
     return out

@@ -16,7 +16,7 @@ from .. import checkpoint, heap
 from ..config import flat, restart_settings
 from ..training import StepLog, Trainer, default_device
 from . import saved
-from .recording import Recording
+from .recording import Recording, _nbytes, state_every_for
 from .share import CpuShare
 
 DIAG_SHARE = 0.05  # the exact diagnostics take at most this share of a worker's CPU time (live/share.py)
@@ -122,7 +122,7 @@ class _Worker:
         self._rate = 0.0
         self._train_seconds = 0.0
         self._status, self._message = "paused", ""
-        self.recording = Recording()
+        self.recording = Recording(state_every=state_every_for(_nbytes(self._good)))
         if self.resume_from:
             self._resume()
         elif self.start_from:

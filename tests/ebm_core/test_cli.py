@@ -102,6 +102,14 @@ def test_digits_train_then_sample_from_noise(tmp_path):
     final = json.loads((out / "config.json").read_text())["final"]
     assert final["steps"] == 150 and final["fresh_steps"] == 200 and 0 <= final["fresh_recognised"] <= 1
     assert len(checkpoint.read_metrics(out)) == 150
+    rec = checkpoint.read_recording(out)  # the negatives every 10 updates, as the Images page records them
+    assert rec["step"].tolist() == list(range(10, 151, 10)) and rec["negatives"].shape[1:] == (64, 8, 8)
+    r = run_cli("export", str(out), "--format", "gif", "--out", str(tmp_path / "d.gif"))
+    assert r.returncode == 0, r.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "d.gif") as im:
+        assert im.n_frames == 15 and im.size[0] >= 400  # one frame per recorded step, the grid enlarged
     npy = tmp_path / "s.npy"
     r = run_cli("sample", str(out), "--n", "64", "--steps", "60", "--seed", "1", "--out", str(npy))
     assert r.returncode == 0, r.stderr

@@ -134,3 +134,57 @@ def test_a_chain_from_noise_exports_as_gif_and_as_an_offline_html_player(page, a
         time.sleep(0.1)
     assert label.inner_text() != first and first == "step 0"  # it plays
     assert all(u.startswith(("file:", "data:")) for u in requests), requests  # nothing from the network
+
+
+def test_the_training_rewinds_to_its_recorded_negatives_and_exports_them(page, app_url, tmp_path):
+    from PIL import Image
+
+    page.goto(app_url + "/Images")
+    page.locator(GRID).first.wait_for(timeout=120_000)
+    click(page, "img_train")
+    wait_for_steps(page, 45, timeout=120)
+    click(page, "img_train")  # pause: the slider appears
+    page.locator(".st-key-img_train button:visible").filter(has_text="Train").first.wait_for(timeout=30_000)
+    slider = page.locator(".st-key-img_rewind input[type=range]")  # Streamlit's slider: a hidden range input
+    slider.wait_for(state="attached", timeout=30_000)
+    slider.focus()
+    slider.press("Home")  # the first recorded step: noise
+    shown = page.locator("[data-testid=stImage]").filter(has_text="as recorded then")
+    shown.first.wait_for(timeout=30_000)
+    assert "Negatives of step 0," in shown.first.inner_text()
+    picture = shown.first.locator("img")
+    page.wait_for_function("i => i.complete && i.naturalWidth > 100", arg=picture.element_handle(), timeout=30_000)
+    assert page.locator(".st-key-img_live_panel").count() == 0  # the recorded grid stands in for the live one
+    page.screenshot(path=str(ARTIFACTS / "images_rewound.png"), full_page=True)
+    slider.press("End")  # "now": the live grids again
+    page.locator(GRID).first.wait_for(timeout=30_000)
+
+    page.get_by_text("Export the training for slides").first.click()
+    click(page, "img_train_export_go")
+    button = page.locator(".st-key-img_train_export_download button").filter(has_text=".gif")
+    button.first.wait_for(timeout=90_000)
+    with page.expect_download(timeout=30_000) as download:
+        button.first.click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    with Image.open(path) as im:
+        assert path.name.startswith("ebm-digits-step") and 5 <= im.n_frames <= 100
+
+
+def test_presentation_mode_fills_a_1280x720_projector_with_the_digits(app_url):
+    with checked_page(width=1280, height=720) as pg:
+        pg.goto(app_url + "/Images?present=on")
+        pg.locator(GRID).first.wait_for(timeout=120_000)
+        assert pg.locator("h1").count() == 0  # no title or introduction
+        assert pg.locator("[data-testid=stSidebar]").get_attribute("data-collapsed") == "true"
+        pg.keyboard.press("Space")  # trains
+        wait_for_steps(pg, 3, timeout=120)
+        box = pg.locator(GRID).first.bounding_box()
+        assert box["y"] + box["height"] <= 720, box  # above the fold, all of it
+        pg.screenshot(path=str(ARTIFACTS / "images_presentation_1280x720.png"))
+        pg.keyboard.press("Space")
+    with checked_page(width=1280, height=720) as pg:  # the usual page: smaller digits, and lower
+        pg.goto(app_url + "/Images")
+        pg.locator(GRID).first.wait_for(timeout=120_000)
+        normal = pg.locator(GRID).first.bounding_box()
+        assert normal["height"] < 0.85 * box["height"] and normal["y"] > box["y"], (normal, box)
