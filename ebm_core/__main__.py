@@ -21,8 +21,8 @@ from . import config as config_mod
 from . import density, export, heap, movie2d, render2d, toy2d
 from .checkpoint import NotARunError, load_run, read_recording, save_run
 from .images import DatasetUnavailable
-from .train2d import make_trainer_2d
 from .live.toy2d import frame_of
+from .train2d import make_trainer_2d
 from .training import default_device
 from .views import LAYERS
 

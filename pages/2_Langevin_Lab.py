@@ -302,11 +302,10 @@ st.caption("Press **▶ Play** (or a speed) and drag the slider to scrub. Grey s
 with st.expander("Export the chains for slides", icon=":material/movie:"):
     st.caption("The animation above as a file: one panel per step size over the exact density, the chains as "
                "orange dots and three of them with their recent path, each frame labelled with its step.")
+    chains = ([r.trajectory for r in runs], [lab_figures.run_label(r) for r in runs])
     movie_export.job_export_row(
         keys, key="lab_export", name=f"langevin-chains-{target_key}",
-        encode=lambda fmt: (movie2d.encode_chains, (target.exact.log_density.numpy(), target.extent,
-                                                    [r.trajectory for r in runs], [lab_figures.run_label(r) for r in runs],
-                                                    fmt), {}),
+        encode=lambda fmt: (movie2d.encode_chains, (target.exact.log_density.numpy(), target.extent, *chains, fmt), {}),
         help="Draw and encode the chains, each frame labelled with its Langevin step, for a slide")
 
 st.subheader("Diagnostics per step")

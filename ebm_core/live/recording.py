@@ -29,12 +29,13 @@ STATE_BUDGET = 8 * 2**20  # kept states take at most about this much (state_ever
 def state_every_for(state_bytes: int) -> int:
     """The state spacing (in frames) that keeps a run's states within STATE_BUDGET: STATE_EVERY for the
     2D task (a state of 340 KB: 11 states, 3.7 MB); sparser for larger states (the Images page's digits,
-    about 1.3 MB: 5 states); 0, no state kept, when a single one is over the budget (MNIST's buffer),
-    so such a run rewinds its pictures but cannot roll back to them."""
-    if state_bytes > STATE_BUDGET:
+    0.83 MB: 9 states, 7.5 MB); 0, no state kept, when the budget holds fewer than three (MNIST's, 8.4
+    MB), so such a run rewinds its pictures but cannot roll back to them. A recording keeps up to
+    MAX_FRAMES / state_every + 1 states (step 0 included), and at least two once state_every <= 100."""
+    keep = STATE_BUDGET // max(1, state_bytes)  # states that fit
+    if keep < 3:
         return 0
-    keep = max(1, STATE_BUDGET // max(1, state_bytes))
-    return max(STATE_EVERY, -(-MAX_FRAMES // keep))
+    return max(STATE_EVERY, -(-MAX_FRAMES // (keep - 1)))
 
 
 def _nbytes(x: Any) -> int:

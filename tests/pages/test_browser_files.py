@@ -7,6 +7,7 @@ import time
 import pytest
 from browser import ARTIFACTS, checked_page
 from test_browser_app import click, open_app, step_count, wait_for_steps
+from test_browser_keys import settles
 
 
 @pytest.fixture
@@ -33,8 +34,7 @@ def test_download_reset_upload_goes_on_where_it_was(page, app_url, tmp_path):
     wait_for_steps(page, 40)
     click(page, "train")  # pause: the saved state is then exactly the shown step
     page.locator(".st-key-train button:visible").filter(has_text="Train").first.wait_for(timeout=30_000)
-    time.sleep(1.0)
-    paused = step_count(page)
+    paused = settles(page)  # the counter has stopped: the paused step
     body = open_files(page)
     with page.expect_download(timeout=30_000) as download:
         page.locator(".st-key-pg_files_download button").first.click()
@@ -57,6 +57,9 @@ def test_download_reset_upload_goes_on_where_it_was(page, app_url, tmp_path):
     page.keyboard.press("Escape")
     wait_for_step(page, paused)
     page.screenshot(path=str(ARTIFACTS / "playground_loaded_run.png"), full_page=True)
+    slider = page.locator(".st-key-rewind input[type=range]")  # the recorded training came with the zip
+    slider.wait_for(state="attached", timeout=30_000)
+    assert int(slider.get_attribute("max")) >= 4  # steps 0, 10, 20, 30 and more, then "now"
     click(page, "train")
     wait_for_steps(page, paused + 10)  # training goes on from the loaded step
     click(page, "train")

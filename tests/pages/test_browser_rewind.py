@@ -7,6 +7,7 @@ import time
 import pytest
 from browser import ARTIFACTS, checked_page
 from test_browser_app import CANVAS, click, open_app, step_count, wait_for_steps
+from test_browser_keys import settles
 
 
 @pytest.fixture
@@ -52,8 +53,7 @@ def test_slide_back_return_and_roll_back(page, app_url):
     slider = page.locator(".st-key-rewind input[type=range]")  # Streamlit's slider: a hidden range input
     slider.wait_for(state="attached", timeout=30_000)
     assert slider.get_attribute("aria-valuetext") == "now"  # it opens on the live picture
-    time.sleep(1.0)
-    now = step_count(page)
+    now = settles(page)  # the counter has stopped: the paused step
     slider.focus()
     page.keyboard.press("Home")
     wait_title(page, "step 0")  # the untrained landscape of step 0

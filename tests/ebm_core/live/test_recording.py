@@ -103,3 +103,18 @@ def test_a_run_records_its_chains_and_a_resumed_run_keeps_its_recording(tmp_path
     finally:
         again.request_stop()
         again.thread.join(10)
+
+
+def test_kept_states_stay_within_their_budget_whatever_their_size():
+    from ebm_core.live.recording import STATE_BUDGET, state_every_for
+
+    frame = {"negatives": np.zeros((64, 8, 8), np.uint8)}
+    for state_bytes in (340_000, 828_208, 3_000_000, 8_436_800):  # 2D, digits, larger, MNIST's image run
+        state = {"buffer": torch.zeros(state_bytes // 4)}
+        rec = Recording(state_every=state_every_for(state_bytes))
+        for step in range(0, 120_001):
+            if rec.due(step):
+                rec.add(step, frame, state if rec.keeps_state(step) else None)
+        kept = sum(_nbytes(s) for s in rec.states.values())
+        assert kept <= STATE_BUDGET, (state_bytes, len(rec.states))
+        assert len(rec.states) >= 2 or state_bytes * 3 > STATE_BUDGET  # roll back is offered wherever it fits
