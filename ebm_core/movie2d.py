@@ -72,6 +72,8 @@ def encode_recording(rec: dict, fmt: str, *, view: str = "energy",
     """The recording as one file of format `fmt` (export.FORMATS; "png" is its last frame)."""
     if fmt not in export.FORMATS:
         raise ValueError(f"format must be one of {', '.join(export.FORMATS)}, got {fmt!r}")
+    if len(rec.get("step", ())) == 0:
+        raise ValueError("nothing is recorded yet: train a few updates first")
     if fmt == "png":
         rec = {k: (v if k.startswith("meta_") else v[-1:]) for k, v in rec.items()}
     if "negatives" in rec:  # an image run: its negatives at each recorded step, tiled as the page shows them

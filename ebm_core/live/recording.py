@@ -101,8 +101,9 @@ class Recording:
         if not steps:
             return {}
         out: dict[str, np.ndarray] = {"step": np.asarray(steps, np.int64)}
-        for key in self.frames[steps[0]]:
-            out[key] = _padded([np.asarray(self.frames[s].get(key, np.nan)) for s in steps])
+        common = set.intersection(*(set(self.frames[s]) for s in steps))  # (frames loaded from an older file)
+        for key in (k for k in self.frames[steps[0]] if k in common):
+            out[key] = _padded([np.asarray(self.frames[s][key]) for s in steps])
         out.update({f"meta_{k}": np.asarray(v) for k, v in self.meta.items()})
         return out
 
@@ -120,6 +121,7 @@ class Recording:
         while len(self.frames) > self.max_frames:
             self.spacing *= 2
             self.frames = {s: f for s, f in self.frames.items() if s % self.spacing == 0}
+
 
 def _padded(items: list[np.ndarray]) -> np.ndarray:
     """Stack arrays of one rank, padded to the largest size on each axis: floats with NaN, integers
