@@ -56,6 +56,7 @@ class Recording:
     frames: dict[int, dict] = field(default_factory=dict)  # step -> the task's frame record
     states: dict[int, dict] = field(default_factory=dict)  # step -> Trainer.state()
     meta: dict[str, np.ndarray] = field(default_factory=dict)  # shared by all frames (for exports)
+    changes: int = 0  # counts the changes: whoever saves the recording can tell whether it changed
 
     def due(self, step: int) -> bool:
         """Whether the frame of this step is to be kept."""
@@ -67,6 +68,7 @@ class Recording:
     def add(self, step: int, frame: dict, state: dict | None = None) -> None:
         """Keep the frame of `step` (and the trainer's state, when keeps_state(step)), then thin the
         recording if it is over its budget."""
+        self.changes += 1
         self.frames[step] = frame
         if state is not None:
             self.states[step] = state
@@ -77,6 +79,7 @@ class Recording:
 
     def truncate(self, step: int) -> None:
         """Forget what came after `step` (training goes on from there)."""
+        self.changes += 1
         self.frames = {s: f for s, f in self.frames.items() if s <= step}
         self.states = {s: v for s, v in self.states.items() if s <= step}
 
@@ -110,6 +113,7 @@ class Recording:
     def add_stacked(self, arrays: dict[str, np.ndarray]) -> None:
         """Take back the frames (and meta) of `stacked` (no states: training cannot roll back to them),
         keeping the frames at steps up to the current spacing's budget."""
+        self.changes += 1
         steps = [int(s) for s in np.asarray(arrays.get("step", []))]
         keys = [k for k in arrays if k != "step" and not k.startswith("meta_")]
         self.meta.update({k[5:]: np.asarray(v) for k, v in arrays.items() if k.startswith("meta_")})

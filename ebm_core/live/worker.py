@@ -81,6 +81,7 @@ class _Worker:
         self.points = opts.get("points")
         self._saved_key = None
         self._saves = CpuShare(saved.SAVE_EVERY_S, 1 / saved.COST_FACTOR)
+        self._saved_recording, self._recording_saved_at = -1, -math.inf  # Recording.changes when last saved
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
@@ -222,9 +223,15 @@ class _Worker:
         if not force and not self._saves.due(time.perf_counter()):
             return
         cpu = self._saves.start()
+        now = time.perf_counter()
+        with_recording = self.recording.changes != self._saved_recording and (
+            force or now - self._recording_saved_at >= saved.RECORDING_EVERY_S)
         try:
             saved.write(self.save_path, self.task_name, flat(self.cfg), self.trainer.state(), self.history.rows,
-                        self.history.diag, self._train_seconds, self.points, recording=self.recording.stacked())
+                        self.history.diag, self._train_seconds, self.points,
+                        recording=self.recording.stacked() if with_recording else None)
+            if with_recording:
+                self._saved_recording, self._recording_saved_at = self.recording.changes, now
         except (OSError, RuntimeError) as e:  # a full disk must not stop training; try again later
             print(f"ebm worker: could not save the run to {self.save_path}: {e!r}", file=sys.stderr)
         self._saves.done(cpu)

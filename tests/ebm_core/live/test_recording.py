@@ -118,3 +118,42 @@ def test_kept_states_stay_within_their_budget_whatever_their_size():
         kept = sum(_nbytes(s) for s in rec.states.values())
         assert kept <= STATE_BUDGET, (state_bytes, len(rec.states))
         assert len(rec.states) >= 2 or state_bytes * 3 > STATE_BUDGET  # roll back is offered wherever it fits
+
+
+def test_the_recording_is_saved_seldom_while_training_and_whole_once_paused(tmp_path):
+    """A class of 30 saving 2 MB of recording every 3 s would write 20 MB a second: while training the
+    state is saved every few seconds and the recording beside it only every 30 s; a pause saves both."""
+    import time
+
+    from ebm_core.live import saved
+
+    cfg = config.RunConfig().replace(width=32, n_steps=5, batch_size=64, buffer_size=512)
+    path = tmp_path / "run.pt"
+    run = LiveRun(cfg, max_fps=50, diag_every_s=0.2, save_path=str(path)).start()
+    try:
+        run.wait_for(lambda s: s.status == "paused")
+        deadline = time.time() + 30
+        while not saved.recording_path(path).exists() and time.time() < deadline:
+            time.sleep(0.1)
+        first = saved.recording_path(path).stat().st_mtime_ns
+        state_first = path.stat().st_mtime_ns
+        run.start_training()
+        deadline = time.time() + 60
+        while path.stat().st_mtime_ns == state_first and time.time() < deadline:  # a save while training
+            time.sleep(0.2)
+        assert path.stat().st_mtime_ns != state_first
+        assert saved.recording_path(path).stat().st_mtime_ns == first  # not the recording yet
+        run.pause()
+        s = run.wait_for(lambda s: s.status == "paused" and s.step > 20)
+        deadline = time.time() + 30
+        def saved_steps() -> list[int]:
+            data = saved.read(path, "toy2d")
+            return [] if data is None or not data["recording"] else data["recording"]["step"].tolist()
+
+        while saved_steps() != list(s.recorded):  # every frame recorded until the pause
+            assert time.time() < deadline, f"the paused run's recording was not saved whole: {saved_steps()}"
+            time.sleep(0.2)
+        assert len(s.recorded) >= 3
+    finally:
+        run.request_stop()
+        run.thread.join(10)
