@@ -46,6 +46,22 @@ def checked_page(width: int = 1500, height: int = 1000):
         assert pg.locator("[data-testid=stException]").count() == 0, "an exception element appeared"
 
 
+def exported(page, key: str, ext: str, tmp_path, fmt: str | None = None):
+    """An export row (ui/movie_export.py) with widget keys `key`_fmt/_go/_download: pick the format
+    labelled `fmt` (if given), press Export, wait until Download offers the .ext file, and save it in
+    tmp_path under its suggested name; returns the path."""
+    if fmt is not None:
+        page.locator(f".st-key-{key}_fmt button").filter(has_text=fmt).first.click()
+    page.locator(f".st-key-{key}_go button:visible").first.click()
+    button = page.locator(f".st-key-{key}_download button").filter(has_text=f".{ext}")
+    button.first.wait_for(timeout=90_000)
+    with page.expect_download(timeout=30_000) as download:
+        button.first.click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    return path
+
+
 # Samples a live canvas's data-frame on every animation frame for `ms`, and whether its pixels changed.
 CANVAS_SAMPLE_JS = """(cv, ms) => new Promise(done => {
   const seen = new Set(), t0 = performance.now(), shot0 = cv.toDataURL();

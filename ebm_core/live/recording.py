@@ -145,7 +145,7 @@ def _padded(items: list[np.ndarray]) -> np.ndarray:
 
 def _unpadded(a: np.ndarray) -> np.ndarray:
     """A frame entry without the NaN padding of `_padded` (rows that are NaN throughout)."""
-    if a.ndim == 0 or not np.issubdtype(a.dtype, np.floating) or a.ndim < 2:
+    if a.ndim < 2 or a.size == 0 or not np.issubdtype(a.dtype, np.floating):
         return a
     rows = ~np.isnan(a.reshape(a.shape[0], -1)).all(axis=1)
     return a[rows]

@@ -205,8 +205,12 @@ class _Worker:
         if not arrays or "step" not in arrays:
             return
         keep = np.asarray(arrays["step"]) <= self.trainer.step_count
-        self.recording.add_stacked({k: (np.asarray(v)[keep] if not k.startswith("meta_") else np.asarray(v))
-                                    for k, v in arrays.items()})
+        try:
+            self.recording.add_stacked({k: (np.asarray(v)[keep] if not k.startswith("meta_") else np.asarray(v))
+                                        for k, v in arrays.items()})
+        except (ValueError, IndexError, TypeError) as e:  # the run goes on without its past frames
+            self.recording.frames.clear()
+            print(f"ebm worker: the saved recording could not be read back: {e!r}", file=sys.stderr)
 
     def _buffer_as_negatives(self) -> None:
         """After loading a state, until the next update: the replay buffer's chains stand for the last

@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from browser import ARTIFACTS, checked_page
+from browser import ARTIFACTS, checked_page, exported
 from PIL import Image
 from test_browser_app import click, open_app, wait_for_steps
 
@@ -20,14 +20,7 @@ def page(app_url):
 
 def export(page, label: str, tmp_path, ext: str):
     """Pick the format, press Export, and download the file once it is encoded."""
-    page.locator(".st-key-train_export_fmt button").filter(has_text=label).first.click()
-    click(page, "train_export_go")
-    button = page.locator(".st-key-train_export_download button").filter(has_text=f".{ext}")
-    button.first.wait_for(timeout=90_000)
-    with page.expect_download(timeout=30_000) as download:
-        button.first.click()
-    path = tmp_path / download.value.suggested_filename
-    download.value.save_as(path)
+    path = exported(page, "train_export", ext, tmp_path, fmt=label)
     assert path.suffix == f".{ext}" and "step" in path.name
     return path
 

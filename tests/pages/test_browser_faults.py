@@ -101,8 +101,8 @@ def test_a_restarted_server_resumes_the_tabs_run_where_it_was(tmp_path):
             paused = settled_step(page)
             address = page.url
             assert "run=" not in address  # the saved run's name stays out of the address (and its history)
-        files = list(tmp_path.glob("toy2d-*.pt"))
-        assert len(files) == 1
+        files = [p for p in tmp_path.glob("toy2d-*.pt") if not p.name.endswith(".rec.pt")]  # its recording beside it
+        assert len(files) == 1 and saved.recording_path(files[0]).exists()
         kept = saved.read(files[0], "toy2d")["state"]["step"]
         assert kept >= paused  # what the worker had when it stopped (the page may show it a refresh late)
         with streamlit_server(ROOT / "serve.py", port=port, env=env) as url:

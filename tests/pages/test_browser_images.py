@@ -6,7 +6,7 @@ import re
 import time
 
 import pytest
-from browser import ARTIFACTS, checked_page
+from browser import ARTIFACTS, checked_page, exported
 from test_browser_app import click
 
 GRID = ".ebm-images img"  # the live panel the page fetches from serve.py's panel route
@@ -110,15 +110,7 @@ def test_a_chain_from_noise_exports_as_gif_and_as_an_offline_html_player(page, a
     page.locator(".st-key-img_chain_export_go button").first.wait_for(timeout=60_000)
     files = {}
     for fmt in ("GIF", "HTML player"):
-        page.locator(".st-key-img_chain_export_fmt").get_by_text(fmt, exact=True).click()
-        click(page, "img_chain_export_go")
-        button = page.locator(".st-key-img_chain_export_download button").filter(
-            has_text=".gif" if fmt == "GIF" else ".html")
-        button.first.wait_for(timeout=60_000)
-        with page.expect_download(timeout=30_000) as download:
-            button.first.click()
-        files[fmt] = tmp_path / download.value.suggested_filename
-        download.value.save_as(files[fmt])
+        files[fmt] = exported(page, "img_chain_export", "gif" if fmt == "GIF" else "html", tmp_path, fmt=fmt)
     with Image.open(files["GIF"]) as im:
         assert im.format == "GIF" and im.n_frames >= 20  # the chain's frames, from noise to the end
     page.screenshot(path=str(ARTIFACTS / "images_chain_export.png"), full_page=True)
@@ -160,13 +152,7 @@ def test_the_training_rewinds_to_its_recorded_negatives_and_exports_them(page, a
     page.locator(GRID).first.wait_for(timeout=30_000)
 
     page.get_by_text("Export the training for slides").first.click()
-    click(page, "img_train_export_go")
-    button = page.locator(".st-key-img_train_export_download button").filter(has_text=".gif")
-    button.first.wait_for(timeout=90_000)
-    with page.expect_download(timeout=30_000) as download:
-        button.first.click()
-    path = tmp_path / download.value.suggested_filename
-    download.value.save_as(path)
+    path = exported(page, "img_train_export", "gif", tmp_path)
     with Image.open(path) as im:
         assert path.name.startswith("ebm-digits-step") and 5 <= im.n_frames <= 100
 

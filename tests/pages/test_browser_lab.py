@@ -11,7 +11,7 @@ import time
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from browser import ARTIFACTS, browser
+from browser import ARTIFACTS, browser, exported
 from playwright.sync_api import expect
 
 CHART = ".st-key-lab_chains_figure .js-plotly-plot"
@@ -172,13 +172,7 @@ def test_the_chains_export_as_a_gif_with_one_panel_per_step_size(page, app_url, 
     page.goto(app_url + "/Langevin_Lab")
     page.locator(CHART + " .updatemenu-button").first.wait_for(timeout=120_000)
     page.get_by_text("Export the chains for slides").first.click()
-    page.locator(".st-key-lab_export_go button").first.click()
-    button = page.locator(".st-key-lab_export_download button").filter(has_text=".gif")
-    button.first.wait_for(timeout=90_000)
-    with page.expect_download(timeout=30_000) as download:
-        button.first.click()
-    path = tmp_path / download.value.suggested_filename
-    download.value.save_as(path)
+    path = exported(page, "lab_export", "gif", tmp_path)
     with Image.open(path) as im:
         assert im.n_frames == 101 and im.size[0] > 3 * 360  # as the animation: 101 frames, three panels side by side
         im.seek(50)

@@ -71,6 +71,12 @@ def test_frames_with_other_sizes_travel_as_padded_arrays_and_come_back_whole():
             assert np.array_equal(back.frames[step][key], rec.frames[step][key])
     assert back.frames[20]["trails"].shape == (8, 21, 2)  # chains keep their padding: drawing skips NaN points
     assert np.isfinite(back.frames[20]["trails"][:, :6]).all() and np.isnan(back.frames[20]["trails"][:, 6:]).all()
+    one = Recording()  # a run saved at step 0: no negatives yet
+    one.add(0, {"energy": np.zeros((4, 4), np.float16), "x_neg": np.zeros((0, 2), np.float16),
+                "trails": np.zeros((0, 0, 2), np.float16)})
+    again = Recording()
+    again.add_stacked(one.stacked())
+    assert again.steps == (0,) and again.frames[0]["x_neg"].shape == (0, 2)
     sparse = Recording()
     sparse.add_stacked({"step": np.arange(0, 4000, 40), "energy": np.zeros((100, 4, 4), np.float16)})
     assert sparse.spacing == 40 and not sparse.due(50) and sparse.due(4000)  # goes on at the spacing it had
