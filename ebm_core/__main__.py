@@ -286,7 +286,9 @@ def train_images(args: argparse.Namespace) -> int:
     """Train the Images page's recipe headless and write a run folder (kind "images")."""
     from . import image_sampling, quality
     from .image_train import make_trainer_images
-    from .images import load_images, to_pixels
+    from .images import load_images
+    from .live.images import recorded_frame
+    from .live.recording import Recording
 
     try:
         cfg = _image_settings(args)
@@ -299,16 +301,13 @@ def train_images(args: argparse.Namespace) -> int:
         return 1
     steps, device = _prepare(args)
     trainer = make_trainer_images(cfg, device=device, dataset=ds)
-    from .live.images import RECORDED_LARGE, RECORDED_SMALL
-    from .live.recording import Recording
-
-    rec, shown = Recording(state_every=0), RECORDED_SMALL if ds.images.shape[-1] <= 16 else RECORDED_LARGE
+    rec = Recording(state_every=0)
     rows = []
     bar = _progress(args, steps)
     start = time.perf_counter()
     for log in trainer.run(steps, args.seconds):
         if log.finite and rec.due(log.step):  # the negatives as the Images page records them
-            rec.add(log.step, {"negatives": to_pixels(trainer.last_x_neg[:shown])})
+            rec.add(log.step, recorded_frame(trainer.last_x_neg, ds.images.shape[-1]))
         if not log.finite:
             bar.close()
             print(f"training diverged at step {log.step}: the loss or its gradient is not finite. Try a smaller "

@@ -4,10 +4,11 @@ A run folder holds a 2D run (kind "toy2d", a RunConfig) or an image run (kind "i
 ImageRunConfig); config.json says which, and `load_run` builds the matching network. With a Trainer,
 `save_run` also writes trainer.safetensors: everything training needs to go on exactly where it
 stopped (live weights, EMA, Adam's moments, the replay buffer and its ages, the step, the random
-generators' states), which `load_trainer` puts back into a Trainer of the same config. A 2D run's
-recorded training (live/recording.py: the landscape, negatives and chain trails every few updates)
-is recording.safetensors, which `python -m ebm_core export` turns into a GIF, MP4 or HTML. `zip_run` and
-`unzip_run` carry a run folder to and from a page (ui/run_files.py), checking an upload in full.
+generators' states), which `load_trainer` puts back into a Trainer of the same config. A run's
+recorded training (live/recording.py: the landscape, negatives and chain trails every few updates, or
+an image run's negatives) is recording.safetensors, which `python -m ebm_core export` turns into a GIF,
+MP4 or HTML. `zip_run` and `unzip_run` carry a run folder to and from a page (ui/run_files.py),
+checking an upload in full.
 
 Weights are stored with safetensors, which holds raw tensors only: loading one never runs code,
 unlike unpickling a torch checkpoint. Anything that is not one of our run folders is rejected with

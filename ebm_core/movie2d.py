@@ -88,50 +88,53 @@ def image_pictures(rec: dict, *, max_frames: int = MAX_FRAMES) -> tuple[np.ndarr
     """(grey frames (T, H', W') uint8, labels) of an image run's recording: each frame's negatives tiled
     in rows of 8 (64 images) or 6 (36), as the Images page shows them."""
     from .images import tile
+    from .live.images import recorded_rows
 
     steps, neg = np.asarray(rec["step"]), np.asarray(rec["negatives"])
-    nrow = 8 if neg.shape[1] > 36 else 6
+    nrow = recorded_rows(neg.shape[1])
     idx = chosen(steps, max_frames)
     return np.stack([tile(neg[i], nrow) for i in idx]), [f"step {int(steps[i]):,}" for i in idx]
 
 
 def chains_pictures(log_density: np.ndarray, extent: float, trajectories: list[np.ndarray], titles: list[str], *,
                     size: int = 360, max_frames: int = MAX_FRAMES, max_chains: int = 256, n_trails: int = 3,
-                    trail_length: int = 6) -> tuple[np.ndarray, list[str]]:
+                    trail_length: int = 6, last_only: bool = False) -> tuple[np.ndarray, list[str]]:
     """The Langevin Lab's chain animation as pictures: one panel per run side by side (its title above
     it), each the exact density (log_density, (n, n), row 0 the lowest x2) with the chains at that step
-    as dots and n_trails of them with their last trail_length frames; labels "step N"."""
+    as dots and n_trails of them with their last trail_length frames; labels "step N". The frames are
+    the animation's (lessons.lab.frame_steps); last_only draws only the last one (a PNG)."""
     from PIL import Image, ImageDraw, ImageFont
+
+    from .lessons.lab import frame_steps
 
     if not trajectories or len(trajectories) != len(titles):
         raise ValueError("need one title per run, and at least one run")
     n_steps = min(len(t) for t in trajectories) - 1
-    every = max(1, -(-n_steps // max_frames))  # the frames of the Lab's animation (figures/lab.py)
-    shown = np.unique(np.append(np.arange(0, n_steps + 1, every), n_steps))
+    shown = frame_steps(n_steps, max_frames)
+    drawn = range(len(shown) - 1, len(shown)) if last_only else range(len(shown))
     energy = -np.asarray(log_density, np.float64)
     peak = float(np.exp(-energy.min()))
     band, gap = 26, 8
     font = ImageFont.load_default(size=15)
     width = len(trajectories) * size + (len(trajectories) - 1) * gap
-    out = np.full((len(shown), band + size, width, 3), 255, np.uint8)
+    out = np.full((len(drawn), band + size, width, 3), 255, np.uint8)
     heads = Image.new("RGB", (width, band), "white")
     for c, title in enumerate(titles):  # Pillow's own font has no Greek
         ImageDraw.Draw(heads).text((c * (size + gap) + 4, 5), title.replace("η=", "step size "), fill=(30, 30, 30),
                                    font=font)
     out[:, :band] = np.asarray(heads)
-    for f, i in enumerate(shown):
+    for j, f in enumerate(drawn):
+        i = shown[f]
         for c, traj in enumerate(trajectories):
             tail = traj[shown[max(0, f - trail_length):f + 1], :n_trails]  # (L, C, 2)
-            out[f, band:, c * (size + gap):c * (size + gap) + size] = render2d.picture(
+            out[j, band:, c * (size + gap):c * (size + gap) + size] = render2d.picture(
                 energy, 0.0, extent, view="density", density_max=peak / 1.15, x_neg=traj[i, :max_chains],
                 trails=list(np.transpose(tail, (1, 0, 2))), size=size)
-    return out, [f"step {int(i)}" for i in shown]
+    return out, [f"step {int(shown[f])}" for f in drawn]
 
 
 def encode_chains(log_density: np.ndarray, extent: float, trajectories: list[np.ndarray], titles: list[str],
                   fmt: str, *, fps: float = 10, title: str = "Energy Landscape Explorer: Langevin chains") -> bytes:
     """The Lab's chains (chains_pictures) as one file of format `fmt` (export.FORMATS)."""
-    frames, labels = chains_pictures(log_density, extent, trajectories, titles)
-    if fmt == "png":
-        frames, labels = frames[-1:], labels[-1:]
+    frames, labels = chains_pictures(log_density, extent, trajectories, titles, last_only=fmt == "png")
     return export.encode(frames, labels, fmt, fps=fps, title=title, gif_budget=GIF_BUDGET)

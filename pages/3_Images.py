@@ -23,7 +23,7 @@ with st.spinner("Loading PyTorch…"):
     from ebm_core import checkpoint, image_sampling, images, jobs, live, quality  # noqa: E402
     from ebm_core.config import ImageRunConfig, SamplerConfig  # noqa: E402
     from ebm_core.figures import images as figs  # noqa: E402
-    from ebm_core.live.images import IMAGE_SIZES  # noqa: E402
+    from ebm_core.live.images import IMAGE_SIZES, recorded_rows  # noqa: E402
     from ui import (  # noqa: E402
         awaiting,
         frame_route,
@@ -44,7 +44,7 @@ session.init_from_url(P)
 PRESENT = P.key("present")
 if presentation.on(PRESENT):
     head.empty()
-presentation.style(PRESENT)
+presentation.style(PRESENT, element="img_live_panel")
 session.show_link_warnings(ss[P.key("_url_warnings")])
 presentation.toggle(PRESENT, "the live digits as tall as the screen")
 
@@ -215,7 +215,7 @@ def recorded_negatives(snap) -> bool:
         return False
     step, frame = held
     neg = frame["negatives"]
-    nrow = 8 if len(neg) > 36 else 6
+    nrow = recorded_rows(len(neg))
     st.image(images.tile(neg, nrow, scale=figs.scale_for(snap.image_size, nrow, 320)),
              caption=f"Negatives of step {step:,}, as recorded then (now: step {snap.step:,}). Drag the slider to "
                      "“now” for the live grids.")

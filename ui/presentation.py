@@ -11,20 +11,13 @@ import streamlit as st
 
 PARAM = "present"  # its key in the session state and in the URL (ui/session.py UI_PARAMS)
 
-# Less padding above the page, a larger base font, and the canvas told to grow and to draw large text.
+# Less padding above the page, a larger base font, and the live element told to grow and to draw large
+# text: the Playground's canvas (ui/components/canvas.js), the Images page's live panel (its grids as tall
+# as the screen allows, ui/image_controls.py).
 STYLE = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 4rem; }
-[data-testid="stMain"] { font-size: 1.2rem; }
-.st-key-live_canvas { --ebm-present: 1; }
-</style>"""
-
-
-# The Images page: its live grids as tall as the screen allows, larger numbers (ui/image_controls.py's
-# panel reads the variable).
-IMAGES_STYLE = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 4rem; }
-[data-testid="stMain"] { font-size: 1.2rem; }
-.st-key-img_live_panel { --ebm-present: 1; }
+[data-testid="stMainBlockContainer"] {{ padding-top: 4rem; }}
+[data-testid="stMain"] {{ font-size: 1.2rem; }}
+.st-key-{element} {{ --ebm-present: 1; }}
 </style>"""
 
 
@@ -52,10 +45,10 @@ def toggle(key: str = PARAM, what: str = "the plot as tall as the screen") -> No
                            "?present=on opens the page this way.")
 
 
-def style(key: str = PARAM) -> None:
-    """The presentation styles, when the mode is on."""
+def style(key: str = PARAM, element: str = "live_canvas") -> None:
+    """The presentation styles, when the mode is on; `element` is the key of the live element to grow."""
     if on(key):
-        st.html(STYLE if key == PARAM else IMAGES_STYLE)
+        st.html(STYLE.format(element=element))
 
 
 def canvas_height() -> int | str:

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from ..lessons.lab import ChainRun, Target, exact_marginal, marginal_histograms
+from ..lessons.lab import ChainRun, Target, exact_marginal, frame_steps, marginal_histograms
 from ..samplers import get_sampler
 
 RUN_COLOURS = ("#2563eb", "#16a34a", "#ea580c", "#9333ea")  # blue, green, orange, purple
@@ -33,13 +33,6 @@ def run_label(run: ChainRun) -> str:
     spec = get_sampler(s.sampler)
     label = f"{spec.label} η={s.step_size:g}"
     return label + (f" T={s.temperature:.3g}" if spec.tempered and s.noise_scale != 1 else "")
-
-
-def frame_steps(n_steps: int, max_frames: int) -> np.ndarray:
-    """Steps shown as frames: 0, every k-th step and the last, at most max_frames + 1 of them."""
-    every = max(1, math.ceil(n_steps / max(1, max_frames)))
-    steps = np.arange(0, n_steps + 1, every)
-    return steps if steps[-1] == n_steps else np.append(steps, n_steps)
 
 
 def _ticks(extent: float) -> list[float]:

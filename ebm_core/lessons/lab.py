@@ -372,3 +372,11 @@ def run_chains_from(source: TargetSource, start: Start, settings: ChainSettings,
 def kl_floor_from(source: TargetSource, n: int, seed: int = 12345) -> float:
     """kl_floor of the source's target (a job's entry point)."""
     return kl_floor(source.build(), n, generator=torch.Generator().manual_seed(seed))
+
+
+def frame_steps(n_steps: int, max_frames: int) -> np.ndarray:
+    """Steps shown as frames of a run's animation (figures/lab.py, and its export for slides in
+    movie2d.py): 0, every k-th step and the last, at most max_frames + 1 of them."""
+    every = max(1, math.ceil(n_steps / max(1, max_frames)))
+    steps = np.arange(0, n_steps + 1, every)
+    return steps if steps[-1] == n_steps else np.append(steps, n_steps)

@@ -25,6 +25,17 @@ N_SHOW = 64  # images in each published grid
 RECORDED_SMALL, RECORDED_LARGE = 64, 36  # negatives kept per recorded frame: 8x8 digits, 28x28 images
 
 
+def recorded_frame(x_neg: torch.Tensor, image_size: int) -> dict:
+    """One frame of an image run's recording (live/recording.py): the first negatives as pixels, 64 of
+    8x8 digits (4 KB) or 36 of 28x28 images (28 KB). The live worker and the CLI's `train` record these."""
+    return {"negatives": images.to_pixels(x_neg[:RECORDED_SMALL if image_size <= 16 else RECORDED_LARGE])}
+
+
+def recorded_rows(n: int) -> int:
+    """Images per row when a recorded frame of n negatives is tiled: 8 x 8, or 6 x 6."""
+    return 8 if n > RECORDED_LARGE else 6
+
+
 @dataclass(frozen=True)
 class ImageDiagnostics:
     """Slow numbers, refreshed every few seconds. Quantiles follow QUANTILES."""
@@ -61,8 +72,8 @@ class ImageSnapshot:
     diagnostics: ImageDiagnostics | None
     history_start: int = 0  # index of the first history row carried
     ack: int = 0  # number of the last command the worker had handled (LiveRun.running)
-    recorded: tuple[int, ...] = ()  # the image task keeps no recording yet (live/recording.py)
-    kept: tuple[int, ...] = ()
+    recorded: tuple[int, ...] = ()  # steps of the recording's frames (live/recording.py)
+    kept: tuple[int, ...] = ()  # steps where training can roll back to (their state is kept)
 
 
 def explain_divergence(log: StepLog, x_neg: torch.Tensor, cfg: ImageRunConfig) -> str | None:
@@ -127,12 +138,10 @@ class ImagesTask:
         return self.diag
 
     def frame_record(self) -> dict:
-        """The run now as one frame of its recording (live/recording.py): the last update's first
-        negatives as pixels, 64 of 8x8 digits (4 KB) or 36 of 28x28 images (28 KB)."""
+        """The run now as one frame of its recording: see recorded_frame (noise before the first update)."""
         tr = self.trainer
         x_neg = tr.last_x_neg if tr.last_x_neg is not None else self.x_noise
-        n = RECORDED_SMALL if IMAGE_SIZES[self.cfg.data.dataset] <= 16 else RECORDED_LARGE
-        return {"negatives": images.to_pixels(x_neg[:n])}
+        return recorded_frame(x_neg, IMAGE_SIZES[self.cfg.data.dataset])
 
     def snapshot(self, needs: tuple[str, ...], **common) -> ImageSnapshot:
         """The page's view of the run now; `common` holds the fields every task's snapshot has."""

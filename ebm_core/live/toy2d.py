@@ -209,15 +209,17 @@ class Toy2DTask:
             self._grid_key = key
         return self._grid
 
+    def _mass_outside(self) -> float:
+        """The model's mass beyond the box by the last exact diagnostics (0 before any)."""
+        return self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
+
     def _energy_now(self) -> tuple[np.ndarray, float]:
         """The evaluated weights' energy on the display grid (float32), and the log Z it implies."""
-        outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
-        return display_energy(self.trainer.eval_model, self.display_grid, outside)
+        return display_energy(self.trainer.eval_model, self.display_grid, self._mass_outside())
 
     def frame_record(self) -> dict:
         """The run now as one frame of its recording (live/recording.py): see frame_of."""
-        outside = self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
-        return frame_of(self.trainer, self.display_grid, outside, self.n_trails)
+        return frame_of(self.trainer, self.display_grid, self._mass_outside(), self.n_trails)
 
     def recording_meta(self) -> dict[str, np.ndarray]:
         """What all frames of the recording share: the box, some data points, the density's scale."""

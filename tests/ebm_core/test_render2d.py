@@ -68,3 +68,18 @@ def test_arrows_point_downhill_and_are_drawn():
     drawn = render2d.picture(bowl(), 0.0, EXTENT, size=SIZE, arrows=True)
     x, y = ((bases[0] + tips[0]) / 2).astype(int)
     assert (drawn[y - 1:y + 2, x - 1:x + 2] == 255).all(axis=2).any() and not (plain[y, x] == 255).all()
+
+
+def test_the_lab_chains_draw_the_animations_frames_and_a_png_only_its_last():
+    from ebm_core import movie2d
+    from ebm_core.lessons.lab import frame_steps
+
+    rng = np.random.default_rng(0)
+    log_density = -bowl()
+    trajectories = [np.cumsum(rng.normal(0, 0.1, (41, 20, 2)), axis=0).astype(np.float32) for _ in range(2)]
+    frames, labels = movie2d.chains_pictures(log_density, EXTENT, trajectories, ["a", "b"], size=128, max_frames=20)
+    assert labels == [f"step {s}" for s in frame_steps(40, 20)] and frames.shape[0] == 21
+    assert frames.shape[2] == 2 * 128 + 8  # two panels side by side
+    last, last_label = movie2d.chains_pictures(log_density, EXTENT, trajectories, ["a", "b"], size=128, max_frames=20,
+                                               last_only=True)
+    assert last_label == labels[-1:] and np.array_equal(last[0], frames[-1])  # the same picture, drawn alone
