@@ -1,25 +1,26 @@
-"""A live 2D run: training in its own process, published as immutable snapshots.
+"""A live run: training in a training process, published as immutable snapshots.
 
 The UI never touches the trainer. `LiveRun` (in the server process) sends commands (play, pause,
-step, new settings, rollback, stop) down a pipe to a worker process and keeps the newest `Snapshot`
-the worker sends back. The worker trains in a process of its own, not a thread, because a Python
-thread shares the interpreter lock with the web server and the page scripts: on 2 cores a watched
-thread kept under half its headless speed (bench/ui.py). Workers are forked from a small fork server
-that has torch imported already, so a new run starts in well under a second and shares torch's
-memory with the other runs.
+step, new settings, rollback, stop) down a pipe to its worker and keeps the newest `Snapshot` the
+worker sends back. Workers live in training processes, not threads, because a Python thread shares
+the interpreter lock with the web server and the page scripts: on 2 cores a watched thread kept under
+half its headless speed (bench/ui.py). A server has about one training process per core, each
+stepping many runs in turn (live/pool.py, live/worker.py). They are forked from a small fork server
+that has torch imported already, so they start in well under a second and share torch's memory.
 
 What is trained and shown comes from a task (`task_classes()`; the 2D toy task is in live/toy2d.py). The
 worker builds a snapshot only when a page asked for one lately (an unwatched run trains at full
 speed), at most `max_fps` times a second, and refreshes the task's diagnostics (for 2D the exact log
 Z, NLL, KL and sampler bias: ~18k energy evaluations) every `diag_every_s`, or less often when they
-would take more than a small share of the worker's CPU time (live/share.py). Snapshots
+would take more than a small share of the run's CPU time (live/share.py). Snapshots
 carry only the history rows added since the previous one; `LiveRun` stitches them together.
 
 Divergence guard: after every step the worker checks that the loss, the energies and the chains
 are finite and bounded. If not, it pauses, explains the likely cause in plain words, and keeps the
 last good state (saved every `good_every` healthy steps) for a one-click rollback.
 
-The worker exits on "stop", and on its own when the pipe closes (the server or the session died).
+A worker leaves its process on "stop", and on its own when the pipe closes (the server or the session
+died); either way it saves its state first.
 """
 
 import contextlib
@@ -38,8 +39,9 @@ import torch
 
 from ..config import RunConfig
 from . import saved
+from .pool import Pool, default_size
 from .slots import Slots, default_limit
-from .worker import HISTORY_KEYS, task_classes, worker_main
+from .worker import HISTORY_KEYS, task_classes
 
 _ALIVE: "weakref.WeakSet[LiveRun]" = weakref.WeakSet()
 _CLEANED = False  # old saved runs are removed once per process, at its first run that saves
@@ -66,6 +68,18 @@ def slots() -> Slots:
         if _SLOTS is None:
             _SLOTS = Slots(default_limit(), live_runs)
         return _SLOTS
+
+
+_POOL: Pool | None = None
+
+
+def pool() -> Pool:
+    """This process's training processes (live/pool.py)."""
+    global _POOL
+    with _SLOTS_LOCK:
+        if _POOL is None:
+            _POOL = Pool(default_size(), _context(), _start_without_main)
+        return _POOL
 
 
 _CONTEXT: multiprocessing.context.BaseContext | None = None
@@ -124,7 +138,8 @@ def warm_up() -> None:
 
 
 class LiveRun:
-    """One session's live run: a worker process plus a thread here that receives its snapshots."""
+    """One session's live run: a worker in a training process plus a thread here that receives its
+    snapshots."""
 
     def __init__(self, cfg: RunConfig, *, task: str = "toy2d", run_id: int = 0, device: str | None = None,
                  display_n: int = 64,
@@ -154,19 +169,18 @@ class LiveRun:
         self._requests: dict[int, Request] = {}  # asked of the worker, not answered yet, by command number
         self._listeners: set[Callable[[], None]] = set()  # called (in the receiving thread) on every snapshot
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
-        self.process: multiprocessing.process.BaseProcess | None = None
+        self.process: multiprocessing.process.BaseProcess | None = None  # the training process it is in
+        self._in: Any = None  # that process, as the pool knows it
 
     def start(self) -> "LiveRun":
         global _CLEANED
         if self.save_path and not _CLEANED:
             _CLEANED = True
             saved.remove_old()
-        ctx = _context()
-        self._conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=worker_main, args=(child, self.task, self.cfg, self.run_id, self._opts),
-                                   name=self.thread.name, daemon=True)
-        _start_without_main(self.process)
-        child.close()  # the worker holds the other end; its exit closes the pipe
+        self._conn, child = _context().Pipe()
+        self._in = pool().adopt(self, child, (self.task, self.cfg, self.run_id, self._opts))
+        self.process = self._in.process
+        child.close()  # the training process holds the other end; the worker's leaving closes the pipe
         self.thread.start()
         _ALIVE.add(self)
         return self
@@ -373,8 +387,7 @@ class LiveRun:
             unanswered, self._requests = list(self._requests.values()), {}
         for request in unanswered:
             request._answer((False, "the training worker ended before it answered"))
-        if self.process is not None:
-            self.process.join(timeout=5)
+        pool().released(self, self._in)
         slots().leave(self)  # the worker is gone: it neither trains nor waits
 
 

@@ -11,25 +11,33 @@ under load the extras space out with the worker's slice.
 
 import math
 import time
+from collections.abc import Callable
+
+
+def process_cpu() -> float:
+    return time.process_time()
 
 
 class CpuShare:
-    def __init__(self, every_s: float, share: float):
+    def __init__(self, every_s: float, share: float, clock: Callable[[], float] | None = None):
+        """`clock` is the CPU time of the run it serves: by default the process's; a training process
+        that steps many runs in turn (live/worker.py) counts each run's own."""
         if not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], got {share}")
         self.every_s, self.share = every_s, share
+        self.clock = clock or process_cpu
         self.last_at = -math.inf  # wall clock (perf_counter) when it last ran
         self.cost = 0.0  # CPU seconds it took then
         self.cpu_after = 0.0  # the process's CPU time when it finished
 
     def due(self, now: float) -> bool:
         return (now - self.last_at >= self.every_s
-                and time.process_time() - self.cpu_after >= self.cost * (1 / self.share - 1))
+                and self.clock() - self.cpu_after >= self.cost * (1 / self.share - 1))
 
     def start(self) -> float:
         """Call before running it; pass the value to done()."""
-        return time.process_time()
+        return self.clock()
 
     def done(self, cpu_before: float) -> None:
-        self.last_at, self.cpu_after = time.perf_counter(), time.process_time()
+        self.last_at, self.cpu_after = time.perf_counter(), self.clock()
         self.cost = self.cpu_after - cpu_before

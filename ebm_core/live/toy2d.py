@@ -150,6 +150,7 @@ class Toy2DTask:
         self.display_n, self.n_trails = opts["display_n"], opts["n_trails"]
         self.dataset = dataset_for(cfg, opts.get("points"))
         self.extent = self.dataset.extent
+        self.cpu_clock = opts.get("cpu_clock")  # the run's own CPU time (live/worker.py)
 
     @staticmethod
     def build_model(cfg: RunConfig) -> torch.nn.Module:
@@ -169,7 +170,7 @@ class Toy2DTask:
         yy, xx = torch.meshgrid(xs, xs, indexing="ij")
         self.field_points = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (225, 2)
         self.diag: Diagnostics | None = None
-        self._grid_share, self._grid_key, self._grid = CpuShare(GRID_EVERY_S, GRID_SHARE), None, None
+        self._grid_share, self._grid_key, self._grid = CpuShare(GRID_EVERY_S, GRID_SHARE, clock=self.cpu_clock), None, None
         return self.trainer
 
     def apply_settings(self, cfg: RunConfig) -> RunConfig:

@@ -1,0 +1,168 @@
+"""Training processes that step many runs in turn: runs spread over them and all advance, a run that
+fails leaves without harming the others, a killed process is replaced, an idle one exits, and a run
+counts only its own CPU time and never blocks on a page that does not read."""
+
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from ebm_core import config, live
+from ebm_core.live import LiveRun
+from ebm_core.live.pool import Pool, default_size
+
+SMALL = dict(width=32, n_steps=5, batch_size=64, buffer_size=512)
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    """A pool of two training processes that exit 0.5 s after their last run left."""
+    p = Pool(2, live._context(), live._start_without_main, idle_exit_s=0.5)
+    monkeypatch.setattr(live, "_POOL", p)
+    return p
+
+
+def wait(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def stop(runs) -> None:
+    for r in runs:
+        r.request_stop()
+    for r in runs:
+        r.thread.join(10)
+
+
+def test_runs_spread_over_the_processes_train_in_turn_and_idle_processes_exit(pool):
+    runs = [LiveRun(config.RunConfig().replace(**SMALL, seed=i), max_fps=20).start() for i in range(5)]
+    try:
+        pids = {r.process.pid for r in runs}
+        assert len(pids) == 2 and sorted(len(p.runs) for p in pool.processes()) == [2, 3]
+        for r in runs:
+            r.wait_for(lambda s: s.status == "paused")
+            r.play()
+        for r in runs:
+            r.wait_for(lambda s: s.step >= 30 and s.status == "running", timeout=60)
+        steps = [r.latest().step for r in runs]
+        assert min(steps) > 0.3 * max(steps), steps  # every run of a process gets its turn
+    finally:
+        stop(runs)
+    procs = [r.process for r in runs]
+    wait(lambda: not any(p.is_alive() for p in procs), timeout=15)  # no run left: they exit
+    assert pool.processes() == []
+    again = LiveRun(config.RunConfig().replace(**SMALL)).start()  # a new run starts a new process
+    try:
+        again.step_once(3)
+        assert again.wait_for(lambda s: s.step == 3).status == "paused" and again.process.pid not in pids
+    finally:
+        stop([again])
+
+
+def test_a_run_that_fails_leaves_with_its_reason_and_the_others_in_its_process_go_on(pool):
+    a, b, c = (LiveRun(config.RunConfig().replace(**SMALL, seed=i)).start() for i in range(3))
+    bad, good = (a, c) if a.process.pid == c.process.pid else (a, b) if a.process.pid == b.process.pid else (b, c)
+    assert bad.process.pid == good.process.pid
+    try:
+        for r in (bad, good):
+            r.wait_for(lambda s: s.status == "paused")
+        good.play()
+        good.wait_for(lambda s: s.step > 5)
+        bad.update("not a config")  # its task fails on it, inside the training process
+        bad.thread.join(15)
+        assert bad.dead and "Training stopped with an error" in bad.latest().message
+        before = good.latest().step
+        good.wait_for(lambda s: s.step > before + 20)
+        assert good.process.is_alive() and not good.ended
+    finally:
+        stop([a, b, c])
+
+
+def test_a_killed_training_process_ends_its_runs_and_the_next_run_gets_a_new_one(pool):
+    runs = [LiveRun(config.RunConfig().replace(**SMALL, seed=i)).start() for i in range(3)]
+    try:
+        for r in runs:
+            r.wait_for(lambda s: s.status == "paused")
+        victim = runs[0].process
+        os.kill(victim.pid, signal.SIGKILL)
+        for r in runs:
+            if r.process is victim:
+                r.thread.join(10)
+                assert r.dead
+            else:
+                r.step_once(2)
+                assert r.wait_for(lambda s: s.step == 2).status == "paused"  # the other process goes on
+        fresh = LiveRun(config.RunConfig().replace(**SMALL)).start()
+        runs.append(fresh)
+        fresh.step_once(2)
+        fresh.wait_for(lambda s: s.step == 2)
+        assert fresh.process is not victim and len(pool.processes()) == 2
+    finally:
+        stop(runs)
+
+
+def test_the_number_of_training_processes_is_one_per_core_or_as_configured(monkeypatch):
+    monkeypatch.delenv("EBM_TRAINING_PROCESSES", raising=False)
+    assert default_size(cores=2) == 2 and default_size(cores=16) == 16
+    monkeypatch.setenv("EBM_TRAINING_PROCESSES", "3")
+    assert default_size(cores=2) == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("EBM_TRAINING_PROCESSES", bad)
+        with pytest.raises(ValueError, match="EBM_TRAINING_PROCESSES"):
+            default_size()
+
+
+def _worker(**opts):
+    """A run's worker in this process, its page's end of the pipe, set up."""
+    from ebm_core.live.worker import _Worker
+
+    page, mine = multiprocessing.Pipe()
+    kw = dict(device="cpu", display_n=64, max_fps=1000.0, diag_every_s=2.0, good_every=50, n_trails=8,
+              max_train_seconds=600.0, **opts)
+    w = _Worker(mine, "toy2d", config.RunConfig().replace(**SMALL), 0, kw)
+    assert w.begin()
+    return w, page
+
+
+def test_a_run_counts_only_the_cpu_time_of_its_own_turns():
+    w, page = _worker()
+    try:
+        page.send((1, ("step", 5)))
+        before = w.cpu_time()
+        t0 = time.process_time()
+        while time.process_time() - t0 < 0.2:  # another run's work, in the same process
+            pass
+        assert w.cpu_time() == before
+        for _ in range(5):
+            w.turn()
+        assert w.cpu_time() > before and w.trainer.step_count == 5
+    finally:
+        w.close(save=False)
+        page.close()
+
+
+def test_a_page_that_does_not_read_never_blocks_its_process_and_gets_the_newest_snapshot_later():
+    w, page = _worker()
+    try:
+        page.send((1, ("play",)))
+        while w._writable():  # the page reads nothing: its pipe fills up with snapshots
+            page.send((1, ("want",)))
+            w.turn()
+        t0 = time.monotonic()
+        for _ in range(20):
+            page.send((1, ("want",)))
+            w.turn()  # would block on a full pipe
+        assert time.monotonic() - t0 < 5 and w._owed
+        stepped = w.trainer.step_count
+        while page.poll():  # the page catches up
+            snap = page.recv()[1]
+        assert snap.step < stepped
+        w.turn()
+        assert not w._owed and page.recv()[1].step == stepped + 1  # the owed snapshot, current
+    finally:
+        w.close(save=False)
+        page.close()
