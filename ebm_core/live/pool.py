@@ -42,7 +42,7 @@ class TrainingProcess:
         self.process = ctx.Process(target=pool_main, args=(child,), name="ebm-training", daemon=True)
         start(self.process)
         child.close()
-        self.runs: "weakref.WeakSet[Any]" = weakref.WeakSet()
+        self.runs: weakref.WeakSet[Any] = weakref.WeakSet()
         self.empty_since = time.monotonic()
 
     @property

@@ -170,7 +170,8 @@ class Toy2DTask:
         yy, xx = torch.meshgrid(xs, xs, indexing="ij")
         self.field_points = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (225, 2)
         self.diag: Diagnostics | None = None
-        self._grid_share, self._grid_key, self._grid = CpuShare(GRID_EVERY_S, GRID_SHARE, clock=self.cpu_clock), None, None
+        self._grid_share = CpuShare(GRID_EVERY_S, GRID_SHARE, clock=self.cpu_clock)
+        self._grid_key, self._grid = None, None
         return self.trainer
 
     def apply_settings(self, cfg: RunConfig) -> RunConfig:
