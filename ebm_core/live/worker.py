@@ -1,7 +1,7 @@
 """The worker side of live runs: training processes that each step many runs in turn.
 
 A server starts about one training process per core (live/pool.py). Each run's pipe is handed to one
-of them, which keeps a `_Worker` for it and gives every run one turn (`_Worker.tick`: its commands,
+of them, which keeps a `_Worker` for it and gives every run one turn (`_Worker.turn`: its commands,
 at most one update, a snapshot when due, a save when due) in a round. A class of 30 on 2 cores is
 then 2 processes that each run 15 updates one after the other, instead of 30 processes that the
 kernel slices mid-update: measured with plain training loops, 286-292 updates/s against 197-250.
@@ -31,6 +31,7 @@ from .share import CpuShare
 DIAG_SHARE = 0.05  # the exact diagnostics take at most this share of a run's CPU time (live/share.py)
 WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes after every update (max_fps)
 IDLE_WAIT_S = 0.25  # a process with no run training wakes at least this often
+OWED_WAIT_S = 0.02  # ... and this often while a snapshot waits for room in its page's pipe
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -83,7 +84,12 @@ def pool_main(control: multiprocessing.connection.Connection) -> None:
                 for w in workers:
                     w.close(save=True)
                 return
-            w = _Worker(conn, *args)
+            try:
+                w = _Worker(conn, *args)
+            except Exception as e:  # its page sees the pipe close (LiveRun.dead); the other runs go on
+                print(f"ebm worker: a run could not be set up: {e!r}", file=sys.stderr)
+                conn.close()
+                continue
             if w.begin():
                 workers.append(w)
         for w in list(workers):
@@ -127,8 +133,10 @@ class _Worker:
 
     def idle_for(self) -> float:
         """How long the process may wait for a command before this run's next turn (0 while it trains)."""
-        if self.busy or self._owed:
+        if self.busy:
             return 0.0
+        if self._owed:  # its page's pipe is full: look again soon
+            return OWED_WAIT_S
         if self._want:
             return max(0.0, self._last_pub + 1 / self.max_fps - time.perf_counter())
         return IDLE_WAIT_S

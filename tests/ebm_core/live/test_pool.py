@@ -78,6 +78,11 @@ def test_a_run_that_fails_leaves_with_its_reason_and_the_others_in_its_process_g
         before = good.latest().step
         good.wait_for(lambda s: s.step > before + 20)
         assert good.process.is_alive() and not good.ended
+        broken = LiveRun("not a config").start()  # cannot even be set up; it lands beside `good`
+        broken.thread.join(15)
+        assert broken.dead and broken.process.pid == good.process.pid
+        before = good.latest().step
+        good.wait_for(lambda s: s.step > before + 20)
     finally:
         stop([a, b, c])
 
