@@ -125,11 +125,13 @@ def display_energy(model: torch.nn.Module, grid: density.Grid, mass_outside: flo
     return e.float().numpy(), log_inner - math.log(max(1e-12, 1 - mass_outside))
 
 
-def frame_of(trainer: Trainer, display_grid: density.Grid, mass_outside: float = 0.0, n_trails: int = 8) -> dict:
-    """One frame of a 2D recording, in float16 (about 10 KB): the landscape on the display grid, up
-    to 256 negatives of the last update and, when that update recorded its chains, n_trails of them
-    (chains, T, 2). The live worker and the command line's `train` record the same frames."""
-    energy, log_z = display_energy(trainer.eval_model, display_grid, mass_outside)
+def frame_of(trainer: Trainer, display_grid: density.Grid, mass_outside: float = 0.0, n_trails: int = 8,
+             landscape: tuple[np.ndarray, float] | None = None) -> dict:
+    """One frame of a 2D recording, in float16 (about 10 KB): the landscape on the display grid (its
+    display_energy, computed unless given), up to 256 negatives of the last update and, when that
+    update recorded its chains, n_trails of them (chains, T, 2). The live worker and the command
+    line's `train` record the same frames."""
+    energy, log_z = landscape or display_energy(trainer.eval_model, display_grid, mass_outside)
     x_neg = trainer.last_x_neg if trainer.last_x_neg is not None else torch.zeros(0, 2)
     traj = trainer.last_trajectory
     trails = (traj[:, :n_trails].transpose(0, 1) if traj is not None and len(traj) else torch.zeros(0, 0, 2))
@@ -203,13 +205,17 @@ class Toy2DTask:
         """Energy on the display grid and the log Z it implies. While training, it is rebuilt at
         most every GRID_EVERY_S (the points and trails still move every frame): the grid is the
         costliest part of a frame, and the landscape changes little between two frames."""
-        key = (self.trainer.step_count, self.diag.step if self.diag else -1)
+        key = self._landscape_key()
         if self._grid is None or (key != self._grid_key and (not running or self._grid_share.due(time.perf_counter()))):
             cpu = self._grid_share.start()
             self._grid = self._energy_now()
             self._grid_share.done(cpu)
             self._grid_key = key
         return self._grid
+
+    def _landscape_key(self) -> tuple[int, int]:
+        """What the display grid's energy depends on: the weights' step and the diagnostics' (log Z)."""
+        return self.trainer.step_count, self.diag.step if self.diag else -1
 
     def _mass_outside(self) -> float:
         """The model's mass beyond the box by the last exact diagnostics (0 before any)."""
@@ -221,7 +227,10 @@ class Toy2DTask:
 
     def frame_record(self) -> dict:
         """The run now as one frame of its recording (live/recording.py): see frame_of."""
-        return frame_of(self.trainer, self.display_grid, self._mass_outside(), self.n_trails)
+        key = self._landscape_key()
+        if key != self._grid_key:  # evaluated once for the frame and the next snapshot, which shows it
+            self._grid, self._grid_key = self._energy_now(), key
+        return frame_of(self.trainer, self.display_grid, n_trails=self.n_trails, landscape=self._grid)
 
     def recording_meta(self) -> dict[str, np.ndarray]:
         """What all frames of the recording share: the box, some data points, the density's scale."""

@@ -32,6 +32,11 @@ DIAG_SHARE = 0.05  # the exact diagnostics take at most this share of a run's CP
 WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes after every update (max_fps)
 IDLE_WAIT_S = 0.25  # a process with no run training wakes at least this often
 OWED_WAIT_S = 0.02  # ... and this often while a snapshot waits for room in its page's pipe
+# A process training more than CROWD_RUNS runs at once publishes each at most CROWD_FPS frames a second.
+# Every frame costs the web server, the page and the worker: with a class of 30 on 2 cores the
+# server, the pages and the clients took 0.57 of the cores at about 4 frames a second each, 0.37 at
+# 2.4 (bench/results/class.md); frames past CROWD_FPS would come out of the class's training.
+CROWD_RUNS, CROWD_FPS = 4, 3.0
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -92,7 +97,9 @@ def pool_main(control: multiprocessing.connection.Connection) -> None:
                 continue
             if w.begin():
                 workers.append(w)
+        crowded = sum(w.busy for w in workers) > CROWD_RUNS
         for w in list(workers):
+            w.fps = min(w.max_fps, CROWD_FPS) if crowded else w.max_fps
             if not w.turn():
                 workers.remove(w)
 
@@ -113,6 +120,7 @@ class _Worker:
         self._saves = CpuShare(saved.SAVE_EVERY_S, 1 / saved.COST_FACTOR, clock=self.cpu_time)
         self._saved_recording, self._recording_saved_at = -1, -math.inf  # Recording.changes when last saved
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
+        self.fps = self.max_fps  # frames a second now: fewer when its process is crowded (CROWD_FPS)
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
         self._watched_until = -math.inf  # a page asked for a frame less than WATCHED_S ago
@@ -120,6 +128,7 @@ class _Worker:
         self._needs: tuple[str, ...] = ()
         self._seq, self._sent = 0, 0
         self._last_pub, self._owed = 0.0, False  # a snapshot waits for room in the pipe (_writable)
+        self._frames, self._frames_at = 1.0, time.perf_counter()  # frames a running run may publish now
         self._rate_t, self._rate_n = time.perf_counter(), 0
 
     def cpu_time(self) -> float:
@@ -138,7 +147,7 @@ class _Worker:
         if self._owed:  # its page's pipe is full: look again soon
             return OWED_WAIT_S
         if self._want:
-            return max(0.0, self._last_pub + 1 / self.max_fps - time.perf_counter())
+            return max(0.0, self._last_pub + 1 / self.fps - time.perf_counter())
         return IDLE_WAIT_S
 
     def begin(self) -> bool:
@@ -321,8 +330,12 @@ class _Worker:
             # running run publishes only after an update that recorded its chains. A watched
             # run does so without waiting to be asked again: on a busy server an update outlasts
             # a page's request for the next frame, and waiting for it lost every other frame.
+            # Frames are counted out at `fps` a second on average (a credit, not a least interval: a
+            # run making 4.6 updates a second would otherwise publish every other one, 2.3 a second).
             now = time.perf_counter()
-            want_frame = (self._want or now < self._watched_until) and now - self._last_pub >= 1 / self.max_fps
+            self._frames = min(2.0, self._frames + (now - self._frames_at) * self.fps)
+            self._frames_at = now
+            want_frame = (self._want or now < self._watched_until) and self._frames >= 1
             changed = self._update(record=want_frame or changed) or changed
             self._rate_n += 1
         now = time.perf_counter()
@@ -330,7 +343,7 @@ class _Worker:
             self._rate, self._rate_t, self._rate_n = self._rate_n / (now - self._rate_t), now, 0
         if not self.busy:
             self._rate = 0.0
-        frame_due = want_frame if busy else self._want and now - self._last_pub >= 1 / self.max_fps
+        frame_due = want_frame if busy else self._want and now - self._last_pub >= 1 / self.fps
         if changed or frame_due or self._owed:
             if changed or self._diag.due(now):
                 self._refresh_diagnostics()
@@ -340,6 +353,7 @@ class _Worker:
             if not self._owed:
                 self._publish()
                 self._last_pub = time.perf_counter()
+                self._frames = max(0.0, self._frames - 1)
         self._save(force=not self.busy)
         return True
 

@@ -171,3 +171,31 @@ def test_a_page_that_does_not_read_never_blocks_its_process_and_gets_the_newest_
     finally:
         w.close(save=False)
         page.close()
+
+
+def test_a_watched_run_publishes_at_its_frame_rate_on_average_however_its_updates_fall():
+    """A crowded process lowers its runs' frame rate (CROWD_FPS); frames are counted out on average,
+    so a run whose updates do not divide the interval still gets its rate, not every other update."""
+    w, page = _worker()
+    try:
+        page.send((1, ("play",)))
+        w.turn()
+        while page.poll():
+            page.recv()
+        step = w.trainer.step
+
+        def slow_step(**kw):  # 0.21 s an update: a least interval of 1/3 s would show every other one
+            time.sleep(0.21)
+            return step(**kw)
+
+        w.trainer.step, w.fps = slow_step, 3.0
+        frames, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 3.0:
+            page.send((1, ("want",)))
+            w.turn()
+            while page.poll():
+                frames += page.recv()[0] == "snap"
+        assert 8 <= frames <= 10, frames  # 3 a second for 3 s (every other update would be 7)
+    finally:
+        w.close(save=False)
+        page.close()
