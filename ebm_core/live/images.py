@@ -1,6 +1,6 @@
 """The image task of a live run: a conv energy net on digits (or MNIST), trained in the worker.
 
-The generic machinery (worker process, commands, divergence pause, rollback, history) is in live.py;
+The generic machinery (training processes, commands, divergence pause, rollback, history) is in live/;
 this task supplies the model and trainer, what the page draws (the current negatives, a view of the
 replay buffer, per-sample energies) and the slower diagnostics (energy of held-out digits and of
 noise, spread of the energies over time).

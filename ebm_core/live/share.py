@@ -19,20 +19,23 @@ def process_cpu() -> float:
 
 
 class CpuShare:
-    def __init__(self, every_s: float, share: float, clock: Callable[[], float] | None = None):
+    def __init__(self, every_s: float, share: float, clock: Callable[[], float] | None = None,
+                 scale: Callable[[], float] | None = None):
         """`clock` is the CPU time of the run it serves: by default the process's; a training process
-        that steps many runs in turn (live/worker.py) counts each run's own."""
+        that steps many runs in turn (live/worker.py) counts each run's own. `scale()` multiplies the
+        share (a crowded training process halves its runs' extras)."""
         if not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], got {share}")
         self.every_s, self.share = every_s, share
         self.clock = clock or process_cpu
+        self.scale = scale or (lambda: 1.0)
         self.last_at = -math.inf  # wall clock (perf_counter) when it last ran
         self.cost = 0.0  # CPU seconds it took then
         self.cpu_after = 0.0  # the process's CPU time when it finished
 
     def due(self, now: float) -> bool:
         return (now - self.last_at >= self.every_s
-                and self.clock() - self.cpu_after >= self.cost * (1 / self.share - 1))
+                and self.clock() - self.cpu_after >= self.cost * (1 / (self.share * self.scale()) - 1))
 
     def start(self) -> float:
         """Call before running it; pass the value to done()."""

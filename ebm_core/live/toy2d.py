@@ -1,6 +1,6 @@
 """The 2D toy task of a live run: what the worker builds, measures and publishes for a 2D dataset.
 
-The generic machinery (worker process, commands, divergence pause, rollback, history) is in live.py;
+The generic machinery (training processes, commands, divergence pause, rollback, history) is in live/;
 a task supplies the model and trainer, the exact diagnostics, the snapshot the page draws, and the
 plain-language reason when a step went wrong.
 """
@@ -153,6 +153,7 @@ class Toy2DTask:
         self.dataset = dataset_for(cfg, opts.get("points"))
         self.extent = self.dataset.extent
         self.cpu_clock = opts.get("cpu_clock")  # the run's own CPU time (live/worker.py)
+        self.extras_scale = opts.get("extras_scale")  # its extras' share is scaled by this (crowded: less)
 
     @staticmethod
     def build_model(cfg: RunConfig) -> torch.nn.Module:
@@ -172,7 +173,7 @@ class Toy2DTask:
         yy, xx = torch.meshgrid(xs, xs, indexing="ij")
         self.field_points = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)  # (225, 2)
         self.diag: Diagnostics | None = None
-        self._grid_share = CpuShare(GRID_EVERY_S, GRID_SHARE, clock=self.cpu_clock)
+        self._grid_share = CpuShare(GRID_EVERY_S, GRID_SHARE, clock=self.cpu_clock, scale=self.extras_scale)
         self._grid_key, self._grid = None, None
         return self.trainer
 

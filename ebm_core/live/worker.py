@@ -32,11 +32,12 @@ DIAG_SHARE = 0.05  # the exact diagnostics take at most this share of a run's CP
 WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes after every update (max_fps)
 IDLE_WAIT_S = 0.25  # a process with no run training wakes at least this often
 OWED_WAIT_S = 0.02  # ... and this often while a snapshot waits for room in its page's pipe
-# A process training more than CROWD_RUNS runs at once publishes each at most CROWD_FPS frames a second.
+# A process training more than CROWD_RUNS runs at once publishes each at most CROWD_FPS frames a second,
+# and gives their extras (exact diagnostics, display grid) CROWD_EXTRAS of their usual CPU share.
 # Every frame costs the web server, the page and the worker: with a class of 30 on 2 cores the
 # server, the pages and the clients took 0.57 of the cores at about 4 frames a second each, 0.37 at
 # 2.4 (bench/results/class.md); frames past CROWD_FPS would come out of the class's training.
-CROWD_RUNS, CROWD_FPS = 4, 3.0
+CROWD_RUNS, CROWD_FPS, CROWD_EXTRAS = 4, 3.0, 0.5
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -99,7 +100,7 @@ def pool_main(control: multiprocessing.connection.Connection) -> None:
                 workers.append(w)
         crowded = sum(w.busy for w in workers) > CROWD_RUNS
         for w in list(workers):
-            w.fps = min(w.max_fps, CROWD_FPS) if crowded else w.max_fps
+            w.crowded = crowded
             if not w.turn():
                 workers.remove(w)
 
@@ -112,7 +113,8 @@ class _Worker:
         self.conn, self.cfg, self.run_id = conn, cfg, run_id
         self._cpu, self._turn_cpu0 = 0.0, None  # this run's own CPU time (others share the process)
         self.device = default_device(opts["device"])
-        self.task_name, self.task = task, task_classes()[task](cfg, self.device, {**opts, "cpu_clock": self.cpu_time})
+        self.task_name, self.task = task, task_classes()[task](
+            cfg, self.device, {**opts, "cpu_clock": self.cpu_time, "extras_scale": self.extras_scale})
         self.save_path, self.resume_from = opts.get("save_path"), opts.get("resume_from")
         self.start_from = opts.get("start_from")  # a run folder to start from (checkpoint.py)
         self.points = opts.get("points")
@@ -120,7 +122,7 @@ class _Worker:
         self._saves = CpuShare(saved.SAVE_EVERY_S, 1 / saved.COST_FACTOR, clock=self.cpu_time)
         self._saved_recording, self._recording_saved_at = -1, -math.inf  # Recording.changes when last saved
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
-        self.fps = self.max_fps  # frames a second now: fewer when its process is crowded (CROWD_FPS)
+        self.crowded = False  # its process trains more than CROWD_RUNS runs now
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
         self._watched_until = -math.inf  # a page asked for a frame less than WATCHED_S ago
@@ -135,6 +137,15 @@ class _Worker:
         """The CPU seconds this run's turns have taken so far (its extras' share is of this: share.py)."""
         running = time.process_time() - self._turn_cpu0 if self._turn_cpu0 is not None else 0.0
         return self._cpu + running
+
+    @property
+    def fps(self) -> float:
+        """Frames a second it publishes while watched: fewer when its process is crowded."""
+        return min(self.max_fps, CROWD_FPS) if self.crowded else self.max_fps
+
+    def extras_scale(self) -> float:
+        """What its extras' CPU shares are multiplied by now (live/share.py)."""
+        return CROWD_EXTRAS if self.crowded else 1.0
 
     @property
     def busy(self) -> bool:
@@ -193,7 +204,7 @@ class _Worker:
         self._status, self._message = "starting", ""
         self.trainer: Trainer = self.task.setup()
         self.history = _History()
-        self._diag = CpuShare(self.diag_every_s, DIAG_SHARE, clock=self.cpu_time)
+        self._diag = CpuShare(self.diag_every_s, DIAG_SHARE, clock=self.cpu_time, scale=self.extras_scale)
         self._good = self.trainer.state()
         self._good_step = 0
         self._running, self._pending = False, 0

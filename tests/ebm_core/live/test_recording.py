@@ -139,8 +139,8 @@ def test_the_recording_is_saved_seldom_while_training_and_whole_once_paused(tmp_
     try:
         run.wait_for(lambda s: s.status == "paused")
         deadline = time.time() + 30
-        while not saved.recording_path(path).exists() and time.time() < deadline:
-            time.sleep(0.1)
+        while not (saved.recording_path(path).exists() and path.exists()) and time.time() < deadline:
+            time.sleep(0.1)  # the first save (the recording's file is written just before the state's)
         first = saved.recording_path(path).stat().st_mtime_ns
         state_first = path.stat().st_mtime_ns
         run.start_training()
