@@ -38,6 +38,7 @@ OWED_WAIT_S = 0.02  # ... and this often while a snapshot waits for room in its 
 # server, the pages and the clients took 0.57 of the cores at about 4 frames a second each, 0.37 at
 # 2.4 (bench/results/class.md); frames past CROWD_FPS would come out of the class's training.
 CROWD_RUNS, CROWD_FPS, CROWD_EXTRAS = 4, 3.0, 0.5
+FAIR_SLACK_S = 0.02  # a training run may be this much CPU time ahead of the one that had least (share_turns)
 
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
@@ -98,11 +99,30 @@ def pool_main(control: multiprocessing.connection.Connection) -> None:
                 continue
             if w.begin():
                 workers.append(w)
-        crowded = sum(w.busy for w in workers) > CROWD_RUNS
-        for w in list(workers):
-            w.crowded = crowded
-            if not w.turn():
-                workers.remove(w)
+        play_round(workers)
+
+
+def play_round(workers: list) -> None:
+    """One turn for each run, in order; a run that left is taken out of `workers`."""
+    crowded = sum(w.busy for w in workers) > CROWD_RUNS
+    floor = share_turns(workers)
+    for w in list(workers):
+        w.crowded, was_training = crowded, w.busy
+        if not w.turn():
+            workers.remove(w)
+        elif w.busy and not was_training and floor is not None:
+            w.vtime = floor  # it starts training: at par with the others, whatever it had when it paused
+
+
+def share_turns(workers: list) -> float | None:
+    """Turns fair in CPU time, not in updates: a training run may update only while it is at most
+    FAIR_SLACK_S of CPU ahead of the training run that had least (its `vtime`), so a run of a heavier
+    net (an image run's update costs ten 2D updates) makes fewer updates instead of taking the others'
+    time. Returns that least (None when no run trains)."""
+    floor = min((w.vtime for w in workers if w.busy), default=None)
+    for w in workers:
+        w.may_update = floor is None or not w.busy or w.vtime <= floor + FAIR_SLACK_S
+    return floor
 
 
 class _Worker:
@@ -123,6 +143,7 @@ class _Worker:
         self._saved_recording, self._recording_saved_at = -1, -math.inf  # Recording.changes when last saved
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.crowded = False  # its process trains more than CROWD_RUNS runs now
+        self.vtime, self.may_update = 0.0, True  # its fair turn (share_turns)
         self.good_every, self.max_train_seconds = opts["good_every"], opts["max_train_seconds"]
         self._want, self._stop = True, False
         self._watched_until = -math.inf  # a page asked for a frame less than WATCHED_S ago
@@ -171,7 +192,9 @@ class _Worker:
         try:
             return self._guarded(self._tick)
         finally:
-            self._cpu += time.process_time() - self._turn_cpu0
+            spent = time.process_time() - self._turn_cpu0
+            self._cpu += spent
+            self.vtime += spent
             self._turn_cpu0 = None
 
     def _guarded(self, fn) -> bool:
@@ -335,8 +358,8 @@ class _Worker:
         changed = self._drain_commands()
         if self._stop:
             return False
-        busy, want_frame = self.busy, False
-        if busy:
+        training, want_frame = self.busy, False
+        if training and self.may_update:  # (else it waits for its fair turn: share_turns)
             # A frame shows the chains of the update just made, so decide before the update: a
             # running run publishes only after an update that recorded its chains. A watched
             # run does so without waiting to be asked again: on a busy server an update outlasts
@@ -354,7 +377,7 @@ class _Worker:
             self._rate, self._rate_t, self._rate_n = self._rate_n / (now - self._rate_t), now, 0
         if not self.busy:
             self._rate = 0.0
-        frame_due = want_frame if busy else self._want and now - self._last_pub >= 1 / self.fps
+        frame_due = want_frame if training else self._want and now - self._last_pub >= 1 / self.fps
         if changed or frame_due or self._owed:
             if changed or self._diag.due(now):
                 self._refresh_diagnostics()

@@ -199,3 +199,51 @@ def test_a_watched_run_publishes_at_its_frame_rate_on_average_however_its_update
     finally:
         w.close(save=False)
         page.close()
+
+
+def test_runs_of_one_process_share_its_cpu_time_not_its_updates():
+    """A run whose update costs several of another's (an image run beside 2D runs) makes fewer
+    updates instead of taking the others' time; a run that starts training later joins at par."""
+    from ebm_core.live.worker import play_round
+
+    light, lp = _worker()
+    heavy, hp = _worker()
+    late, tp = _worker()
+    pages = (lp, hp, tp)
+    try:
+        step = heavy.trainer.step
+
+        def heavy_step(**kw):  # its update costs about 40 ms more CPU
+            t0 = time.process_time()
+            while time.process_time() - t0 < 0.04:
+                pass
+            return step(**kw)
+
+        heavy.trainer.step = heavy_step
+        lp.send((1, ("play",)))
+        hp.send((1, ("play",)))
+        workers = [light, heavy, late]
+        cpu0 = {id(w): w.cpu_time() for w in workers}
+        steps0 = {id(w): w.trainer.step_count for w in workers}
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.0:
+            play_round(workers)
+            for p in pages:
+                while p.poll():
+                    p.recv()
+        cpu = {id(w): w.cpu_time() - cpu0[id(w)] for w in workers}
+        assert 0.7 < cpu[id(light)] / cpu[id(heavy)] < 1.4, cpu  # the same CPU time
+        assert light.trainer.step_count - steps0[id(light)] > 3 * (heavy.trainer.step_count - steps0[id(heavy)])
+        tp.send((1, ("play",)))  # starts training now, with no CPU time to catch up on
+        t0, before = time.monotonic(), {id(w): w.trainer.step_count for w in workers}
+        while time.monotonic() - t0 < 1.0:
+            play_round(workers)
+            for p in pages:
+                while p.poll():
+                    p.recv()
+        made = {id(w): w.trainer.step_count - before[id(w)] for w in workers}
+        assert made[id(heavy)] > 0 and made[id(light)] > 0.5 * made[id(late)], made  # nobody starves
+    finally:
+        for w, p in zip((light, heavy, late), pages):
+            w.close(save=False)
+            p.close()
