@@ -159,7 +159,7 @@ class LiveRun:
         self.watched_at = time.monotonic()  # when a page last asked for a snapshot
         self._stopping = False
         self._snap: Any = None  # the task's newest snapshot
-        self._history: dict[str, np.ndarray] = {k: np.zeros(0) for k in HISTORY_KEYS}
+        self._history = History(HISTORY_KEYS)
         self._send_lock = threading.Lock()
         self._cmd_seq = 0  # number of the last command sent; the worker's snapshots carry the last it handled
         self._intent_seq, self._intent_running = 0, False  # the last play/pause/step/rollback/call sent
@@ -370,10 +370,9 @@ class LiveRun:
                 if request is not None:
                     request._answer(answer)
                 continue
-            start = payload.history_start
-            self._history = {k: np.concatenate([self._history[k][:start], payload.history[k]]) for k in HISTORY_KEYS}
+            history = self._history.add(payload.history_start, payload.history)
             was_training = self._snap is not None and self._snap.status == "running"
-            self._snap = replace(payload, history=self._history, history_start=0)
+            self._snap = replace(payload, history=history, history_start=0)
             self._want_sent = False
             if was_training and payload.status != "running":  # paused itself (diverged, time limit): a slot is free
                 slots().admit()
@@ -389,6 +388,35 @@ class LiveRun:
             request._answer((False, "the training worker ended before it answered"))
         pool().released(self, self._in)
         slots().leave(self)  # the worker is gone: it neither trains nor waits
+
+
+class History:
+    """A run's curves, stitched from the pieces its snapshots carry. New rows are written into arrays
+    with room to spare (doubled when full), so a snapshot costs its own rows, not the whole history
+    again: a 20-minute run at 100 updates/s has 120,000 rows, which copying whole at 12 frames a
+    second would be about 90 MB/s. The arrays returned are views that later rows never touch; a cut
+    (a rollback) starts new arrays."""
+
+    def __init__(self, keys: tuple[str, ...]):
+        self._keys, self._n = keys, 0
+        self._data = {k: np.zeros(0) for k in keys}
+
+    def add(self, start: int, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The rows from `start` on are `rows` (those before it stay); returns the whole history."""
+        start = min(start, self._n)
+        new = len(rows[self._keys[0]]) if self._keys else 0
+        end = start + new
+        room = len(self._data[self._keys[0]]) if self._keys else 0
+        if start < self._n or end > room:  # a cut, or no room left: new arrays, earlier views untouched
+            size = max(end, 2 * room, 64) if start == self._n else end
+            for k in self._keys:
+                fresh = np.empty(size)
+                fresh[:start] = self._data[k][:start]
+                self._data[k] = fresh
+        for k in self._keys:
+            self._data[k][start:end] = rows[k]
+        self._n = end
+        return {k: v[:end] for k, v in self._data.items()}
 
 
 class Request:

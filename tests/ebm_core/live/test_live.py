@@ -357,3 +357,20 @@ def test_a_run_started_from_a_run_folder_goes_on_bit_for_bit(tmp_path):
     finally:
         other.request_stop()
         other.thread.join(10)
+
+
+def test_the_history_stitched_from_snapshots_is_the_whole_curve_and_a_shown_one_never_changes():
+    from ebm_core.live import History
+
+    rng = np.random.default_rng(0)
+    h, ref, shown = History(("step", "loss")), {"step": np.zeros(0), "loss": np.zeros(0)}, []
+    for i in range(400):
+        start = len(ref["step"]) if i % 37 else max(0, len(ref["step"]) - int(rng.integers(0, 30)))  # a rollback
+        rows = {k: rng.normal(size=int(rng.integers(0, 12))) for k in ("step",)}
+        rows["loss"] = rng.normal(size=len(rows["step"]))
+        ref = {k: np.concatenate([ref[k][:start], rows[k]]) for k in ref}
+        got = h.add(start, rows)
+        assert all(np.array_equal(got[k], ref[k]) for k in ref)
+        shown.append(({k: v.copy() for k, v in got.items()}, got))
+    for copy, view in shown:  # what a page was given stayed as it was, through growth and cuts
+        assert all(np.array_equal(copy[k], view[k]) for k in copy)
