@@ -4,7 +4,9 @@ A server starts about one training process per core (live/pool.py). Each run's p
 of them, which keeps a `_Worker` for it and gives every run one turn (`_Worker.turn`: its commands,
 at most one update, a snapshot when due, a save when due) in a round. A class of 30 on 2 cores is
 then 2 processes that each run 15 updates one after the other, instead of 30 processes that the
-kernel slices mid-update: measured with plain training loops, 286-292 updates/s against 197-250.
+kernel slices mid-update: 30 watched runs without a server made 235-237 updates/s against 168-193
+(bench/results/pool_watched.md). Turns are fair in CPU time (share_turns), and a crowded process
+sends fewer frames (CROWD_FPS).
 A run whose code fails is reported to its page and leaves the process; the other runs go on.
 """
 
