@@ -15,6 +15,7 @@ from collections.abc import Callable
 from multiprocessing import reduction
 from typing import Any
 
+from .slots import count_from_env
 from .worker import pool_main
 
 IDLE_EXIT_S = 10.0  # a training process without runs for this long exits
@@ -22,16 +23,8 @@ IDLE_EXIT_S = 10.0  # a training process without runs for this long exits
 
 def default_size(cores: int | None = None) -> int:
     """One training process per core; EBM_TRAINING_PROCESSES overrides it."""
-    env = os.environ.get("EBM_TRAINING_PROCESSES", "").strip()
-    if env:
-        try:
-            size = int(env)
-        except ValueError:
-            raise ValueError(f"EBM_TRAINING_PROCESSES must be a whole number, got {env!r}") from None
-        if size < 1:
-            raise ValueError(f"EBM_TRAINING_PROCESSES must be at least 1, got {size}")
-        return size
-    return max(1, cores or len(os.sched_getaffinity(0)))
+    size = count_from_env("EBM_TRAINING_PROCESSES", "processes")
+    return size if size is not None else max(1, cores or len(os.sched_getaffinity(0)))
 
 
 class TrainingProcess:

@@ -19,17 +19,26 @@ PER_CORE = 16  # runs training at once per core: about 4-5 updates/s each for th
 RUN_MEMORY_MB = 150  # memory one run may take (its worker's private pages, the page's snapshots)
 
 
+def count_from_env(name: str, what: str) -> int | None:
+    """The whole number >= 1 set in the environment variable `name` (a count of `what`), None when unset;
+    ValueError naming the variable when it is anything else."""
+    env = os.environ.get(name, "").strip()
+    if not env:
+        return None
+    try:
+        count = int(env)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number of {what}, got {env!r}") from None
+    if count < 1:
+        raise ValueError(f"{name} must be at least 1, got {count}")
+    return count
+
+
 def default_limit(cores: int | None = None, available_mb: float | None = None) -> int:
     """PER_CORE runs per core, no more than the available memory holds at RUN_MEMORY_MB each;
     EBM_MAX_TRAINING overrides it."""
-    env = os.environ.get("EBM_MAX_TRAINING", "").strip()
-    if env:
-        try:
-            limit = int(env)
-        except ValueError:
-            raise ValueError(f"EBM_MAX_TRAINING must be a whole number of runs, got {env!r}") from None
-        if limit < 1:
-            raise ValueError(f"EBM_MAX_TRAINING must be at least 1, got {limit}")
+    limit = count_from_env("EBM_MAX_TRAINING", "runs")
+    if limit is not None:
         return limit
     cores = cores or len(os.sched_getaffinity(0))
     if available_mb is None:
