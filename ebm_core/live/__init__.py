@@ -170,7 +170,8 @@ class LiveRun:
         self._listeners: set[Callable[[], None]] = set()  # called (in the receiving thread) on every snapshot
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
         self.process: multiprocessing.process.BaseProcess | None = None  # the training process it is in
-        self._in: Any = None  # that process, as the pool knows it
+        self._pool: Pool | None = None  # the pool that placed it, and its process there as the pool knows it
+        self._in: Any = None
 
     def start(self) -> "LiveRun":
         global _CLEANED
@@ -178,7 +179,8 @@ class LiveRun:
             _CLEANED = True
             saved.remove_old()
         self._conn, child = _context().Pipe()
-        self._in = pool().adopt(self, child, (self.task, self.cfg, self.run_id, self._opts))
+        self._pool = pool()
+        self._in = self._pool.adopt(self, child, (self.task, self.cfg, self.run_id, self._opts))
         self.process = self._in.process
         child.close()  # the training process holds the other end; the worker's leaving closes the pipe
         self.thread.start()
@@ -386,7 +388,7 @@ class LiveRun:
             unanswered, self._requests = list(self._requests.values()), {}
         for request in unanswered:
             request._answer((False, "the training worker ended before it answered"))
-        pool().released(self, self._in)
+        self._pool.released(self, self._in)
         slots().leave(self)  # the worker is gone: it neither trains nor waits
 
 
