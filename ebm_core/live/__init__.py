@@ -73,7 +73,7 @@ def slots() -> Slots:
 _POOL: Pool | None = None
 
 
-def pool() -> Pool:
+def process_pool() -> Pool:
     """This process's training processes (live/pool.py)."""
     global _POOL
     with _SLOTS_LOCK:
@@ -179,7 +179,7 @@ class LiveRun:
             _CLEANED = True
             saved.remove_old()
         self._conn, child = _context().Pipe()
-        self._pool = pool()
+        self._pool = process_pool()
         self._in = self._pool.adopt(self, child, (self.task, self.cfg, self.run_id, self._opts))
         self.process = self._in.process
         child.close()  # the training process holds the other end; the worker's leaving closes the pipe

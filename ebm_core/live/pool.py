@@ -7,7 +7,6 @@ training memory; one that died (killed, out of memory) is replaced at the next r
 their pipes close (LiveRun.dead) and resume from their saved state like any run whose worker died.
 """
 
-import os
 import threading
 import time
 import weakref
@@ -15,7 +14,7 @@ from collections.abc import Callable
 from multiprocessing import reduction
 from typing import Any
 
-from .slots import count_from_env
+from .slots import count_from_env, usable_cores
 from .worker import pool_main
 
 IDLE_EXIT_S = 10.0  # a training process without runs for this long exits
@@ -24,7 +23,7 @@ IDLE_EXIT_S = 10.0  # a training process without runs for this long exits
 def default_size(cores: int | None = None) -> int:
     """One training process per core; EBM_TRAINING_PROCESSES overrides it."""
     size = count_from_env("EBM_TRAINING_PROCESSES", "processes")
-    return size if size is not None else max(1, cores or len(os.sched_getaffinity(0)))
+    return size if size is not None else max(1, cores or usable_cores())
 
 
 class TrainingProcess:

@@ -19,6 +19,15 @@ PER_CORE = 16  # runs training at once per core: about 4-5 updates/s each for th
 RUN_MEMORY_MB = 150  # memory one run may take (its worker's private pages, the page's snapshots)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (Linux's affinity; the machine's count where there is none,
+    as on macOS)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
 def count_from_env(name: str, what: str) -> int | None:
     """The whole number >= 1 set in the environment variable `name` (a count of `what`), None when unset;
     ValueError naming the variable when it is anything else."""
@@ -40,7 +49,7 @@ def default_limit(cores: int | None = None, available_mb: float | None = None) -
     limit = count_from_env("EBM_MAX_TRAINING", "runs")
     if limit is not None:
         return limit
-    cores = cores or len(os.sched_getaffinity(0))
+    cores = cores or usable_cores()
     if available_mb is None:
         available_mb = _available_mb()
     return max(1, min(PER_CORE * cores, int(available_mb // RUN_MEMORY_MB)))

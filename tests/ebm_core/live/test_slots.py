@@ -79,3 +79,18 @@ def test_default_limit_follows_cores_and_memory_and_the_environment(monkeypatch)
         monkeypatch.setenv("EBM_MAX_TRAINING", bad)
         with pytest.raises(ValueError, match="EBM_MAX_TRAINING"):
             default_limit()
+
+
+def test_the_usable_cores_are_counted_where_there_is_no_affinity(monkeypatch):
+    import os
+
+    from ebm_core.live.pool import default_size
+    from ebm_core.live.slots import PER_CORE, default_limit, usable_cores
+
+    assert usable_cores() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")  # as on macOS
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("EBM_TRAINING_PROCESSES", raising=False)
+    monkeypatch.delenv("EBM_MAX_TRAINING", raising=False)
+    assert usable_cores() == 8 and default_size() == 8
+    assert default_limit(available_mb=1e9) == PER_CORE * 8
