@@ -79,6 +79,7 @@ def pool_main(control: multiprocessing.connection.Connection) -> None:
     # clicks at once. Alone, or when the server is idle, it still gets all the CPU it can use.
     os.nice(max(0, 19 - os.nice(0)))
     workers: list[_Worker] = []
+    rounds = Rounds()
     while True:
         wait = min([w.idle_for() for w in workers], default=IDLE_WAIT_S)
         ready = multiprocessing.connection.wait([control] + [w.conn for w in workers], timeout=wait)
@@ -101,19 +102,29 @@ def pool_main(control: multiprocessing.connection.Connection) -> None:
                 continue
             if w.begin():
                 workers.append(w)
-        play_round(workers)
+        rounds.play(workers)
 
 
-def play_round(workers: list) -> None:
-    """One turn for each run, in order; a run that left is taken out of `workers`."""
-    crowded = sum(w.busy for w in workers) > CROWD_RUNS
-    floor = share_turns(workers)
-    for w in list(workers):
-        w.crowded, was_training = crowded, w.busy
-        if not w.turn():
-            workers.remove(w)
-        elif w.busy and not was_training and floor is not None:
-            w.vtime = floor  # it starts training: at par with the others, whatever it had when it paused
+class Rounds:
+    """The rounds of a training process: one turn for each run, in order (`play`)."""
+
+    def __init__(self):
+        self.clock = 0.0  # the least CPU time (vtime) among the runs training, as last seen; never decreases
+
+    def play(self, workers: list) -> None:
+        """One round; a run that left is taken out of `workers`. A run that starts training joins at
+        the clock, at par with the runs training or where the last ones stopped, whatever CPU time it
+        had when it paused: two runs starting together start equal."""
+        crowded = sum(w.busy for w in workers) > CROWD_RUNS
+        floor = share_turns(workers)
+        if floor is not None:
+            self.clock = max(self.clock, floor)
+        for w in list(workers):
+            w.crowded, was_training = crowded, w.busy
+            if not w.turn():
+                workers.remove(w)
+            elif w.busy and not was_training:
+                w.vtime = self.clock
 
 
 def share_turns(workers: list) -> float | None:

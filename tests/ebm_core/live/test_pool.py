@@ -206,7 +206,7 @@ def test_a_watched_run_publishes_at_its_frame_rate_on_average_however_its_update
 def test_runs_of_one_process_share_its_cpu_time_not_its_updates():
     """A run whose update costs several of another's (an image run beside 2D runs) makes fewer
     updates instead of taking the others' time; a run that starts training later joins at par."""
-    from ebm_core.live.worker import play_round
+    from ebm_core.live.worker import Rounds
 
     light, lp = _worker()
     heavy, hp = _worker()
@@ -224,12 +224,12 @@ def test_runs_of_one_process_share_its_cpu_time_not_its_updates():
         heavy.trainer.step = heavy_step
         lp.send((1, ("play",)))
         hp.send((1, ("play",)))
-        workers = [light, heavy, late]
+        workers, rounds = [light, heavy, late], Rounds()
         cpu0 = {id(w): w.cpu_time() for w in workers}
         steps0 = {id(w): w.trainer.step_count for w in workers}
         t0 = time.monotonic()
         while time.monotonic() - t0 < 2.0:
-            play_round(workers)
+            rounds.play(workers)
             for p in pages:
                 while p.poll():
                     p.recv()
@@ -239,7 +239,7 @@ def test_runs_of_one_process_share_its_cpu_time_not_its_updates():
         tp.send((1, ("play",)))  # starts training now, with no CPU time to catch up on
         t0, before = time.monotonic(), {id(w): w.trainer.step_count for w in workers}
         while time.monotonic() - t0 < 1.0:
-            play_round(workers)
+            rounds.play(workers)
             for p in pages:
                 while p.poll():
                     p.recv()
@@ -249,3 +249,25 @@ def test_runs_of_one_process_share_its_cpu_time_not_its_updates():
         for w, p in zip((light, heavy, late), pages):
             w.close(save=False)
             p.close()
+
+
+def test_runs_that_start_training_together_start_equal_whatever_they_had_before():
+    """A run that trained for ten minutes an hour ago and a new one, both pressing Train in the same
+    round: neither waits for the other to catch up."""
+    from ebm_core.live.worker import Rounds
+
+    class Run:
+        def __init__(self, vtime: float):
+            self.vtime, self.busy, self.may_update, self.crowded, self.updates = vtime, False, True, False, 0
+
+        def turn(self) -> bool:
+            self.busy = True  # Train was pressed
+            if self.may_update:
+                self.vtime += 0.01  # one update
+                self.updates += 1
+            return True
+
+    old, new, rounds = Run(600.0), Run(0.1), Rounds()
+    for _ in range(100):
+        rounds.play([old, new])
+    assert old.updates > 40 and new.updates > 40, (old.updates, new.updates)
