@@ -169,7 +169,6 @@ class LiveRun:
         self._requests: dict[int, Request] = {}  # asked of the worker, not answered yet, by command number
         self._listeners: set[Callable[[], None]] = set()  # called (in the receiving thread) on every snapshot
         self.thread = threading.Thread(target=self._receive, name=f"{name}-{run_id}", daemon=True)
-        self.process: multiprocessing.process.BaseProcess | None = None  # the training process it is in
         self._pool: Pool | None = None  # the pool that placed it, and its process there as the pool knows it
         self._in: Any = None
 
@@ -181,11 +180,15 @@ class LiveRun:
         self._conn, child = _context().Pipe()
         self._pool = process_pool()
         self._in = self._pool.adopt(self, child, (self.task, self.cfg, self.run_id, self._opts))
-        self.process = self._in.process
         child.close()  # the training process holds the other end; the worker's leaving closes the pipe
         self.thread.start()
         _ALIVE.add(self)
         return self
+
+    @property
+    def process(self) -> multiprocessing.process.BaseProcess | None:
+        """The training process it is in (shared with other runs); None before start()."""
+        return self._in.process if self._in is not None else None
 
     # ---- commands (any thread; never block) -----------------------------------------------------
 

@@ -133,6 +133,14 @@ def _worker(**opts):
     return w, page
 
 
+def read_all(page) -> list:
+    """Every message waiting on the page's end of the pipe, oldest first."""
+    got = []
+    while page.poll():
+        got.append(page.recv())
+    return got
+
+
 def test_a_run_counts_only_the_cpu_time_of_its_own_turns():
     w, page = _worker()
     try:
@@ -163,8 +171,7 @@ def test_a_page_that_does_not_read_never_blocks_its_process_and_gets_the_newest_
             w.turn()  # would block on a full pipe
         assert time.monotonic() - t0 < 5 and w._owed
         stepped = w.trainer.step_count
-        while page.poll():  # the page catches up
-            snap = page.recv()[1]
+        snap = read_all(page)[-1][1]  # the page catches up
         assert snap.step < stepped
         w.turn()
         assert not w._owed and page.recv()[1].step == stepped + 1  # the owed snapshot, current
@@ -180,8 +187,7 @@ def test_a_watched_run_publishes_at_its_frame_rate_on_average_however_its_update
     try:
         page.send((1, ("play",)))
         w.turn()
-        while page.poll():
-            page.recv()
+        read_all(page)
         step = w.trainer.step
 
         def slow_step(**kw):  # 0.21 s an update: a least interval of 1/3 s would show every other one
@@ -193,8 +199,7 @@ def test_a_watched_run_publishes_at_its_frame_rate_on_average_however_its_update
         while time.monotonic() - t0 < 3.0:
             page.send((1, ("want",)))
             w.turn()
-            while page.poll():
-                frames += page.recv()[0] == "snap"
+            frames += sum(kind == "snap" for kind, _ in read_all(page))
         updates, elapsed = w.trainer.step_count - updates, time.monotonic() - t0
         assert frames <= 3 * elapsed + 1.5, (frames, elapsed)  # at most 3 a second
         assert frames > updates / 2 + 1, (frames, updates)  # more than every other update (about 9 of 14)
@@ -231,8 +236,7 @@ def test_runs_of_one_process_share_its_cpu_time_not_its_updates():
         while time.monotonic() - t0 < 2.0:
             rounds.play(workers)
             for p in pages:
-                while p.poll():
-                    p.recv()
+                read_all(p)
         cpu = {id(w): w.cpu_time() - cpu0[id(w)] for w in workers}
         assert 0.7 < cpu[id(light)] / cpu[id(heavy)] < 1.4, cpu  # the same CPU time
         assert light.trainer.step_count - steps0[id(light)] > 3 * (heavy.trainer.step_count - steps0[id(heavy)])
@@ -241,8 +245,7 @@ def test_runs_of_one_process_share_its_cpu_time_not_its_updates():
         while time.monotonic() - t0 < 1.0:
             rounds.play(workers)
             for p in pages:
-                while p.poll():
-                    p.recv()
+                read_all(p)
         made = {id(w): w.trainer.step_count - before[id(w)] for w in workers}
         assert made[id(heavy)] > 0 and made[id(light)] > 0.5 * made[id(late)], made  # nobody starves
     finally:
