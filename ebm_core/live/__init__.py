@@ -375,9 +375,10 @@ class LiveRun:
                 if request is not None:
                     request._answer(answer)
                 continue
+            payload, same = payload  # `same`: parts left out as unchanged since the last (worker._unchanged)
             history = self._history.add(payload.history_start, payload.history)
             was_training = self._snap is not None and self._snap.status == "running"
-            self._snap = replace(payload, history=history, history_start=0)
+            self._snap = replace(payload, history=history, history_start=0, **{k: getattr(self._snap, k) for k in same})
             self._want_sent = False
             if was_training and payload.status != "running":  # paused itself (diverged, time limit): a slot is free
                 slots().admit()

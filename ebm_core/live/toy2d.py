@@ -9,6 +9,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -73,6 +74,9 @@ class Snapshot:
     ack: int = 0  # number of the last command the worker had handled (LiveRun.running)
     recorded: tuple[int, ...] = ()  # steps of the recording's frames (live/recording.py)
     kept: tuple[int, ...] = ()  # steps where training can roll back to (their state is kept)
+
+    # The same objects from one snapshot to the next until they change: sent only then (worker._unchanged)
+    STEADY: ClassVar[tuple[str, ...]] = ("energy", "x_data")
 
 
 DENSITY_GRID_N = 128  # side of the grid of the exact diagnostics (log Z, KL, NLL)
@@ -168,6 +172,7 @@ class Toy2DTask:
         self.data = data_density_for(ds, self.grid)
         g = torch.Generator().manual_seed(self.cfg.train.seed + 999)
         self.x_data = ds.sample(512, generator=g).float()
+        self.x_data_np = self.x_data.numpy()  # one object for every snapshot (Snapshot.STEADY)
         self.x_test = ds.sample(2000, generator=g).float()
         xs = torch.linspace(-ds.extent, ds.extent, 17)[1:-1]
         yy, xx = torch.meshgrid(xs, xs, indexing="ij")
@@ -257,7 +262,7 @@ class Toy2DTask:
         return Snapshot(
             **common, extent=self.extent, energy=energy, log_z_display=log_z_display,
             density_max=float(self.data.prob.max() / self.grid.cell_area),
-            x_data=self.x_data.numpy(), x_pos=to_numpy(x_pos), x_neg=to_numpy(x_neg), trails=to_numpy(trails),
+            x_data=self.x_data_np, x_pos=to_numpy(x_pos), x_neg=to_numpy(x_neg), trails=to_numpy(trails),
             field=to_numpy(field),
             diagnostics=self.diag, data_entropy=self.data.entropy,
         )

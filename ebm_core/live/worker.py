@@ -16,7 +16,7 @@ import os
 import select
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import reduction
 from typing import Any
 
@@ -35,13 +35,15 @@ WATCHED_S = 2.0  # a run whose page asked for a frame this recently publishes af
 IDLE_WAIT_S = 0.25  # a process with no run training wakes at least this often
 OWED_WAIT_S = 0.02  # ... and this often while a snapshot waits for room in its page's pipe
 # A process training more than CROWD_RUNS runs at once publishes each at most CROWD_FPS frames a second,
-# and gives their extras (exact diagnostics, display grid) CROWD_EXTRAS of their usual CPU share.
+# and gives their extras (exact diagnostics, display grid, saves) CROWD_EXTRAS of their usual CPU share.
 # Every frame costs the web server, the page and the worker: with a class of 30 on 2 cores the
 # server, the pages and the clients took 0.57 of the cores at about 4 frames a second each, 0.37 at
 # 2.4 (bench/results/class.md); frames past CROWD_FPS would come out of the class's training.
 CROWD_RUNS, CROWD_FPS, CROWD_EXTRAS = 4, 3.0, 0.5
 FAIR_SLACK_S = 0.02  # a training run may be this much CPU time ahead of the one that had least (share_turns)
 
+# Parts of every snapshot that often stay the same object from one snapshot to the next (_unchanged).
+STEADY = ("config", "diag_history")
 HISTORY_KEYS = ("step", "time", "loss", "e_pos", "e_neg", "gap", "grad_norm", "acceptance")
 
 
@@ -61,11 +63,20 @@ def task_classes() -> dict[str, type]:
 @dataclass
 class _History:
     rows: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
-    diag: dict[str, list[float]] = field(default_factory=dict)
+    diag: dict[str, list[float]] = field(default_factory=dict)  # grows only through add_diag
+    _diag_arrays: dict[str, np.ndarray] | None = None  # `diag` as arrays, the same object until it grows
+
+    def add_diag(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self.diag.setdefault(k, []).append(v)
+        self._diag_arrays = None
 
     def arrays(self, start: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        return ({k: np.asarray(v[start:], dtype=np.float64) for k, v in self.rows.items()},
-                {k: np.asarray(v, dtype=np.float64) for k, v in self.diag.items()})
+        """The rows from `start` on, and all diagnostics (the very same dict while they have not grown,
+        so a snapshot leaves them out: _Worker._unchanged)."""
+        if self._diag_arrays is None:
+            self._diag_arrays = {k: np.asarray(v, dtype=np.float64) for k, v in self.diag.items()}
+        return {k: np.asarray(v[start:], dtype=np.float64) for k, v in self.rows.items()}, self._diag_arrays
 
 
 def pool_main(control: multiprocessing.connection.Connection) -> None:
@@ -152,7 +163,8 @@ class _Worker:
         self.start_from = opts.get("start_from")  # a run folder to start from (checkpoint.py)
         self.points = opts.get("points")
         self._saved_key = None
-        self._saves = CpuShare(saved.SAVE_EVERY_S, 1 / saved.COST_FACTOR, clock=self.cpu_time)
+        self._saves = CpuShare(saved.SAVE_EVERY_S, 1 / saved.COST_FACTOR, clock=self.cpu_time,
+                               scale=self.extras_scale)
         self._saved_recording, self._recording_saved_at = -1, -math.inf  # Recording.changes when last saved
         self.max_fps, self.diag_every_s = opts["max_fps"], opts["diag_every_s"]
         self.crowded = False  # its process trains more than CROWD_RUNS runs now
@@ -163,6 +175,7 @@ class _Worker:
         self._ack = 0  # number of the last command handled (LiveRun.running)
         self._needs: tuple[str, ...] = ()
         self._seq, self._sent = 0, 0
+        self._steady: dict[str, Any] = {}  # the STEADY parts of the last snapshot sent (_unchanged)
         self._last_pub, self._owed = 0.0, False  # a snapshot waits for room in the pipe (_writable)
         self._frames, self._frames_at = 1.0, time.perf_counter()  # frames a running run may publish now
         self._rate_t, self._rate_n = time.perf_counter(), 0
@@ -276,8 +289,8 @@ class _Worker:
         except Exception as e:  # a file of another network shape: start afresh, and say so
             self._message = f"The saved state of this run does not fit its network ({e}); it starts from step 0."
             return
-        self.history.rows = {k: list(data["history"].get(k, [])) for k in HISTORY_KEYS}
-        self.history.diag = {k: list(v) for k, v in data["diag"].items()}
+        self.history = _History(rows={k: list(data["history"].get(k, [])) for k in HISTORY_KEYS},
+                                diag={k: list(v) for k, v in data["diag"].items()})
         self._train_seconds = float(data["train_seconds"])
         self._take_recording(data.get("recording"))
         self._good, self._good_step = self.trainer.state(), self.trainer.step_count
@@ -530,8 +543,7 @@ class _Worker:
         d = self.history.diag
         if d.get("step") and d["step"][-1] == diag.step:
             return
-        for k, v in asdict(diag).items():
-            d.setdefault(k, []).append(v)
+        self.history.add_diag(asdict(diag))
 
     def _publish(self) -> None:
         hist, diag_hist = self.history.arrays(self._sent)
@@ -546,4 +558,15 @@ class _Worker:
             diag_history=diag_hist, can_rollback=self._status == "diverged" or step > self._good_step,
             rollback_step=self._good_step, recorded=self.recording.steps, kept=self.recording.kept,
         )
-        self.conn.send(("snap", snap))
+        self.conn.send(("snap", self._unchanged(snap)))
+
+    def _unchanged(self, snap: Any) -> tuple[Any, tuple[str, ...]]:
+        """The snapshot without its parts that are the very objects sent last time (STEADY, and the
+        task's snapshot class's STEADY), set to None, and their names: the page's LiveRun keeps its
+        own copy. A 2D snapshot is then about 7 KB instead of 27 KB (the display grid changes a few
+        times a second at most, the data points never), which the web server unpickles 90 times a
+        second for a class."""
+        names = STEADY + getattr(snap, "STEADY", ())
+        same = tuple(k for k in names if getattr(snap, k) is self._steady.get(k))
+        self._steady = {k: getattr(snap, k) for k in names}
+        return (replace(snap, **dict.fromkeys(same)) if same else snap), same

@@ -2,6 +2,8 @@
 explains and rolls back, and stopping frees the thread."""
 
 import time
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -374,3 +376,49 @@ def test_the_history_stitched_from_snapshots_is_the_whole_curve_and_a_shown_one_
         shown.append(({k: v.copy() for k, v in got.items()}, got))
     for copy, view in shown:  # what a page was given stayed as it was, through growth and cuts
         assert all(np.array_equal(copy[k], view[k]) for k in copy)
+
+
+def test_a_snapshot_leaves_out_the_parts_the_page_already_has_and_the_page_fills_them_in(run):
+    run.wait_for(lambda s: s.status == "paused" and s.diagnostics is not None)
+    run.play()
+    got, t0 = [], time.monotonic()
+    while time.monotonic() - t0 < 3 and len({id(s.energy) for s in got}) < 3:
+        run.need()
+        s = run.wait_for(lambda x: not got or x.seq > got[-1].seq)
+        got.append(s)
+    run.pause()
+    for s in got:  # every snapshot the page holds is whole
+        assert s.energy.shape == (64, 64) and s.x_data.shape == (512, 2) and s.config == run.cfg
+        assert len(s.diag_history["step"]) >= 1
+    assert len({id(s.x_data) for s in got}) == 1  # sent once: the page keeps its copy
+    assert len({id(s.energy) for s in got}) >= 3  # the landscape still follows training
+    s = run.wait_for(lambda x: x.status == "paused")
+    model = run.copy_model()
+    e = density.evaluate(model, density.make_grid(s.extent, 64).points).view(64, 64).numpy()
+    np.testing.assert_allclose(run.wait_for(lambda x: x.seq > s.seq).energy, e, rtol=1e-4, atol=1e-4)
+
+
+@dataclass(frozen=True)
+class _Snap:
+    config: object
+    diag_history: dict
+    energy: np.ndarray
+    x_neg: np.ndarray
+    STEADY: ClassVar[tuple[str, ...]] = ("energy",)
+
+
+def test_what_a_snapshot_leaves_out_is_exactly_what_is_the_same_object_as_last_sent():
+    import pickle
+    from types import SimpleNamespace
+
+    from ebm_core.live.worker import _Worker
+
+    worker, cfg, diag, grid = SimpleNamespace(_steady={}), config.RunConfig(), {"step": np.arange(3.0)}, np.ones((64, 64))
+    first, same = _Worker._unchanged(worker, _Snap(cfg, diag, grid, np.zeros((256, 2))))
+    assert same == () and first.energy is grid  # nothing sent before: all of it
+    sent, same = _Worker._unchanged(worker, _Snap(cfg, diag, grid, np.zeros((256, 2))))
+    assert same == ("config", "diag_history", "energy") and sent.energy is None and sent.x_neg is not None
+    assert len(pickle.dumps(sent)) < len(pickle.dumps(first)) - 30_000
+    new_grid, new_cfg = grid.copy(), cfg.replace(lr=1e-3)  # a copy of equal values is a new grid: sent
+    sent, same = _Worker._unchanged(worker, _Snap(new_cfg, diag, new_grid, np.zeros((256, 2))))
+    assert same == ("diag_history",) and sent.energy is new_grid and sent.config is new_cfg

@@ -171,10 +171,10 @@ def test_a_page_that_does_not_read_never_blocks_its_process_and_gets_the_newest_
             w.turn()  # would block on a full pipe
         assert time.monotonic() - t0 < 5 and w._owed
         stepped = w.trainer.step_count
-        snap = read_all(page)[-1][1]  # the page catches up
+        snap, _ = read_all(page)[-1][1]  # the page catches up (a snapshot, what it left out)
         assert snap.step < stepped
         w.turn()
-        assert not w._owed and page.recv()[1].step == stepped + 1  # the owed snapshot, current
+        assert not w._owed and page.recv()[1][0].step == stepped + 1  # the owed snapshot, current
     finally:
         w.close(save=False)
         page.close()
