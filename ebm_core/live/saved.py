@@ -27,7 +27,9 @@ import torch
 VERSION = 1
 SAVE_EVERY_S = 3.0  # while training: at most this much training is lost
 RECORDING_EVERY_S = 30.0  # while training the recording is saved this seldom (and whenever training stops)
-COST_FACTOR = 40.0  # ... and 40 times what one save costs in CPU time: saving takes at most 2.5% of it (a crowd: less, worker.CROWD_EXTRAS)
+# ... and 40 times what one save costs in CPU time: saving takes at most 2.5% of it (a crowded training
+# process: CROWD_EXTRAS of that, live/worker.py)
+COST_FACTOR = 40.0
 KEEP_S = 24 * 3600  # saved runs older than this are removed
 NAME = re.compile(r"^[A-Za-z0-9_-]{8,64}$")  # a saved run's name: what a link carries
 

@@ -413,7 +413,8 @@ def test_what_a_snapshot_leaves_out_is_exactly_what_is_the_same_object_as_last_s
 
     from ebm_core.live.worker import _Worker
 
-    worker, cfg, diag, grid = SimpleNamespace(_steady={}), config.RunConfig(), {"step": np.arange(3.0)}, np.ones((64, 64))
+    worker, cfg = SimpleNamespace(_steady={}), config.RunConfig()
+    diag, grid = {"step": np.arange(3.0)}, np.ones((64, 64))
     first, same = _Worker._unchanged(worker, _Snap(cfg, diag, grid, np.zeros((256, 2))))
     assert same == () and first.energy is grid  # nothing sent before: all of it
     sent, same = _Worker._unchanged(worker, _Snap(cfg, diag, grid, np.zeros((256, 2))))
