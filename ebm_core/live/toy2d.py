@@ -110,8 +110,10 @@ def dataset_for(cfg: RunConfig, points: np.ndarray | None) -> toy2d.Dataset:
 def explain_divergence(log: StepLog, x_neg: torch.Tensor, extent: float, cfg: RunConfig) -> str | None:
     """None when the step looks healthy, else a plain-language reason naming the likely setting."""
     s = cfg.sampler
-    chains_ok = bool(torch.isfinite(x_neg).all())
-    far = float((x_neg.abs() > 10 * extent).any(dim=1).float().mean()) if chains_ok else 1.0
+    # One host sync for a healthy update: a non-finite coordinate is never <= the bound, so it counts as far
+    far = float((~(x_neg.abs() <= 10 * extent)).any(dim=1).float().mean())
+    chains_ok = far == 0 or bool(torch.isfinite(x_neg).all())
+    far = far if chains_ok else 1.0
     # Chains that fly off reach energies the net was never trained on: when some of them are far out
     # and the energies blow up, the step size is the cause, not alpha or the learning rate.
     if not chains_ok or far > 0.5 or (energies_broken(log) and far > 0.02):
@@ -235,7 +237,9 @@ class Toy2DTask:
         """The run now as one frame of its recording (live/recording.py): see frame_of."""
         key = self._landscape_key()
         if key != self._grid_key:  # evaluated once for the frame and the next snapshot, which shows it
+            cpu = self._grid_share.start()  # and counted in the grid's share: the snapshots' next waits
             self._grid, self._grid_key = self._energy_now(), key
+            self._grid_share.done(cpu)
         return frame_of(self.trainer, self.display_grid, n_trails=self.n_trails, landscape=self._grid)
 
     def recording_meta(self) -> dict[str, np.ndarray]:

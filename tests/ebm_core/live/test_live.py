@@ -171,6 +171,12 @@ def test_guard_blames_the_step_size_when_some_chains_fly_off_and_energies_blow_u
     x[:10] = 1e3  # a tenth of the chains far out
     reason = explain_divergence(runaway, x, 3.0, cfg)
     assert "step size" in reason and "10%" in reason
+    healthy = StepLog(3, 0.0, -1.0, 1.0, 2.0, 1.0, 1.0, 0.1, True)
+    assert explain_divergence(healthy, torch.zeros(100, 2), 3.0, cfg) is None
+    for bad in (float("nan"), float("inf")):  # one coordinate that is not a number: the chains exploded
+        x = torch.zeros(100, 2)
+        x[5, 1] = bad
+        assert "100%" in explain_divergence(healthy, x, 3.0, cfg)
 
 
 def test_every_frame_of_a_running_run_shows_its_chains(run):
