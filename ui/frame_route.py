@@ -62,7 +62,8 @@ _HEADERS = {"Cache-Control": "no-store",
 KEY_HEADER = "X-Frame-Key"  # the picture's frame_key; the canvas sends it back as ?after=
 AUTH_HEADER = "X-EBM-Auth"  # the run's key: only the session that owns the run was given it
 HOLD_S = 0.5  # longest wait for a newer frame before answering 204
-RECHECK_S = 0.25  # a held request also looks again this often for a state that came without a snapshot
+RECHECK_S = 0.25  # a held state panel also looks again this often for a state that came without a snapshot
+INLINE_PANELS = {"numbers"}  # panels cheap enough (~0.03 ms) to render on the event loop, as frames (~0.2 ms)
 
 _lock = threading.Lock()
 _runs: dict[str, weakref.ref] = {}  # token -> run
@@ -172,13 +173,14 @@ def encode(snap: Any, view: str, layers: set[str]) -> bytes:
 
 
 async def _held(run: Any, key_of, after: str | None, *, least_s: float = 0.0,
-                urgent=lambda snap: False) -> tuple[Any, str] | None:
+                urgent=lambda snap: False, recheck: bool = False) -> tuple[Any, str] | None:
     """The newest snapshot and its key once the key differs from `after` and `least_s` has passed
     (at once when `urgent(snap)`); None when nothing newer came within max(HOLD_S, least_s).
 
-    A long poll that sleeps until the run receives a snapshot (LiveRun.listen), looking again at least
-    every RECHECK_S for what changes without one (a click's state): with a class of 30 on one server,
-    polling every request every 15 ms cost the server a third of a core."""
+    A long poll that sleeps until the run receives a snapshot (LiveRun.listen); with `recheck` (a key
+    that reads more than the snapshot: a click's state) it also looks again every RECHECK_S. With a
+    class of 30 on one server, polling every request every 15 ms cost the server a third of a core;
+    every wakeup of the server also interrupts a training process."""
     t0 = time.monotonic()
     deadline = t0 + max(HOLD_S, least_s)
     loop = asyncio.get_running_loop()
@@ -193,7 +195,7 @@ async def _held(run: Any, key_of, after: str | None, *, least_s: float = 0.0,
             newer.clear()
             snap = run.latest()  # never blocks: the newest snapshot received, and asks the worker for a fresh one
             now = time.monotonic()
-            wait = min(deadline - now, RECHECK_S)
+            wait = min(deadline - now, RECHECK_S) if recheck else deadline - now
             if snap is not None:
                 key = key_of(snap)
                 if key != after:
@@ -209,7 +211,6 @@ async def _held(run: Any, key_of, after: str | None, *, least_s: float = 0.0,
 
 
 async def _frame(request):
-    from starlette.concurrency import run_in_threadpool
     from starlette.responses import Response
 
     run = lookup(request.path_params["token"])
@@ -226,7 +227,9 @@ async def _frame(request):
     if held is None:
         return Response(status_code=204, headers=_HEADERS)
     snap, key = held
-    body = await run_in_threadpool(encode, snap, view, layers)  # numpy work off the event loop
+    # ~0.2 ms of numpy: on the event loop. A thread would cost two more wakeups of the server a frame,
+    # each of which interrupts a training process (a class: 90 frames a second).
+    body = encode(snap, view, layers)
     return Response(body, media_type="application/octet-stream", headers={**_HEADERS, KEY_HEADER: key})
 
 
@@ -311,13 +314,16 @@ async def _panel(request):
         shown_status = status_in_key(after)
         held = await _held(run, lambda snap: f"{panel_key(name, snap)}|{state_key(run)}", after, least_s=least_s,
                            urgent=lambda snap: state_key(run) not in (rendered, told) or (
-                               shown_status is not None and snap.status != shown_status))
+                               shown_status is not None and snap.status != shown_status), recheck=True)
     else:
         held = await _held(run, lambda snap: panel_key(name, snap), after, least_s=least_s)
     if held is None:
         return Response(status_code=204, headers=_HEADERS)
     snap, key = held
-    body = await run_in_threadpool(render_panel, name, snap, layers, q.get("empty") == "1")  # off the event loop
+    if name in INLINE_PANELS:
+        body = render_panel(name, snap, layers, q.get("empty") == "1")
+    else:  # a figure takes milliseconds: off the event loop
+        body = await run_in_threadpool(render_panel, name, snap, layers, q.get("empty") == "1")
     return Response(json.dumps({"key": key, "state": state_key(run), **body}, separators=(",", ":")),
                     media_type="application/json", headers=_HEADERS)
 
