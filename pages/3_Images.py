@@ -29,6 +29,7 @@ with st.spinner("Loading PyTorch…"):
         frame_route,
         image_controls,
         job_progress,
+        live_numbers,
         movie_export,
         rewind,
         run_controls,
@@ -184,7 +185,7 @@ def pushed_panels() -> None:
         with cols[2]:
             a, b = st.columns(2)
             a.metric("Step", f"{snap.step:,}", border=True)
-            b.metric("Steps/s", f"{snap.steps_per_s:.1f}", border=True)
+            b.metric("Steps/s", live_numbers.rate_text(snap, 1), border=True)
             d = snap.diagnostics
             if d is not None:
                 st.metric("E(held-out digits) − E(noise)", f"{d.e_test - d.e_noise:.3g}", border=True,

@@ -9,7 +9,7 @@ import streamlit as st
 from ebm_core import config, quality, samplers
 from ebm_core.config import ImageRunConfig
 from ebm_core.nets import ACTIVATIONS
-from ui import run_controls
+from ui import live_numbers, run_controls
 from ui.session import IMAGES
 
 DATASET_LABELS = config.choice_labels("dataset", ImageRunConfig)
@@ -145,7 +145,7 @@ def live_html(snap) -> str:
                        f"<figcaption>{escape(cap)}</figcaption></figure>"
                        for p, cap in ((neg, neg_cap), (other, other_cap)))
     d = snap.diagnostics
-    cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", f"{snap.steps_per_s:.1f}", "")]
+    cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", live_numbers.rate_text(snap, 1), "")]
     if d is not None:
         cards.append(("E(held-out digits) − E(noise)", f"{d.e_test - d.e_noise:.3g}",
                       "class='card wide' title='Negative means the model finds real digits more likely than noise, "

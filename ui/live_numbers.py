@@ -43,6 +43,14 @@ _NUMBERS_CSS = """<style>
 </style>"""
 
 
+def rate_text(snap, digits: int = 0) -> str:
+    """Updates a second as a card shows it; "…" while a run that just started training has not been
+    measured yet (its first second), rather than a 0 that reads as stuck."""
+    if snap.status == "running" and snap.steps_per_s == 0:
+        return "…"
+    return f"{snap.steps_per_s:.{digits}f}"
+
+
 def numbers_html(snap: Snapshot) -> str:
     """The live numbers of a snapshot: step, rate and KL as cards, the rest in a table."""
     h, d = snap.history, snap.diagnostics
@@ -50,7 +58,7 @@ def numbers_html(snap: Snapshot) -> str:
     ok = d is not None
     ce = d.kl + snap.data_entropy if ok else None  # exact cross-entropy: it minus the data entropy is the KL
     mala = samplers.get_sampler(snap.config.sampler.sampler).metropolis  # an acceptance rate to show
-    cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", f"{snap.steps_per_s:.0f}", ""),
+    cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", rate_text(snap), ""),
              ("KL to data", fmt_number(d.kl if ok else None), "title='Exact, on the grid: how many nats the model’s "
               "density is from the data’s. 0 is perfect.'")]
     rows = [

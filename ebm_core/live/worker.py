@@ -498,6 +498,7 @@ class _Worker:
             elif kind == "play" and self._status != "diverged":
                 self._running, self._status, self._message = True, "running", ""
                 self._train_seconds = 0.0
+                self._rate_t, self._rate_n = time.perf_counter(), 0  # measured from here (0 until a second has passed)
             elif kind == "pause" and self._status == "running":
                 self._running, self._status = False, "paused"
             elif kind == "step" and self._status != "diverged":

@@ -429,3 +429,19 @@ def test_what_a_snapshot_leaves_out_is_exactly_what_is_the_same_object_as_last_s
     new_grid, new_cfg = grid.copy(), cfg.replace(lr=1e-3)  # a copy of equal values is a new grid: sent
     sent, same = _Worker._unchanged(worker, _Snap(new_cfg, diag, new_grid, np.zeros((256, 2))))
     assert same == ("diag_history",) and sent.energy is new_grid and sent.config is new_cfg
+
+
+def test_the_rate_is_measured_from_the_moment_training_starts_and_shown_as_pending_until_then(run):
+    from ui.live_numbers import rate_text
+
+    run.wait_for(lambda s: s.status == "paused")
+    time.sleep(0.6)  # paused time must not count in the first measure
+    run.play()
+    first = run.wait_for(lambda s: s.status == "running")
+    assert first.steps_per_s == 0 and rate_text(first) == "…"  # not measured yet: neither 0 nor a guess
+    t0, s0 = time.monotonic(), first.step
+    s = run.wait_for(lambda x: x.steps_per_s > 0, timeout=10)
+    per_s = (s.step - s0) / (time.monotonic() - t0)
+    assert 0.5 < s.steps_per_s / per_s < 2.0 and rate_text(s) == f"{s.steps_per_s:.0f}"
+    run.pause()
+    assert rate_text(run.wait_for(lambda x: x.status == "paused")) == "0"
