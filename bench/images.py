@@ -4,6 +4,7 @@ per run, one run per core.
     python bench/images.py                 # 2 minutes of training on seeds 0, 1 and 2, two runs at a time;
                                            # writes bench/results/images.{json,md,_samples.png}
     python bench/images.py --minutes 1 --seeds 0
+    python bench/images.py --seeds 0 --parallel 1 --set width=32 --out bench/_scratch/w32   # a sweep's point
 
 Trains ImageRunConfig() (the Images page's defaults) on the bundled 8x8 digits and, every ~20 s of
 training clock (evaluation is kept off the clock), records:
@@ -143,15 +144,17 @@ def markdown(res: dict) -> str:
     r0 = runs[0]
     s, t, m = r0["config"]["sampler"], r0["config"]["train"], r0["config"]["model"]
     ref = r0["reference"]
+    overrides = f" with {res['overrides']}" if res.get("overrides") else ""  # a sweep's point (--set)
     lines = [
-        "# Image benchmark: default digits recipe",
+        f"# Image benchmark: {'the digits recipe' + overrides if overrides else 'default digits recipe'}",
         "",
         (f"{env['date']} | torch {env['torch']} | {env['torch_threads']} thread(s) per run | "
          f"{env['machine_cores']} cores ({env['processor']}), {res['parallel']} run(s) at a time | "
          f"load avg start {env['loadavg_start'][0]:.2f}, "
          f"end {env['loadavg_end'][0]:.2f}"),
         "",
-        (f"ImageRunConfig() on digits: EnergyConvNet width {m['width']} {m['activation']}; ULA step {s['step_size']}, "
+        (f"ImageRunConfig(){overrides} on digits: EnergyConvNet width {m['width']} {m['activation']}; "
+         f"ULA step {s['step_size']}, "
          f"noise_scale {s['noise_scale']}, K={s['n_steps']}, grad clip {s['grad_clip']}; PCD batch {t['batch_size']}, "
          f"buffer {t['buffer_size']} ({t['reinit_frac']:.0%} reinit), Adam {t['lr']} beta1 {t['beta1']}, "
          f"alpha {t['alpha']}, EMA {t['ema']}, data noise {r0['config']['data']['data_noise']}. Fresh chains run "
@@ -198,12 +201,13 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-def _run_seed(args: tuple[int, float, float]) -> dict:
-    seed, seconds, every = args
+def _run_seed(args: tuple[int, float, float, dict]) -> dict:
+    seed, seconds, every, overrides = args
     torch.set_num_threads(1)
     heap.keep_freed_memory()
-    cfg = ImageRunConfig().replace(seed=seed)
-    print(f"seed {seed}: training the default digits recipe for {seconds:g} s ...", flush=True)
+    cfg = ImageRunConfig().replace(seed=seed, **overrides)
+    what = f"the recipe with {overrides}" if overrides else "the default digits recipe"
+    print(f"seed {seed}: training {what} for {seconds:g} s ...", flush=True)
     run = train_with_quality_curve(cfg, seconds=seconds, eval_every=every)
     run["samples"] = {k: v.numpy() for k, v in run["samples"].items()}
     return run
@@ -218,10 +222,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--parallel", type=int, default=2, help="runs at a time, each on one thread (default 2)")
     ap.add_argument("--out", type=Path, default=RESULTS / "images", help="output path without suffix")
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="settings other than the recipe's, by their flat names (a sweep): --set grad_clip=0.06")
     args = ap.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        overrides[name] = json.loads(value) if value[:1] in "-0123456789tfn[" else value  # numbers, bools, strings
     env = environment()
     env["torch_threads"] = 1
-    jobs = [(seed, 60 * args.minutes, args.every) for seed in args.seeds]
+    ImageRunConfig().replace(**overrides)  # a bad name or value fails here, before any training
+    jobs = [(seed, 60 * args.minutes, args.every, overrides) for seed in args.seeds]
     with multiprocessing.get_context("spawn").Pool(min(args.parallel, len(jobs))) as pool:
         runs = pool.map(_run_seed, jobs)
     env["loadavg_end"] = os.getloadavg()
@@ -229,7 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in runs:
         r.pop("samples")
     res = {"environment": env, "runs": runs, "seconds": 60 * args.minutes, "parallel": min(args.parallel, len(jobs)),
-           "fresh_steps": generate_steps(ImageRunConfig()), "argv": sys.argv[1:]}
+           "fresh_steps": generate_steps(ImageRunConfig().replace(**overrides)), "argv": sys.argv[1:],
+           "overrides": overrides}
     out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(res, indent=1))
