@@ -228,7 +228,10 @@ def main(argv: list[str] | None = None) -> None:
     overrides = {}
     for item in args.set:
         name, _, value = item.partition("=")
-        overrides[name] = json.loads(value) if value[:1] in "-0123456789tfn[" else value  # numbers, bools, strings
+        try:
+            overrides[name] = json.loads(value)  # numbers, true / false
+        except ValueError:
+            overrides[name] = value  # a word: an activation, a dataset
     env = environment()
     env["torch_threads"] = 1
     ImageRunConfig().replace(**overrides)  # a bad name or value fails here, before any training

@@ -182,7 +182,7 @@ def interleave(contenders: dict, *, rounds: int, block: int, warmup: int) -> dic
 
 def median_interval(xs: list[float]) -> tuple[float, float]:
     """A distribution-free 95% interval for the median of xs (independent rounds): the order statistics
-    n/2 -+ 0.98 sqrt(n) (the binomial's normal approximation); the whole range for fewer than 6."""
+    n/2 -+ 0.98 sqrt(n) (the binomial's normal approximation); the whole range for 6 or fewer."""
     xs, n = sorted(xs), len(xs)
     half = 0.98 * math.sqrt(n)
     lo, hi = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
