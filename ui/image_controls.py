@@ -66,7 +66,7 @@ _LIVE_CSS = """<style>
   font-size: calc(0.95rem * (1 + 0.35 * var(--ebm-present, 0))); }
 .ebm-images figure { margin: 0; }
 /* presentation mode (--ebm-present: 1, ui/presentation.py): the grids as tall as the screen allows */
-.ebm-images img { width: 100%; image-rendering: pixelated; display: block;
+.ebm-images img { width: 100%; height: auto; image-rendering: pixelated; display: block;
   max-width: calc(420px * (1 - var(--ebm-present, 0)) + (100vh - 15rem) * var(--ebm-present, 0)); }
 .ebm-images figcaption { font-size: 0.9em; color: #6b7280; margin-top: 0.3rem; }
 .ebm-images .cards { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 0.6rem; }
@@ -141,9 +141,11 @@ def live_html(snap) -> str:
     nrow = 8
     scale = figs.scale_for(snap.image_size, nrow)
     (neg, neg_cap), (other, other_cap), (scored, what) = shown_chains(snap)
-    pictures = "".join(f"<figure><img alt='{escape(cap)}' src='{_png(images.tile(p, nrow, scale=scale))}'>"
-                       f"<figcaption>{escape(cap)}</figcaption></figure>"
-                       for p, cap in ((neg, neg_cap), (other, other_cap)))
+    tiles = [(images.tile(p, nrow, scale=scale), cap) for p, cap in ((neg, neg_cap), (other, other_cap))]
+    # The picture's size in the tag: the box keeps its height while a new picture decodes, so the panel
+    # neither jumps nor blinks at each refresh (with `width: 100%` alone it is 0 px tall for that moment).
+    pictures = "".join(f"<figure><img alt='{escape(cap)}' width='{t.shape[1]}' height='{t.shape[0]}' "
+                       f"src='{_png(t)}'><figcaption>{escape(cap)}</figcaption></figure>" for t, cap in tiles)
     d = snap.diagnostics
     cards = [("Step", f"{snap.step:,}", "data-ebm-step"), ("Steps/s", live_numbers.rate_text(snap, 1), "")]
     if d is not None:

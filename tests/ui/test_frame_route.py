@@ -3,13 +3,16 @@ picture drawn with the asked options; a request waits for a newer picture and an
 comes; a paused run's repeated snapshots are not sent again; unknown tokens and bad views fail clearly."""
 
 import asyncio
+import base64
 import gc
+import io
 import json
 import re
 import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ebm_core import config
 from ebm_core.figures import playground as figures
@@ -229,6 +232,11 @@ def test_the_images_panels_show_the_runs_pictures_numbers_and_state():
         html = j["html"]
         assert f"data-step='{snap.step}'" in html and html.count("<img ") == 2
         assert html.count("src='data:image/png;base64,") == 2 and re.search(r"Recognised \(buffer\).*?\d+%", html)
+        sized = re.findall(r"<img [^>]*width='(\d+)' height='(\d+)' src='data:image/png;base64,([^']+)'", html)
+        assert len(sized) == 2  # each tag holds its picture's own size: the box keeps it while a new one decodes
+        for w, h, data in sized:
+            with Image.open(io.BytesIO(base64.b64decode(data))) as im:
+                assert im.size == (int(w), int(h))
         status, _ = get_panel(t, "images", f"after={j['key']}&rendered={j['state']}")
         assert status == 204  # a paused run's repeated snapshots are not sent again
         r.play()
