@@ -215,10 +215,7 @@ class Toy2DTask:
         costliest part of a frame, and the landscape changes little between two frames."""
         key = self._landscape_key()
         if self._grid is None or (key != self._grid_key and (not running or self._grid_share.due(time.perf_counter()))):
-            cpu = self._grid_share.start()
-            self._grid = self._energy_now()
-            self._grid_share.done(cpu)
-            self._grid_key = key
+            self._refresh_grid(key)
         return self._grid
 
     def _landscape_key(self) -> tuple[int, int]:
@@ -229,17 +226,19 @@ class Toy2DTask:
         """The model's mass beyond the box by the last exact diagnostics (0 before any)."""
         return self.diag.mass_outside if self.diag and math.isfinite(self.diag.mass_outside) else 0.0
 
-    def _energy_now(self) -> tuple[np.ndarray, float]:
-        """The evaluated weights' energy on the display grid (float32), and the log Z it implies."""
-        return display_energy(self.trainer.eval_model, self.display_grid, self._mass_outside())
+    def _refresh_grid(self, key: tuple[int, int]) -> None:
+        """The evaluated weights' energy on the display grid (float32) and the log Z it implies, for the
+        landscape `key`; every evaluation counts in the grid's CPU share (snapshots' and recording's)."""
+        cpu = self._grid_share.start()
+        self._grid = display_energy(self.trainer.eval_model, self.display_grid, self._mass_outside())
+        self._grid_share.done(cpu)
+        self._grid_key = key
 
     def frame_record(self) -> dict:
         """The run now as one frame of its recording (live/recording.py): see frame_of."""
         key = self._landscape_key()
         if key != self._grid_key:  # evaluated once for the frame and the next snapshot, which shows it
-            cpu = self._grid_share.start()  # and counted in the grid's share: the snapshots' next waits
-            self._grid, self._grid_key = self._energy_now(), key
-            self._grid_share.done(cpu)
+            self._refresh_grid(key)
         return frame_of(self.trainer, self.display_grid, n_trails=self.n_trails, landscape=self._grid)
 
     def recording_meta(self) -> dict[str, np.ndarray]:
