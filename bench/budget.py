@@ -240,7 +240,7 @@ def _cfg(row: dict):
 def _net(cfg) -> budget.Net:
     if isinstance(cfg, RunConfig):
         return budget.net_2d(cfg.model.width, cfg.model.depth, cfg.model.spectral_norm)
-    return budget.net_image(cfg.model.width, IMAGE_SIZES[cfg.data.dataset], cfg.model.spectral_norm)
+    return budget.net_image(cfg.model.width, IMAGE_SIZES[cfg.data.dataset], cfg.model.spectral_norm, cfg.model.net)
 
 
 def price(data: dict) -> None:

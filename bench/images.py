@@ -48,6 +48,7 @@ from ebm_core.images import load_images, tile, to_pixels
 RESULTS = Path(__file__).resolve().parent / "results"
 CPU = torch.device("cpu")
 N_EVAL = 256
+NETS = {"mlp": "EnergyImageMLP", "conv": "EnergyConvNet"}  # results written before the MLP name no net: conv
 AGES = (("1", 1, 1), ("2", 2, 2), ("3-5", 3, 5), ("6+", 6, 10**9))  # buffer chains by updates since a restart
 
 
@@ -153,7 +154,7 @@ def markdown(res: dict) -> str:
          f"load avg start {env['loadavg_start'][0]:.2f}, "
          f"end {env['loadavg_end'][0]:.2f}"),
         "",
-        (f"ImageRunConfig(){overrides} on digits: EnergyConvNet width {m['width']} {m['activation']}; "
+        (f"ImageRunConfig(){overrides} on digits: {NETS[m.get('net', 'conv')]} width {m['width']} {m['activation']}; "
          f"ULA step {s['step_size']}, "
          f"noise_scale {s['noise_scale']}, K={s['n_steps']}, grad clip {s['grad_clip']}; PCD batch {t['batch_size']}, "
          f"buffer {t['buffer_size']} ({t['reinit_frac']:.0%} reinit), Adam {t['lr']} beta1 {t['beta1']}, "

@@ -152,15 +152,15 @@ def _check_budget(args: argparse.Namespace) -> None:
 
 
 def _image_settings(args: argparse.Namespace) -> config_mod.ImageRunConfig:
-    """An image run's config from the arguments (the Images recipe, then the flags given)."""
+    """An image run's config from the arguments (the Images recipe for the dataset, then the flags given)."""
     flat = _flags_given(args)
     only_2d = sorted(set(flat) - set(config_mod.field_names(IMAGES)))
     if only_2d:
         raise _Refused(f"{', '.join('--' + k for k in only_2d)}: not a setting of an image run (2D runs only)")
     if args.points is not None:
         raise _Refused("--points FILE.csv goes with --dataset custom (and only with it)")
-    try:
-        cfg = IMAGES().replace(**flat)
+    try:  # the dataset's own settings (config.IMAGE_DATASET_SETTINGS), then the flags given
+        cfg = config_mod.for_dataset(flat.get("dataset", IMAGES().data.dataset), root=IMAGES).replace(**flat)
     except ValueError as e:
         raise _Refused(str(e)) from None
     _check_budget(args)

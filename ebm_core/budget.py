@@ -34,7 +34,7 @@ from torch import nn
 
 from . import config
 from .config import ImageRunConfig, RunConfig
-from .nets import EnergyConvNet, EnergyMLP
+from .nets import EnergyConvNet, EnergyImageMLP, EnergyMLP
 
 LIMIT_ENV = "EBM_UPDATE_LIMIT_S"
 DEFAULT_LIMIT_S = 1.0
@@ -169,10 +169,11 @@ def net_2d(width: int, depth: int, spectral_norm: bool = False) -> Net:
 
 
 @lru_cache(maxsize=64)
-def net_image(width: int, image_size: int, spectral_norm: bool = False) -> Net:
-    """The image task's EnergyConvNet (image_train.build_image_model), counted."""
+def net_image(width: int, image_size: int, spectral_norm: bool = False, net: str = "conv") -> Net:
+    """The image task's net (image_train.build_image_model: EnergyImageMLP for net="mlp", else
+    EnergyConvNet), counted."""
     with torch.device("meta"):
-        model = EnergyConvNet(channels=1, image_size=image_size, width=width)
+        model = (EnergyImageMLP if net == "mlp" else EnergyConvNet)(channels=1, image_size=image_size, width=width)
         return _count(model, torch.zeros(1, 1, image_size, image_size), spectral_norm)
 
 
@@ -279,7 +280,7 @@ def _image_diagnostics_work(cfg: ImageRunConfig) -> dict[str, Work]:
     """diagnostics() and one snapshot of live/images.py: energies of the test images, as many noise
     images and up to N_CHAINS_IMAGES chains (energy_of, in calls of its batch), then the shown images."""
     live, m, t = _live(), cfg.model, cfg.train
-    net = net_image(m.width, image_size(cfg), m.spectral_norm)
+    net = net_image(m.width, image_size(cfg), m.spectral_norm, m.net)
     chains = min(N_CHAINS_IMAGES, t.buffer_size) if t.method == "pcd" else t.batch_size
     energies = (passes(net, N_TEST_IMAGES, FORWARD, chunk=live.chunk_images) * 2
                 + passes(net, chains, FORWARD, chunk=live.chunk_images)
@@ -324,7 +325,7 @@ def work(cfg: RunConfig | ImageRunConfig) -> tuple[str, dict[str, Work], dict[st
         return "toy2d", _update_work(net, cfg.sampler, cfg.train, data_numbers=30), _toy2d_diagnostics_work(cfg)
     if isinstance(cfg, ImageRunConfig):
         m = cfg.model
-        net = net_image(m.width, image_size(cfg), m.spectral_norm)
+        net = net_image(m.width, image_size(cfg), m.spectral_norm, m.net)
         data = 6 * net.dim if cfg.data.data_noise else 2 * net.dim  # pick, then noise and clamp
         return "images", _update_work(net, cfg.sampler, cfg.train, data_numbers=data), _image_diagnostics_work(cfg)
     raise TypeError(f"estimate needs a RunConfig or an ImageRunConfig, got {type(cfg).__name__}")

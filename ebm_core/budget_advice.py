@@ -140,7 +140,8 @@ def _describe(cfg: RunConfig | ImageRunConfig) -> str:
         net = f"a width-{cfg.model.width}, depth-{cfg.model.depth} network"
     else:
         size = image_size(cfg)
-        net = f"a width-{cfg.model.width} conv network on {size}×{size} images"
+        kind = "MLP" if cfg.model.net == "mlp" else "conv network"
+        net = f"a width-{cfg.model.width} {kind} on {size}×{size} images"
     sampler = " with MALA" if s.sampler == "mala" else ""
     steps = f"{s.n_steps} Langevin step" + ("" if s.n_steps == 1 else "s")
     return f"{net}{sampler} on batches of {t.batch_size} with {steps}"

@@ -125,8 +125,12 @@ def load_run(path: str | Path) -> tuple[nn.Module, AnyConfig]:
     kind = doc.get("kind", "toy2d")
     if kind not in KINDS:
         raise NotARunError(f"{p / CONFIG_FILE} names an unknown kind of run {kind!r}; known: {', '.join(KINDS)}")
+    saved = doc.get("config", {})
+    model = saved.get("model") if isinstance(saved, dict) else None
+    if kind == "images" and isinstance(model, dict) and "net" not in model:  # saved before the MLP: a conv net
+        saved = {**saved, "model": {**model, "net": "conv"}}
     try:
-        cfg = config_mod.from_dict(doc.get("config", {}), KINDS[kind])
+        cfg = config_mod.from_dict(saved, KINDS[kind])
     except ValueError as e:
         raise NotARunError(f"{p / CONFIG_FILE} holds an invalid config: {e}") from None
     try:
@@ -172,8 +176,11 @@ def trainer_tensors(trainer) -> dict[str, torch.Tensor]:
                          "ema": trainer.ema.state_dict() if trainer.ema is not None else None,
                          "opt": trainer.opt.state_dict(), "buffer": buffer.x if buffer is not None else None,
                          "step": trainer.step_count})
-    if trainer.buffer is not None:
-        out["buffer.age"] = trainer.buffer.age.detach().cpu().clone()
+    if buffer is not None:
+        out["buffer.age"] = buffer.age.detach().cpu().clone()
+        # the chains in their burn-in (newest first) and how many each draw restarted
+        out["buffer.flight"] = torch.cat([torch.zeros(0, dtype=torch.long), *(f.cpu() for f in buffer.flight)])
+        out["buffer.flight_sizes"] = torch.tensor([len(f) for f in buffer.flight], dtype=torch.long)
     out["rng"], out["data_rng"] = trainer.generator.get_state(), trainer.data_generator.get_state()
     return out
 
@@ -223,7 +230,8 @@ def has_trainer(path: str | Path) -> bool:
     return (Path(path) / TRAINER_FILE).is_file()
 
 
-OPTIONAL = ("buffer.age", "rng", "data_rng")  # without them training goes on, though not bit for bit
+# without these training goes on, though not bit for bit
+OPTIONAL = ("buffer.age", "buffer.flight", "buffer.flight_sizes", "rng", "data_rng")
 
 
 def _template(cfg: AnyConfig) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
@@ -270,6 +278,12 @@ def check_trainer(path: str | Path, cfg: AnyConfig) -> dict[str, torch.Tensor]:
         raise NotARunError(f"{f} holds values that are not finite numbers ({', '.join(bad[:3])})")
     if int(t["step"]) < 0 or ("buffer.age" in t and bool((t["buffer.age"] < 0).any())):
         raise NotARunError(f"{f} holds a negative step count or chain age")
+    if "buffer.flight" in t or "buffer.flight_sizes" in t:
+        flight, sizes = t.get("buffer.flight"), t.get("buffer.flight_sizes")
+        if (flight is None or sizes is None or flight.dtype != torch.int64 or sizes.dtype != torch.int64
+                or flight.ndim != 1 or sizes.ndim != 1 or bool((sizes < 0).any()) or int(sizes.sum()) != len(flight)
+                or bool(((flight < 0) | (flight >= cfg.train.buffer_size)).any())):
+            raise NotARunError(f"{f} holds a list of chains in their burn-in that does not fit its replay buffer")
     return t
 
 
@@ -294,6 +308,8 @@ def load_trainer(path: str | Path, trainer, cfg: AnyConfig) -> None:
                 trainer.buffer.age.copy_(t["buffer.age"])
             else:
                 trainer.buffer.age.zero_()
+            sizes = t["buffer.flight_sizes"].tolist() if "buffer.flight" in t else []
+            trainer.buffer.flight = [f.to(device) for f in t["buffer.flight"].split(sizes)] if sizes else []
         trainer.step_count = int(t["step"])
         for name, gen in (("rng", trainer.generator), ("data_rng", trainer.data_generator)):
             template = gen.get_state()

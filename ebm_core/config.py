@@ -85,6 +85,11 @@ class TrainConfig:
     buffer_size: int = _range(64, 200_000, 8192, label="Replay buffer size", help="Persistent chains kept (pcd).")
     reinit_frac: float = _range(0.0, 1.0, 0.05, live=True, label="Buffer reinit fraction",
                                 help="Share of persistent chains restarted from noise at each update (pcd).")
+    burn_in: int = _range(1, 10, 1, live=True, label="Burn-in of restarted chains",
+                          help="Updates in a row a restarted chain takes part in (pcd): at 3, its first three runs "
+                               "of K steps come one after another before it waits its turn like the others, so "
+                               "the buffer holds almost no chain that is only K steps from noise. 1: it waits "
+                               "from the start.")
     ema: float = _range(0.0, 0.9999, 0.99, label="EMA of weights (0 = off)",
                         help="The shown model averages recent weights with this decay; 0 disables it.")
     seed: int = _range(0, 2**31 - 1, 0, label="Seed", help="Same seed, same run.")
@@ -136,8 +141,13 @@ class ImageDataConfig:
 
 @dataclass(frozen=True)
 class ImageModelConfig:
-    width: int = _range(4, 256, 16, label="Width",
-                        help="Channels of the first conv layer (doubled at each downsampling).")
+    net: str = _choice({"mlp": "MLP on the pixels", "conv": "Conv net"}, "mlp", label="Network",
+                       help="mlp: all pixels as one vector through two hidden layers; cheap per Langevin step, "
+                            "so it makes many updates on small images. conv: stride-2 convolutions, which "
+                            "know that neighbouring pixels belong together (the 28×28 datasets' choice).")
+    width: int = _range(4, 256, 128, label="Width",
+                        help="mlp: hidden units per layer; conv: channels of the first layer (doubled at "
+                             "each downsampling).")
     activation: str = _choice(tuple(ACTIVATIONS), "silu", label="Activation", help="The nonlinearity between layers.")
     spectral_norm: bool = _flag(False, label="Spectral norm", help="Spectral normalisation on every layer.")
 
@@ -154,14 +164,21 @@ class ImageRunConfig:
     SECTIONS = IMAGE_SECTIONS
     data: ImageDataConfig = ImageDataConfig()
     model: ImageModelConfig = ImageModelConfig()
-    # Tuned on digits on one CPU thread (bench/images.py): noise_scale 0.001 gives a per-step noise std
-    # of 0.0045, the recipes' 0.005; cheap updates (width 16, batch 64, K=20) and a small buffer show
-    # digits within minutes. lr 2e-3: at 3e-3 one seed in three dipped to 0.59 of fresh chains
-    # recognised after 120 s (0.8-0.9 before and after), at 2e-3 all three gave 0.89-0.90 (5e-3 blew
-    # up after ~1900 updates). Reinit 0.2 teaches the net to pull fresh noise to digits too; EMA 0.99
-    # keeps up with a short run.
+    # The digits recipe, tuned on one CPU thread (bench/images.py, images_sweep.md; the 28×28 datasets pick
+    # a conv net, IMAGE_DATASET_SETTINGS). noise_scale 0.001 gives a per-step noise std of 0.0045, the
+    # recipes' 0.005; cheap updates (batch 64, K=20) and a small buffer show digits within minutes.
+    # What bought what, replay buffer recognised after 120 s (seed 0 unless said):
+    # - the MLP instead of the width-16 conv net: ~4x the updates in the same time, 0.69 -> 0.79-0.81;
+    #   lr 1e-3 for it (2e-3 collapsed after ~40 s: every chain stuck far from the data, energies at
+    #   the alpha penalty's bounds; 5e-4 learnt slower, 0.74);
+    # - burn-in 3: a restarted chain runs three updates in a row, so the buffer no longer holds the
+    #   fifth of chains only K steps from noise (they scored 0.4-0.6): 0.80 -> 0.83-0.89 (conv net
+    #   alone: 0.69 -> 0.80);
+    # - reinit 0.1 with it: at 0.2 fresh chains from noise lost class spread as training went on
+    #   (0.87-0.92 at 120 s on three seeds), at 0.1 it stays at 0.98-0.99, buffer 0.86 on seeds 0, 1.
+    # EMA 0.99 keeps up with a short run.
     sampler: SamplerConfig = SamplerConfig(step_size=10.0, noise_scale=0.001, n_steps=20, grad_clip=0.03)
-    train: TrainConfig = TrainConfig(batch_size=64, lr=2e-3, buffer_size=2048, reinit_frac=0.2, ema=0.99)
+    train: TrainConfig = TrainConfig(batch_size=64, lr=1e-3, buffer_size=2048, reinit_frac=0.1, burn_in=3, ema=0.99)
 
     def replace(self, **flat: Any) -> "ImageRunConfig":
         return _replace(self, flat)
@@ -271,10 +288,10 @@ def from_dict(d: Mapping[str, Mapping[str, Any]], root: type = RunConfig, *, bas
 
 def to_query(cfg: Any, *, only_changed: bool = True) -> dict[str, str]:
     """Flat {name: string} for a URL; by default only the settings that differ from the defaults
-    (for a 2D run, its dataset's: `for_dataset`)."""
+    (for a run with datasets, its dataset's: `for_dataset`)."""
     default = to_dict(defaults_for(cfg))
-    if isinstance(cfg, RunConfig):  # the dataset itself is listed unless it is the default one
-        default["data"]["dataset"] = RunConfig().data.dataset
+    if type(cfg) in _PICKS:  # the dataset itself is listed unless it is the default one
+        default["data"]["dataset"] = type(cfg)().data.dataset
     out = {}
     for sec, values in to_dict(cfg).items():
         for k, v in values.items():
@@ -300,7 +317,8 @@ def from_query_lenient(params: Mapping[str, Any], *, ignore: tuple[str, ...] = (
     d: dict[str, dict[str, Any]] = {sec: {} for sec in root.SECTIONS}
     errors = []
     items = sorted(params.items(), key=lambda kv: kv[0] != "dataset")  # the dataset first: it sets the defaults
-    base = for_dataset(RunConfig().data.dataset) if root is RunConfig else root()
+    picks = root in _PICKS
+    base = for_dataset(root().data.dataset, root=root) if picks else root()
     for k, v in items:
         if k in ignore:
             continue
@@ -313,8 +331,8 @@ def from_query_lenient(params: Mapping[str, Any], *, ignore: tuple[str, ...] = (
             d[index[k]][k] = _parse(k, v, root)
         except ValueError as e:
             errors.append(f"{e}; using the default {flat(base)[k]!r}")
-        if k == "dataset" and root is RunConfig:
-            base = for_dataset(d["data"].get("dataset", base.data.dataset))
+        if k == "dataset" and picks:
+            base = for_dataset(d["data"].get("dataset", base.data.dataset), root=root)
     return from_dict(d, root, base=base), errors
 
 
@@ -460,22 +478,36 @@ DATASET_SETTINGS: dict[str, dict[str, Any]] = {
 assert set(DATASET_SETTINGS) == {*toy2d.DATASETS, toy2d.CUSTOM}, "every dataset says what it picks"
 
 
-def dataset_settings(name: str) -> dict[str, Any]:
-    """The settings choosing dataset `name` picks: for every setting some dataset picks, this
-    dataset's value, else RunConfig()'s. Unknown dataset: ValueError."""
-    if name not in DATASET_SETTINGS:
-        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(DATASET_SETTINGS)}")
-    default = flat(RunConfig())
-    keys = dict.fromkeys(k for picks in DATASET_SETTINGS.values() for k in picks)
-    return {k: DATASET_SETTINGS[name].get(k, default[k]) for k in keys}
+# Image datasets: ImageRunConfig() is the digits recipe; MNIST and Fashion-MNIST (28×28, twelve times the
+# pixels; they cannot be downloaded on the machines that tuned the digits recipe) keep the recipe they had
+# before it moved to an MLP with burn-in: the conv net, lr 2e-3, reinit 0.2, no burn-in.
+_CONV = {"net": "conv", "width": 16, "lr": 2e-3, "reinit_frac": 0.2, "burn_in": 1}
+IMAGE_DATASET_SETTINGS: dict[str, dict[str, Any]] = {"digits": {}, "mnist": _CONV, "fashion_mnist": _CONV}
+assert set(IMAGE_DATASET_SETTINGS) == set(_field("dataset", ImageRunConfig).metadata["choices"])
+
+_PICKS: dict[type, dict[str, dict[str, Any]]] = {RunConfig: DATASET_SETTINGS, ImageRunConfig: IMAGE_DATASET_SETTINGS}
 
 
-def for_dataset(name: str, base: RunConfig | None = None) -> RunConfig:
-    """`base` (RunConfig() by default) on dataset `name` with the settings that dataset picks."""
-    return (base if base is not None else RunConfig()).replace(dataset=name, **dataset_settings(name))
+def dataset_settings(name: str, root: type = RunConfig) -> dict[str, Any]:
+    """The settings choosing dataset `name` picks in a `root` config (RunConfig or ImageRunConfig):
+    for every setting some dataset picks, this dataset's value, else root()'s. Unknown dataset:
+    ValueError."""
+    table = _PICKS[root]
+    if name not in table:
+        raise ValueError(f"unknown dataset {name!r}; valid: {', '.join(table)}")
+    default = flat(root())
+    keys = dict.fromkeys(k for picks in table.values() for k in picks)
+    return {k: table[name].get(k, default[k]) for k in keys}
+
+
+def for_dataset(name: str, base: Any = None, root: type = RunConfig) -> Any:
+    """`base` (root() by default) on dataset `name` with the settings that dataset picks."""
+    base = base if base is not None else root()
+    return base.replace(dataset=name, **dataset_settings(name, type(base)))
 
 
 def defaults_for(cfg: Any) -> Any:
-    """The defaults a config is compared with in a link: its dataset's for a 2D run, else the class's."""
-    return for_dataset(cfg.data.dataset) if isinstance(cfg, RunConfig) else type(cfg)()
+    """The defaults a config is compared with in a link: its dataset's for a run with datasets
+    (2D, images), else the class's."""
+    return for_dataset(cfg.data.dataset, root=type(cfg)) if type(cfg) in _PICKS else type(cfg)()
 

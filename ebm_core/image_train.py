@@ -1,4 +1,5 @@
-"""Image EBMs: build and train a conv energy on an image dataset (using it is image_sampling.py).
+"""Image EBMs: build and train an energy net (an MLP or a conv net) on an image dataset (using it is
+image_sampling.py).
 
 Everything works on images (B, C, H, W) with pixels in [-1, 1] (BOUNDS):
     - `make_trainer_images`: a `Trainer` (persistent CD with a replay buffer by default) for an
@@ -12,7 +13,7 @@ from torch import nn
 
 from .config import ImageRunConfig
 from .images import ImageDataset, load_images
-from .nets import EnergyConvNet, init_weights
+from .nets import EnergyConvNet, EnergyImageMLP, init_weights
 from .samplers import uniform
 from .training import PointSource, Trainer
 
@@ -21,10 +22,12 @@ BOUNDS = (-1.0, 1.0)
 
 
 def build_image_model(cfg: ImageRunConfig, channels: int, image_size: int) -> nn.Module:
-    """The configured EnergyConvNet, its weights drawn from a generator seeded by cfg.train.seed."""
+    """The configured net (EnergyImageMLP or EnergyConvNet), its weights drawn from a generator seeded
+    by cfg.train.seed."""
     m = cfg.model
-    model = EnergyConvNet(channels=channels, image_size=image_size, width=m.width, activation=m.activation,
-                          spectral_norm=m.spectral_norm)
+    net = EnergyImageMLP if m.net == "mlp" else EnergyConvNet
+    model = net(channels=channels, image_size=image_size, width=m.width, activation=m.activation,
+                spectral_norm=m.spectral_norm)
     return init_weights(model, torch.Generator().manual_seed(cfg.train.seed))
 
 

@@ -39,6 +39,24 @@ def _check_energy(e: Tensor, batch: int) -> Tensor:
     return e
 
 
+def _mlp(dim: int, width: int, depth: int, activation: str, spectral_norm: bool) -> nn.Sequential:
+    """dim -> width x depth -> 1, the activation after each hidden layer."""
+    wrap = _spectral_norm if spectral_norm else (lambda m: m)
+    layers: list[nn.Module] = []
+    sizes = [dim] + [width] * depth
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [wrap(nn.Linear(a, b)), make_activation(activation)]
+    layers.append(wrap(nn.Linear(width, 1)))
+    return nn.Sequential(*layers)
+
+
+def _check_image(x: Tensor, channels: int, size: int) -> Tensor:
+    want = (channels, size, size)
+    if x.ndim != 4 or tuple(x.shape[1:]) != want:
+        raise ValueError(f"x must have shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}")
+    return x
+
+
 class EnergyMLP(nn.Module):
     """MLP energy on R^d: d -> width x depth -> 1; with `box`, clamped input and a quadratic wall."""
 
@@ -59,14 +77,7 @@ class EnergyMLP(nn.Module):
         if confine <= 0 or (box is not None and box <= 0):
             raise ValueError(f"box and confine must be positive, got box={box}, confine={confine}")
         self.dim, self.box, self.confine = dim, box, confine
-        layers: list[nn.Module] = []
-        sizes = [dim] + [width] * depth
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            lin = nn.Linear(a, b)
-            layers += [_spectral_norm(lin) if spectral_norm else lin, make_activation(activation)]
-        head = nn.Linear(width, 1)
-        layers.append(_spectral_norm(head) if spectral_norm else head)
-        self.net = nn.Sequential(*layers)
+        self.net = _mlp(dim, width, depth, activation, spectral_norm)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.dim:
@@ -104,10 +115,34 @@ class EnergyConvNet(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        want = (self.channels, self.image_size, self.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"x must have shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}")
-        return _check_energy(self.net(x).squeeze(1), x.shape[0])
+        return _check_energy(self.net(_check_image(x, self.channels, self.image_size)).squeeze(1), x.shape[0])
+
+
+class EnergyImageMLP(nn.Module):
+    """MLP energy for images (B, C, H, W): the pixels as one vector, C*H*W -> width x depth -> 1.
+
+    On 8x8 digits on a CPU it is about five times cheaper per Langevin step than EnergyConvNet of
+    width 16, so it makes that many more updates in the same time (bench/images.py)."""
+
+    def __init__(
+        self,
+        *,
+        channels: int = 1,
+        image_size: int = 8,
+        width: int = 128,
+        depth: int = 2,
+        activation: str = "silu",
+        spectral_norm: bool = False,
+    ):
+        super().__init__()
+        if depth < 1 or width < 1:
+            raise ValueError(f"width and depth must be >= 1, got width={width}, depth={depth}")
+        self.channels, self.image_size = channels, image_size
+        self.net = nn.Sequential(nn.Flatten(), *_mlp(channels * image_size**2, width, depth, activation,
+                                                      spectral_norm))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _check_energy(self.net(_check_image(x, self.channels, self.image_size)).squeeze(1), x.shape[0])
 
 
 @torch.no_grad()

@@ -91,17 +91,32 @@ def explain_energies(log: StepLog, train: TrainConfig) -> str | None:
 
 
 class ReplayBuffer:
-    """Persistent chains: a bank of past negatives; each draw restarts a fraction from noise."""
+    """Persistent chains: a bank of past negatives; each draw restarts a fraction from noise.
 
-    def __init__(self, size: int, noise: PointSource, generator: torch.Generator | None, device: torch.device):
+    With a burn-in of m > 1 updates, a restarted chain is drawn again in each of the next m - 1 draws,
+    so its first m runs come one after another: the bank then holds almost no chain that is only K
+    steps from noise (with m = 1 about reinit_frac of it is, until its next turn comes).
+    """
+
+    def __init__(self, size: int, noise: PointSource, generator: torch.Generator | None, device: torch.device,
+                 host_generator: torch.Generator | None = None):
+        """host_generator: a CPU generator for the number of restarts of a draw with burn-in (a count
+        the host needs, which a device generator would make it wait for)."""
         self.noise, self.generator = noise, generator
+        self.host_generator = host_generator if host_generator is not None else torch.Generator()
         self.x = noise(size, generator).to(device)  # (N, ...)
         self.age = torch.zeros(size, dtype=torch.long, device=device)  # updates since a restart
+        self.flight: list[Tensor] = []  # burn-in: the indices restarted by each of the last draws, newest first
         self._drawn_age: Tensor | None = None  # the drawn chains' ages, reset where restarted
 
-    def draw(self, n: int, reinit_frac: float, restarts: PointSource | None = None) -> tuple[Tensor, Tensor]:
+    def draw(self, n: int, reinit_frac: float, restarts: PointSource | None = None,
+             burn_in: int = 1) -> tuple[Tensor, Tensor]:
         """n starting points and their buffer indices; about reinit_frac of them restart, from
-        `restarts` if given, else from the buffer's noise."""
+        `restarts` if given, else from the buffer's noise; with burn_in > 1 the chains restarted by
+        the last burn_in - 1 draws come too (see the class docstring)."""
+        if burn_in > 1:
+            return self._draw_with_burn_in(n, reinit_frac, restarts or self.noise, burn_in)
+        self.flight = []
         idx = torch.randint(0, len(self.x), (n,), generator=self.generator, device=self.x.device)
         x0 = self.x[idx]
         fresh = torch.rand(n, generator=self.generator, device=self.x.device) < reinit_frac
@@ -109,6 +124,27 @@ class ReplayBuffer:
         x0 = torch.where(fresh.view(-1, *([1] * (x0.ndim - 1))), noise, x0)
         self._drawn_age = torch.where(fresh, 0, self.age[idx])  # the ages update() advances
         return x0, idx
+
+    def _draw_with_burn_in(self, n: int, reinit_frac: float, restarts: PointSource,
+                           burn_in: int) -> tuple[Tensor, Tensor]:
+        device = self.x.device
+        carry = self.flight[: burn_in - 1]
+        while carry and sum(len(c) for c in carry) > n:  # the batch shrank mid-run: the oldest go back first
+            carry = carry[:-1]
+        n_carry = sum(len(c) for c in carry)
+        u = float(torch.rand((), generator=self.host_generator))
+        n_new = min(n - n_carry, math.floor(n * reinit_frac + u))  # reinit_frac * n on average
+        new = torch.randint(0, len(self.x), (n_new,), generator=self.generator, device=device)
+        rest = torch.randint(0, len(self.x), (n - n_carry - n_new,), generator=self.generator, device=device)
+        kept = torch.cat([*carry, rest])  # chains that go on
+        x0 = self.x[kept]
+        if n_new:
+            x0 = torch.cat([restarts(n_new, self.generator).to(x0), x0])
+        age = torch.cat([torch.zeros_like(new), self.age[kept]])
+        order = torch.randperm(n, generator=self.generator, device=device)  # restarts spread over the batch
+        self._drawn_age = age[order]
+        self.flight = [new, *carry][: burn_in - 1]
+        return x0[order], torch.cat([new, kept])[order]
 
     def update(self, idx: Tensor, x: Tensor) -> None:
         """Write back the chains drawn at idx (by the last draw, if any) after one more run."""
@@ -163,7 +199,8 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=train.lr, betas=(train.beta1, 0.999))
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if train.ema > 0 else None
         pcd = train.method == "pcd"
-        self.buffer = ReplayBuffer(train.buffer_size, noise, self.generator, self.device) if pcd else None
+        self.buffer = (ReplayBuffer(train.buffer_size, noise, self.generator, self.device, self.data_generator)
+                       if pcd else None)
         self._restarts(train)  # refuses restart="model" without a source
         self.step_count = 0
         self.last_x_neg: Tensor | None = None
@@ -208,7 +245,7 @@ class Trainer:
             return x_pos, None
         if self.cfg.method == "short_run":
             return self._restarts()(len(x_pos), self.generator).to(self.device), None
-        return self.buffer.draw(len(x_pos), self.cfg.reinit_frac, self._restarts())
+        return self.buffer.draw(len(x_pos), self.cfg.reinit_frac, self._restarts(), self.cfg.burn_in)
 
     def step(self, *, record_every: int = 0) -> StepLog:
         """One CD update (steps 1-4 of the module docstring); record_every > 0 keeps the chains'
@@ -284,6 +321,7 @@ class Trainer:
         if self.buffer is not None and state["buffer"] is not None:
             self.buffer.x.copy_(state["buffer"])
             self.buffer.age.zero_()
+            self.buffer.flight = []
         self.step_count = state["step"]
 
     def apply_live_settings(self, current, new):

@@ -1,4 +1,4 @@
-"""Images: train a small conv energy net on digits live; watch samples form from noise; generate,
+"""Images: train a small energy net on digits live; watch samples form from noise; generate,
 inpaint and denoise with the trained energy."""
 
 import streamlit as st
@@ -11,7 +11,7 @@ head = st.empty()  # the title and the introduction; presentation mode hides the
 with head.container():
     st.title("Images: an energy model learns to dream digits")
     st.markdown(
-        "The same recipe as the 2D Playground, on pictures: a small conv net gives every image an energy; "
+        "The same recipe as the 2D Playground, on pictures: a small network gives every image an energy; "
         "**Train** lowers it on real digits and raises it on *negatives*, images that Langevin chains carve out "
         "of noise by sliding downhill on the current energy. As training goes on, the negatives turn into digits."
     )

@@ -98,6 +98,7 @@ def sidebar() -> None:
             _number("alpha", 0.01, "%.3f")
             _number("batch_size", 32, "%d")
             _number("reinit_frac", 0.01, "%.2f")
+            _number("burn_in", 1, "%d")
             if not hidden("restart"):
                 st.selectbox(options=list(RESTARTS), key="restart", format_func=RESTARTS.get,
                              disabled=locked("restart"), **_words("restart"))

@@ -9,11 +9,12 @@ import streamlit as st
 from ebm_core import config, quality, samplers
 from ebm_core.config import ImageRunConfig
 from ebm_core.nets import ACTIVATIONS
-from ui import live_numbers, run_controls
+from ui import live_numbers, run_controls, session
 from ui.session import IMAGES
 
 DATASET_LABELS = config.choice_labels("dataset", ImageRunConfig)
 METHODS = config.choice_labels("method", ImageRunConfig)
+NETS = config.choice_labels("net", ImageRunConfig)
 
 
 def _number(name: str, step, fmt: str, help: str | None = None) -> None:
@@ -22,12 +23,12 @@ def _number(name: str, step, fmt: str, help: str | None = None) -> None:
 
 def sidebar() -> None:
     """All run settings. Data, network and chain-start settings start a new run; the sampler,
-    lr, alpha, batch size and reinit fraction apply to the running one."""
+    lr, alpha, batch size, reinit fraction and burn-in apply to the running one."""
     ss = st.session_state
     with st.sidebar:
         st.header("Data")
         st.selectbox(options=list(DATASET_LABELS), key=IMAGES.key("dataset"), format_func=DATASET_LABELS.get,
-                     **run_controls.words(IMAGES, "dataset"))
+                     on_change=session.choose_dataset, args=(IMAGES,), **run_controls.words(IMAGES, "dataset"))
         st.header("Langevin sampler", help="Applies immediately, even while training.")
         _number("n_steps", 5, "%d")
         _number("step_size", 0.5, "%.3f",
@@ -45,10 +46,13 @@ def sidebar() -> None:
         _number("alpha", 0.01, "%.3f")
         _number("batch_size", 16, "%d", "Images and chains per update.")
         _number("reinit_frac", 0.01, "%.2f")
+        _number("burn_in", 1, "%d")
         with st.expander("Network and run"):
             st.selectbox(options=list(METHODS), key=IMAGES.key("method"), format_func=METHODS.get,
                          **run_controls.words(IMAGES, "method"))
-            for name, step, fmt in (("buffer_size", 1024, "%d"), ("data_noise", 0.01, "%.3f"), ("width", 8, "%d")):
+            st.selectbox(options=list(NETS), key=IMAGES.key("net"), format_func=NETS.get,
+                         **run_controls.words(IMAGES, "net"))
+            for name, step, fmt in (("width", 8, "%d"), ("buffer_size", 1024, "%d"), ("data_noise", 0.01, "%.3f")):
                 _number(name, step, fmt)
             st.selectbox(options=list(ACTIVATIONS), key=IMAGES.key("activation"),
                          **run_controls.words(IMAGES, "activation"))

@@ -27,7 +27,7 @@ UI_PARAMS = {"view": tuple(views.VIEWS), "present": ("off", "on")}
 CONTROL_GROUPS = {
     "data": ("dataset",),
     "sampler": ("sampler", "step_size", "noise_scale", "n_steps", "grad_clip"),
-    "training": ("method", "lr", "alpha", "batch_size", "reinit_frac", "restart"),
+    "training": ("method", "lr", "alpha", "batch_size", "reinit_frac", "burn_in", "restart"),
     "network": ("width", "depth", "activation", "spectral_norm", "confine", "buffer_size", "beta1", "ema", "seed"),
     "buttons": ("step", "phase", "reset", "share", "files"),
     "views": ("view", "layers"),
@@ -275,14 +275,14 @@ def choose_preset() -> None:
         reset_run()
 
 
-def choose_dataset() -> None:
-    """Callback of the dataset picker: the settings the new dataset picks (config.DATASET_SETTINGS)
-    replace those of the old one; every other setting stays as it was."""
+def choose_dataset(page: RunPage = PLAYGROUND) -> None:
+    """Callback of a page's dataset picker: the settings the new dataset picks (config.DATASET_SETTINGS,
+    IMAGE_DATASET_SETTINGS) replace those of the old one; every other setting stays as it was."""
     ss = st.session_state
-    kept = ss.get("_locked", frozenset()) | ss.get("_hidden", frozenset())  # a classroom link's values stay
-    for k, v in config.dataset_settings(ss["dataset"]).items():
-        if k not in kept:
-            ss[k] = v
+    kept = ss.get("_locked", frozenset()) | ss.get("_hidden", frozenset()) if page.lessons else frozenset()
+    for k, v in config.dataset_settings(ss[page.key("dataset")], page.root).items():
+        if k not in kept:  # a classroom link's values stay
+            ss[page.key(k)] = v
 
 
 def share_url(query: dict[str, str]) -> str:

@@ -1,4 +1,4 @@
-"""The image task of a live run: a conv energy net on digits (or MNIST), trained in the worker.
+"""The image task of a live run: an energy net on digits (or MNIST), trained in the worker.
 
 The generic machinery (training processes, commands, divergence pause, rollback, history) is in live/;
 this task supplies the model and trainer, what the page draws (the current negatives, a view of the
@@ -93,7 +93,7 @@ def explain_divergence(log: StepLog, x_neg: torch.Tensor, cfg: ImageRunConfig) -
 
 
 class ImagesTask:
-    """Train a conv energy net on an image dataset; publish samples, buffer and energies."""
+    """Train an energy net on an image dataset; publish samples, buffer and energies."""
 
     def __init__(self, cfg: ImageRunConfig, device: torch.device, opts: dict):
         self.cfg, self.device = cfg, device

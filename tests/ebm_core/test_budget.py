@@ -14,7 +14,7 @@ REFUSED = [
     RunConfig().replace(batch_size=8192, n_steps=1000),
     RunConfig().replace(width=1024, depth=8),
     RunConfig().replace(width=1024, n_steps=1000),
-    ImageRunConfig().replace(dataset="mnist", width=256),
+    ImageRunConfig().replace(dataset="mnist", net="conv", width=256),
     ImageRunConfig().replace(batch_size=8192, n_steps=1000, sampler="mala"),
 ]
 

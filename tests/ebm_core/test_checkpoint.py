@@ -99,6 +99,22 @@ def test_an_image_run_round_trips_and_its_kind_is_checked(tmp_path):
         checkpoint.load_run(path)
 
 
+def test_an_image_run_saved_before_the_mlp_named_no_net_and_loads_as_the_conv_net_it_was(tmp_path):
+    from ebm_core import image_train, images
+
+    cfg = config.ImageRunConfig().replace(net="conv", width=8, n_steps=3, batch_size=16, buffer_size=64)
+    ds = images.load_images("digits", split="train")
+    tr = image_train.make_trainer_images(cfg, device=torch.device("cpu"), dataset=ds)
+    path = checkpoint.save_run(tmp_path / "old", tr.eval_model, cfg, list(tr.run(2)))
+    doc = json.loads((path / "config.json").read_text())
+    del doc["config"]["model"]["net"]  # as every image run's config.json was written before
+    (path / "config.json").write_text(json.dumps(doc))
+    model, loaded = checkpoint.load_run(path)
+    assert loaded == cfg and isinstance(model, type(tr.eval_model))
+    assert torch.equal(model(ds.images[:8]), tr.eval_model(ds.images[:8]).detach())
+    assert config.ImageRunConfig().model.net == "mlp"  # what a config without the setting means elsewhere
+
+
 def test_a_trainer_saved_with_its_run_goes_on_bit_for_bit_and_foreign_states_are_refused(tmp_path):
     from ebm_core import image_train, images, nets
 
@@ -110,6 +126,7 @@ def test_a_trainer_saved_with_its_run_goes_on_bit_for_bit_and_foreign_states_are
 
     a = make()
     list(a.run(7))
+    assert cfg.train.burn_in > 1 and len(a.buffer.flight) == cfg.train.burn_in - 1  # chains in their burn-in
     path = checkpoint.save_run(tmp_path / "img", a.eval_model, cfg, [], trainer=a)
     list(a.run(5))
     b = make(cfg.replace(seed=9))  # other weights, buffer and random draws: all of it comes from the file
@@ -125,6 +142,13 @@ def test_a_trainer_saved_with_its_run_goes_on_bit_for_bit_and_foreign_states_are
     with pytest.raises(checkpoint.NotARunError, match="shapes"):
         checkpoint.load_trainer(path, wider, narrower)
     assert nets.weights_digest(wider.model) == before and wider.step_count == 0  # nothing changed
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path / checkpoint.TRAINER_FILE))
+    tensors["buffer.flight"][0] = cfg.train.buffer_size  # a chain the buffer does not have
+    save_file(tensors, str(path / checkpoint.TRAINER_FILE))
+    with pytest.raises(checkpoint.NotARunError, match="burn-in"):
+        checkpoint.load_trainer(path, make(), cfg)
     (path / checkpoint.TRAINER_FILE).write_bytes(pickle.dumps({"w": 1}))
     with pytest.raises(checkpoint.NotARunError, match="not a safetensors"):
         checkpoint.load_trainer(path, make(), cfg)

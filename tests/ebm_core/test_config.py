@@ -40,6 +40,19 @@ def test_a_dataset_brings_its_settings_and_a_link_lists_only_what_differs_from_t
     assert moved.model.width == 64 and moved.train.seed == 3 and moved == picked.replace(width=64, seed=3)
 
 
+@pytest.mark.parametrize("name", [*config.IMAGE_DATASET_SETTINGS])
+def test_an_image_dataset_brings_its_net_and_a_link_lists_only_what_differs(name):
+    img = config.ImageRunConfig
+    picked = config.for_dataset(name, root=img)
+    assert picked.model.net == ("mlp" if name == "digits" else "conv")  # the 28x28 images keep the conv net
+    assert config.to_query(picked) == ({} if name == img().data.dataset else {"dataset": name})
+    assert config.from_query({"dataset": name}, root=img) == picked
+    assert config.from_query(config.to_query(picked.replace(width=32)), root=img) == picked.replace(width=32)
+    # from MNIST to the digits: the digits' net, lr and width come back; the seed stays
+    moved = config.for_dataset(name, config.for_dataset("mnist", root=img).replace(seed=5))
+    assert moved == picked.replace(seed=5)
+
+
 def test_every_dataset_restarts_its_chains_from_the_model_and_the_lessons_from_noise():
     assert all(config.for_dataset(n).train.restart == "model" for n in config.DATASET_SETTINGS)
     assert config.RunConfig().train.restart == "noise"
@@ -104,9 +117,9 @@ def test_which_settings_a_running_model_takes_is_said_once_by_the_fields():
                "beta1", "ema", "seed"}
     assert set(config.restart_settings(config.RunConfig)) == restart
     assert set(config.live_settings(config.RunConfig)) == set(config.field_names()) - restart
-    assert set(config.restart_settings(config.ImageRunConfig)) == {"dataset", "data_noise", "width", "activation",
-                                                                   "spectral_norm", "method", "buffer_size", "beta1",
-                                                                   "ema", "seed"}
+    assert set(config.restart_settings(config.ImageRunConfig)) == {"dataset", "data_noise", "net", "width",
+                                                                   "activation", "spectral_norm", "method",
+                                                                   "buffer_size", "beta1", "ema", "seed"}
     current = config.RunConfig()
     new = current.replace(step_size=0.2, lr=0.01, width=64, seed=3, sampler="mala")
     merged = config.with_live_settings(current, new)

@@ -29,10 +29,10 @@ def digits():
     return load_digits(split="train"), load_digits(split="test")
 
 
-@pytest.fixture(scope="module")
-def trained(digits):
-    """A Trainer after a few seconds of training on the digits."""
-    trainer = make_trainer_images(FAST, device=CPU, dataset=digits[0])
+@pytest.fixture(scope="module", params=["mlp", "conv"])
+def trained(digits, request):
+    """A Trainer after a few seconds of training on the digits, with each of the nets."""
+    trainer = make_trainer_images(FAST.replace(net=request.param), device=CPU, dataset=digits[0])
     logs = list(trainer.run(n_steps=60))
     assert all(log.finite for log in logs)
     return trainer
@@ -109,8 +109,9 @@ def test_make_trainer_images_steps_are_finite_and_keep_the_buffer_in_range(digit
     assert trainer.last_x_pos.shape == (FAST.train.batch_size, *SHAPE)
 
 
-def test_build_image_model_is_fixed_by_the_seed():
-    a, b, c = (build_image_model(FAST.replace(seed=s), 1, 8) for s in (0, 0, 1))
+@pytest.mark.parametrize("net", ["mlp", "conv"])
+def test_build_image_model_is_fixed_by_the_seed(net):
+    a, b, c = (build_image_model(FAST.replace(seed=s, net=net), 1, 8) for s in (0, 0, 1))
     x = torch.rand(4, *SHAPE, generator=gen())
     assert torch.equal(a(x), b(x)) and not torch.equal(a(x), c(x))
 

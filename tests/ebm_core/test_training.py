@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ebm_core import config, density, toy2d, train2d, training
-from ebm_core.nets import EnergyConvNet, EnergyMLP
+from ebm_core.nets import EnergyConvNet, EnergyImageMLP, EnergyMLP
 
 
 def test_cd_gradient_lowers_data_energy_and_raises_negative_energy():
@@ -56,6 +56,36 @@ def test_replay_buffer_reinit_fraction():
     assert abs(fresh - 0.05) < 0.01
     buf.update(idx, x0 + 1)
     assert torch.equal(buf.x[idx[-1]], x0[-1] + 1) or (idx == idx[-1]).sum() > 1
+
+
+def _young_chains_after_draws(burn_in: int) -> tuple[int, float, list]:
+    """Draw 300 batches of 64 from a buffer of 2048 with reinit 0.2 and the given burn-in: the chains
+    younger than 3 updates at the end, the share of restarts, and each draw's (indices, restarted)."""
+    buf = training.ReplayBuffer(2048, lambda n, gen: torch.full((n, 2), 7.0), torch.Generator().manual_seed(0),
+                                torch.device("cpu"))
+    buf.x.zero_()
+    buf.age.fill_(10)
+    draws = []
+    for _ in range(300):
+        x0, idx = buf.draw(64, 0.2, burn_in=burn_in)
+        draws.append((idx, (x0 == 7.0).all(1)))
+        buf.update(idx, torch.zeros_like(x0))  # written back: a restart is told from the others by its value
+    share = torch.cat([fresh for _, fresh in draws]).float().mean().item()
+    return int(((buf.age >= 1) & (buf.age < 3)).sum()), share, draws
+
+
+def test_burn_in_runs_each_restarted_chain_in_the_next_draws_and_leaves_few_young_chains():
+    young, share, draws = _young_chains_after_draws(burn_in=3)
+    assert abs(share - 0.2) < 0.01  # the reinit fraction holds on average
+    for t in range(len(draws) - 2):  # a chain restarted by one draw is drawn by the next two
+        restarted = set(draws[t][0][draws[t][1]].tolist())
+        assert restarted <= set(draws[t + 1][0].tolist()) and restarted <= set(draws[t + 2][0].tolist())
+        assert len(draws[t + 1][0]) == 64
+    # only the chains in their burn-in are 1 or 2 updates old (about 2 x 13), against about a third of
+    # the buffer when each waits its turn after its restart
+    assert young <= 2 * 0.2 * 64 + 10
+    waiting, share_waiting, _ = _young_chains_after_draws(burn_in=1)
+    assert abs(share_waiting - 0.2) < 0.01 and waiting > 0.25 * 2048
 
 
 @pytest.mark.parametrize("spectral_norm", [False, True])
@@ -115,6 +145,12 @@ def test_energy_nets_check_their_boundary():
     assert EnergyConvNet(image_size=28)(torch.zeros(2, 1, 28, 28)).shape == (2,)
     with pytest.raises(ValueError, match="shape"):
         conv(torch.zeros(5, 1, 28, 28))
+    mlp = EnergyImageMLP(image_size=8, width=32)
+    assert mlp(torch.rand(5, 1, 8, 8)).shape == (5,)
+    with pytest.raises(ValueError, match="shape"):
+        mlp(torch.zeros(5, 64))  # images, not pixels already flattened
+    with pytest.raises(ValueError, match="width"):
+        EnergyImageMLP(width=0)
 
 
 def test_box_wall_confines_the_density():
