@@ -175,7 +175,8 @@ class ImageRunConfig:
     #   fifth of chains only K steps from noise (they scored 0.4-0.6): 0.80 -> 0.83-0.89 (conv net
     #   alone: 0.69 -> 0.80);
     # - reinit 0.1 with it: at 0.2 fresh chains from noise lost class spread as training went on
-    #   (0.87-0.92 at 120 s on three seeds), at 0.1 it stays at 0.98-0.99, buffer 0.86 on seeds 0, 1.
+    #   (0.87-0.92 at 120 s on three seeds), at 0.1 it stays at 0.98-0.99 with the buffer at 0.84-0.88
+    #   on three seeds (bench/results/images.md).
     # EMA 0.99 keeps up with a short run.
     sampler: SamplerConfig = SamplerConfig(step_size=10.0, noise_scale=0.001, n_steps=20, grad_clip=0.03)
     train: TrainConfig = TrainConfig(batch_size=64, lr=1e-3, buffer_size=2048, reinit_frac=0.1, burn_in=3, ema=0.99)
