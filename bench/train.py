@@ -219,7 +219,14 @@ def run_throughput(*, rounds: int, block: int, warmup: int) -> dict:
     step = _compare({"bare": bare, "ours": ours}, same, rounds=rounds, block=block, warmup=warmup)
     runs, check = make_langevin_pair(cfg)
     chain = _compare(runs, check(), rounds=rounds, block=block, warmup=warmup)
-    return {"config": to_dict(cfg), "trainer": step, "langevin": chain, "peers_updates_per_s": PEERS_UPS}
+    # A/A controls: each bare loop against a second copy of itself, interleaved the same way. Their
+    # distance from 1 is what this bench reads for two contenders that do the very same work.
+    again, _ = make_bare_step(cfg)
+    step_aa = _compare({"bare": bare, "again": again}, True, rounds=rounds, block=block, warmup=warmup)
+    chain_aa = _compare({"bare": runs["bare"], "again": make_langevin_pair(cfg)[0]["bare"]}, True, rounds=rounds,
+                        block=block, warmup=warmup)
+    return {"config": to_dict(cfg), "trainer": step, "langevin": chain, "trainer_aa": step_aa,
+            "langevin_aa": chain_aa, "peers_updates_per_s": PEERS_UPS}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -381,6 +388,12 @@ def markdown(res: dict) -> str:
                  f"{_interval(d['ours_stats_speed_cpu_ci95'])} | "
                  f"{d['ours_stats_speed_wall_median']:.3f} | {d['ours_stats_speed_best_cpu_blocks']:.3f} "
                  "| (no target) |")
+    if "trainer_aa" in tp:  # results written before the A/A controls have none
+        aa = [f"{label} {tp[k]['again_speed_cpu_median']:.3f} ({_interval(tp[k]['again_speed_cpu_ci95'])})"
+              for k, label in (("trainer_aa", "the bare PCD loop"), ("langevin_aa", "bare ULA"))]
+        lines += ["", ("**A/A control**: each bare loop against a second copy of itself, the same rounds the same way, "
+                       "reads " + " and ".join(aa) + " (median, 95% interval): how far from 1 this bench puts two "
+                       "contenders that do the very same work.")]
     lines += ["", ("Trainer.step runs its chains with stats=False: the page shows no per-step chain statistics, and "
                    "MALA's acceptance is kept either way. The update's own statistics (loss, mean energies, weight "
                    "gradient norm, acceptance) and the finite check are read with one host sync.")]

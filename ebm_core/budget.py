@@ -34,7 +34,7 @@ from torch import nn
 
 from . import config
 from .config import ImageRunConfig, RunConfig
-from .nets import EnergyConvNet, EnergyImageMLP, EnergyMLP
+from .nets import IMAGE_NETS, EnergyMLP
 
 LIMIT_ENV = "EBM_UPDATE_LIMIT_S"
 DEFAULT_LIMIT_S = 1.0
@@ -170,10 +170,9 @@ def net_2d(width: int, depth: int, spectral_norm: bool = False) -> Net:
 
 @lru_cache(maxsize=64)
 def net_image(width: int, image_size: int, spectral_norm: bool = False, net: str = "conv") -> Net:
-    """The image task's net (image_train.build_image_model: EnergyImageMLP for net="mlp", else
-    EnergyConvNet), counted."""
+    """The image task's net `net` (image_train.build_image_model), counted."""
     with torch.device("meta"):
-        model = (EnergyImageMLP if net == "mlp" else EnergyConvNet)(channels=1, image_size=image_size, width=width)
+        model = IMAGE_NETS[net](channels=1, image_size=image_size, width=width)
         return _count(model, torch.zeros(1, 1, image_size, image_size), spectral_norm)
 
 

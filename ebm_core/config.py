@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import toy2d
-from .nets import ACTIVATIONS
+from .nets import ACTIVATIONS, IMAGE_NETS
 from .samplers import SAMPLERS, temperature
 
 
@@ -485,6 +485,7 @@ assert set(DATASET_SETTINGS) == {*toy2d.DATASETS, toy2d.CUSTOM}, "every dataset 
 _CONV = {"net": "conv", "width": 16, "lr": 2e-3, "reinit_frac": 0.2, "burn_in": 1}
 IMAGE_DATASET_SETTINGS: dict[str, dict[str, Any]] = {"digits": {}, "mnist": _CONV, "fashion_mnist": _CONV}
 assert set(IMAGE_DATASET_SETTINGS) == set(_field("dataset", ImageRunConfig).metadata["choices"])
+assert set(_field("net", ImageRunConfig).metadata["choices"]) == set(IMAGE_NETS), "every net choice is built"
 
 _PICKS: dict[type, dict[str, dict[str, Any]]] = {RunConfig: DATASET_SETTINGS, ImageRunConfig: IMAGE_DATASET_SETTINGS}
 

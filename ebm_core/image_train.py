@@ -13,7 +13,7 @@ from torch import nn
 
 from .config import ImageRunConfig
 from .images import ImageDataset, load_images
-from .nets import EnergyConvNet, EnergyImageMLP, init_weights
+from .nets import IMAGE_NETS, init_weights
 from .samplers import uniform
 from .training import PointSource, Trainer
 
@@ -25,9 +25,8 @@ def build_image_model(cfg: ImageRunConfig, channels: int, image_size: int) -> nn
     """The configured net (EnergyImageMLP or EnergyConvNet), its weights drawn from a generator seeded
     by cfg.train.seed."""
     m = cfg.model
-    net = EnergyImageMLP if m.net == "mlp" else EnergyConvNet
-    model = net(channels=channels, image_size=image_size, width=m.width, activation=m.activation,
-                spectral_norm=m.spectral_norm)
+    model = IMAGE_NETS[m.net](channels=channels, image_size=image_size, width=m.width, activation=m.activation,
+                              spectral_norm=m.spectral_norm)
     return init_weights(model, torch.Generator().manual_seed(cfg.train.seed))
 
 

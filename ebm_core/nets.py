@@ -145,6 +145,9 @@ class EnergyImageMLP(nn.Module):
         return _check_energy(self.net(_check_image(x, self.channels, self.image_size)).squeeze(1), x.shape[0])
 
 
+IMAGE_NETS: dict[str, type[nn.Module]] = {"mlp": EnergyImageMLP, "conv": EnergyConvNet}  # ImageModelConfig.net
+
+
 @torch.no_grad()
 def weights_digest(model: nn.Module) -> str:
     """A fingerprint of a model's weights (names and values): equal weights, equal digest."""

@@ -178,8 +178,9 @@ def langevin(
             (g,) = torch.autograd.grad(e.sum(), x)
             g = _free_grad(g, fixed)
             if stats:
-                energies.append(e)
+                energies.append(e.detach())
                 grads.append(g)
+            del e  # its graph goes now, not when the next step's energy replaces it
             x = x.detach() - step_size * _clip(g, grad_clip)
             if sigma > 0:
                 x = x + sigma * _noise(x, generator)
