@@ -41,6 +41,8 @@ def _check_energy(e: Tensor, batch: int) -> Tensor:
 
 def _mlp(dim: int, width: int, depth: int, activation: str, spectral_norm: bool) -> nn.Sequential:
     """dim -> width x depth -> 1, the activation after each hidden layer."""
+    if depth < 1 or width < 1:
+        raise ValueError(f"width and depth must be >= 1, got width={width}, depth={depth}")
     wrap = _spectral_norm if spectral_norm else (lambda m: m)
     layers: list[nn.Module] = []
     sizes = [dim] + [width] * depth
@@ -72,8 +74,6 @@ class EnergyMLP(nn.Module):
         confine: float = 0.5,
     ):
         super().__init__()
-        if depth < 1 or width < 1:
-            raise ValueError(f"width and depth must be >= 1, got width={width}, depth={depth}")
         if confine <= 0 or (box is not None and box <= 0):
             raise ValueError(f"box and confine must be positive, got box={box}, confine={confine}")
         self.dim, self.box, self.confine = dim, box, confine
@@ -135,8 +135,6 @@ class EnergyImageMLP(nn.Module):
         spectral_norm: bool = False,
     ):
         super().__init__()
-        if depth < 1 or width < 1:
-            raise ValueError(f"width and depth must be >= 1, got width={width}, depth={depth}")
         self.channels, self.image_size = channels, image_size
         self.net = nn.Sequential(nn.Flatten(), *_mlp(channels * image_size**2, width, depth, activation,
                                                       spectral_norm))
